@@ -1,0 +1,113 @@
+"""`kerasrwm.ops.srwm`: the SRWM recurrence with a choice of implementation."""
+
+import tensorflow as tf
+
+from kerasrwm.ops.srwm_loop import srwm_loop
+
+IMPLEMENTATIONS = ("auto", "loop", "fused")
+MIN_HEAD_DIM = 4
+
+
+def resolve_implementation(implementation):
+    """Maps `"auto" | "loop" | "fused"` to the implementation that will run.
+
+    `"auto"` is `"fused"` when the custom-op library is available (built on first use) and
+    `"loop"` otherwise; `"fused"` requires the library and raises if it cannot be loaded.
+    """
+    if implementation not in IMPLEMENTATIONS:
+        raise ValueError(
+            f"`implementation` must be one of {IMPLEMENTATIONS}; received: {implementation!r}."
+        )
+    if implementation == "loop":
+        return "loop"
+    from kerasrwm.ops import fused_srwm
+
+    if fused_srwm.is_available():
+        return "fused"
+    if implementation == "fused":
+        raise RuntimeError(
+            "implementation='fused' was requested but the SRWM op library is unavailable: "
+            f"{fused_srwm.unavailable_reason()}"
+        )
+    return "loop"
+
+
+def _check_floating(name, tensor):
+    if not tensor.dtype.is_floating:
+        raise ValueError(f"`{name}` must have a floating dtype; received dtype {tensor.dtype.name}.")
+
+
+def _check_shape(name, tensor, expected, description):
+    """Checks rank and every statically known dimension against `expected` (None = any)."""
+    shape = tensor.shape
+    if shape.rank != len(expected):
+        raise ValueError(
+            f"`{name}` must have rank {len(expected)} ({description}); received shape {shape}."
+        )
+    for actual, wanted in zip(shape, expected):
+        if actual is not None and wanted is not None and actual != wanted:
+            raise ValueError(
+                f"`{name}` must have shape {description} = {list(expected)}; "
+                f"received shape {shape}."
+            )
+
+
+def validate_srwm_inputs(x, w_y, w_q, w_k, w_b):
+    """Converts to tensors and checks shapes and dtypes; raises `ValueError` naming the argument."""
+    tensors = {}
+    for name, value in (("x", x), ("w_y", w_y), ("w_q", w_q), ("w_k", w_k), ("w_b", w_b)):
+        tensor = tf.convert_to_tensor(value)
+        _check_floating(name, tensor)
+        tensors[name] = tensor
+    x = tensors["x"]
+    _check_shape("x", x, [None] * 4, "[batch, length, heads, head_dim]")
+    batch, length, heads, head_dim = x.shape
+    if head_dim is None:
+        raise ValueError(f"`x` must have a statically known head_dim (last axis); received shape {x.shape}.")
+    if head_dim < MIN_HEAD_DIM:
+        raise ValueError(f"head_dim must be at least {MIN_HEAD_DIM}; received x with head_dim {head_dim}.")
+    if length == 0:
+        raise ValueError(f"`x` must hold at least one time step; received shape {x.shape}.")
+    for name in ("w_y", "w_q", "w_k"):
+        _check_shape(name, tensors[name], [batch, heads, head_dim, head_dim], "[batch, heads, head_dim, head_dim]")
+    _check_shape("w_b", tensors["w_b"], [batch, heads, head_dim, 4], "[batch, heads, head_dim, 4]")
+    for name, tensor in tensors.items():
+        if tensor.dtype != x.dtype:
+            raise ValueError(
+                f"`{name}` must have the dtype of `x` ({x.dtype.name}); received {tensor.dtype.name}."
+            )
+    return tuple(tensors.values())
+
+
+def srwm(x, w_y, w_q, w_k, w_b, implementation="loop", input_softmax=False):
+    """Runs self-referential weight matrices over a sequence, one independent SRWM per head.
+
+    At every step t, with row vectors and the weights before the update:
+    `y_t = x_t W_y`, `q_t = softmax(x_t W_q)`, `k_t = softmax(x_t W_k)`,
+    `beta_t = sigmoid(x_t W_b)` (4 rates, order y, q, k, b), and each matrix `W_i` is rewritten
+    with the delta rule `W_i += beta_t[i] * outer(k_t, q_t W_i - k_t W_i)`.
+    Irie et al., "A Modern Self-Referential Weight Matrix That Learns to Modify Itself" (2022).
+
+    Args:
+        x: `[batch, length, heads, head_dim]` inputs.
+        w_y, w_q, w_k: `[batch, heads, head_dim, head_dim]` initial weights per episode.
+        w_b: `[batch, heads, head_dim, 4]` initial learning-rate weights per episode.
+        implementation: `"loop"` (`tf.while_loop`, XLA-compilable), `"fused"` (custom op,
+            C++/CUDA) or `"auto"` (fused when available).
+        input_softmax: apply a softmax over each head's features of `x` first.
+
+    Returns:
+        `(y, (w_y, w_q, w_k, w_b))`: `y` is `[batch, length, heads, head_dim]`; the final weights
+        have the shapes of the initial ones and include the update of the last step.
+        Differentiable with respect to `x` and all four initial weights, also through the
+        returned final weights.
+    """
+    x, w_y, w_q, w_k, w_b = validate_srwm_inputs(x, w_y, w_q, w_k, w_b)
+    implementation = resolve_implementation(implementation)
+    if input_softmax:
+        x = tf.nn.softmax(x, axis=-1)
+    if implementation == "fused":
+        from kerasrwm.ops import fused_srwm
+
+        return fused_srwm.srwm_fused(x, w_y, w_q, w_k, w_b)
+    return srwm_loop(x, w_y, w_q, w_k, w_b)

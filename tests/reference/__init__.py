@@ -1,0 +1,1 @@
+"""Independent NumPy references used by the tests (written from the spec, not the TF code)."""
