@@ -1,0 +1,59 @@
+"""The `kerasrwm` command line: `kerasrwm bench op | ...`."""
+
+import argparse
+import importlib
+import json
+import os
+import sys
+
+# (command path, module with `add_arguments(parser)` and `run(args)`, help)
+COMMANDS = (
+    (("bench", "op"), "kerasrwm.benchmarks.op", "time forward+backward of the SRWM implementations"),
+)
+
+
+def _format_figures(figures, indent=""):
+    lines = []
+    for key, value in figures.items():
+        if isinstance(value, dict):
+            lines.append(f"{indent}{key}:")
+            lines.extend(_format_figures(value, indent + "  "))
+        elif isinstance(value, float):
+            lines.append(f"{indent}{key}: {value:.4g}")
+        else:
+            lines.append(f"{indent}{key}: {value}")
+    return lines
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="kerasrwm", description=__doc__)
+    groups = {(): parser.add_subparsers(dest="command", required=True, metavar="COMMAND")}
+    for path, module_name, help_text in COMMANDS:
+        for depth in range(1, len(path)):
+            prefix = path[:depth]
+            if prefix not in groups:
+                group_parser = groups[path[: depth - 1]].add_parser(prefix[-1], help=f"{prefix[-1]} commands")
+                groups[prefix] = group_parser.add_subparsers(dest=f"{prefix[-1]}_command", required=True, metavar="COMMAND")
+        command_parser = groups[path[:-1]].add_parser(path[-1], help=help_text, description=help_text)
+        command_parser.set_defaults(module_name=module_name)
+        module = importlib.import_module(module_name)
+        module.add_arguments(command_parser)
+        if module_name.startswith("kerasrwm.benchmarks."):
+            command_parser.add_argument("--json", action="store_true", help="print one JSON object")
+    return parser
+
+
+def main(argv=None):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = build_parser().parse_args(argv)
+    result = importlib.import_module(args.module_name).run(args)
+    if isinstance(result, dict):
+        if getattr(args, "json", False):
+            print(json.dumps(result))
+        else:
+            print("\n".join(_format_figures(result)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
