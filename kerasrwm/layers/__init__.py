@@ -1,0 +1,5 @@
+"""Keras layers: `SRWM`, `FeedForward` and `SRWMBlock` (SRWM + feed-forward)."""
+
+from kerasrwm.layers.feed_forward import FeedForward
+from kerasrwm.layers.srwm import SRWM
+from kerasrwm.layers.srwm_block import SRWMBlock

@@ -1,0 +1,215 @@
+"""The `SRWM` layer: multi-head self-referential weight matrices with a residual output."""
+
+import math
+
+import keras
+import tensorflow as tf
+
+from kerasrwm.layers.initializers import torch_linear_initializer
+from kerasrwm.ops import resolve_implementation
+from kerasrwm.ops import srwm
+from kerasrwm.ops.srwm import MIN_HEAD_DIM
+from kerasrwm.validation import positive_int
+from kerasrwm.validation import rate
+
+STATE_NAMES = ("w_y", "w_q", "w_k", "w_b")
+
+
+@keras.saving.register_keras_serializable(package="kerasrwm")
+class SRWM(keras.layers.Layer):
+    """Multi-head self-referential weight matrix (SRWM) layer.
+
+    Each head is an independent SRWM: at every step it reads its input slice `x_t` with its
+    current fast weights to produce an output `y_t`, a query, a key and four learning rates,
+    and rewrites all of its own weights with a delta rule (see `kerasrwm.ops.srwm`). The
+    heads' outputs are concatenated, projected back to the model width, and added to the
+    layer-normalised input, exactly as in the authors' code:
+    `output = LayerNorm(h) + Dropout(Dense_no_bias(SRWM(h)))` (the SRWM reads the raw `h`).
+
+    The initial fast weights are trainable parameters shared by every episode; the layer's
+    state is the four fast-weight tensors per episode, so a sequence can be processed in parts
+    (Keras RNN conventions: `initial_state=` in, `return_state=True` out).
+
+    Irie, Schlag, Csordás, Schmidhuber, "A Modern Self-Referential Weight Matrix That Learns
+    to Modify Itself", ICML 2022.
+
+    Args:
+        num_heads: number of independent SRWM heads H.
+        head_dim: features per head E (>= 4); the input width must be `num_heads * head_dim`.
+        dropout: dropout rate on the projected SRWM output.
+        use_layer_norm: residual from `LayerNorm(h)` (True, as the authors) or from `h`.
+        input_softmax: apply a softmax over each head's features of the input first.
+        beta_init: mean of the initial learning-rate weights `w_b`.
+        implementation: `"auto"` (the fused op when available, else the loop), `"loop"`
+            (`tf.while_loop`, XLA-compilable, portable) or `"fused"` (custom op).
+        return_state: also return the final fast weights.
+        layer_norm_epsilon: LayerNorm epsilon (1e-5 as in the reference).
+        **kwargs: base `keras.layers.Layer` arguments.
+
+    Call arguments:
+        inputs: `[batch, length, num_heads * head_dim]`.
+        initial_state: optional tuple `(w_y, w_q, w_k, w_b)` of shapes
+            `[batch, num_heads, head_dim, head_dim]` (x3) and `[batch, num_heads, head_dim, 4]`;
+            defaults to the trainable initial weights for every episode.
+        training: enables dropout.
+
+    Returns:
+        `[batch, length, num_heads * head_dim]`, or `(outputs, state)` with `return_state=True`.
+
+    Example:
+
+    >>> layer = kerasrwm.SRWM(num_heads=4, head_dim=8, return_state=True)
+    >>> outputs, state = layer(tf.random.normal([2, 10, 32]))
+    >>> more, state = layer(tf.random.normal([2, 5, 32]), initial_state=state)
+    """
+
+    def __init__(
+        self,
+        num_heads,
+        head_dim,
+        dropout=0.0,
+        use_layer_norm=True,
+        input_softmax=False,
+        beta_init=0.0,
+        implementation="auto",
+        return_state=False,
+        layer_norm_epsilon=1e-5,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.num_heads = positive_int("num_heads", num_heads)
+        self.head_dim = positive_int("head_dim", head_dim, minimum=MIN_HEAD_DIM)
+        self.dropout = rate("dropout", dropout)
+        self.use_layer_norm = bool(use_layer_norm)
+        self.input_softmax = bool(input_softmax)
+        self.beta_init = float(beta_init)
+        self.implementation = implementation
+        self.return_state = bool(return_state)
+        self.layer_norm_epsilon = float(layer_norm_epsilon)
+        self.resolved_implementation = resolve_implementation(implementation)
+        if self.resolved_implementation == "fused":
+            self.supports_jit = False
+        self.output_projection = keras.layers.Dense(
+            self.num_heads * self.head_dim,
+            use_bias=False,
+            kernel_initializer=torch_linear_initializer(),
+            dtype=self.dtype_policy,
+            name="output_projection",
+        )
+        self.output_dropout = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy)
+        self.layer_norm = (
+            keras.layers.LayerNormalization(
+                epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name="layer_norm"
+            )
+            if self.use_layer_norm
+            else None
+        )
+
+    @property
+    def model_dim(self):
+        return self.num_heads * self.head_dim
+
+    def build(self, input_shape):
+        if len(input_shape) != 3:
+            raise ValueError(
+                f"`inputs` of {self.name} must have rank 3 [batch, length, num_heads * head_dim]; "
+                f"received shape {tuple(input_shape)}."
+            )
+        if input_shape[-1] != self.model_dim:
+            raise ValueError(
+                f"The input width of {self.name} must equal num_heads * head_dim = "
+                f"{self.num_heads} * {self.head_dim} = {self.model_dim}; received inputs of shape "
+                f"{tuple(input_shape)}."
+            )
+        std = 1.0 / math.sqrt(self.head_dim)
+        square = (self.num_heads, self.head_dim, self.head_dim)
+        for name in ("w_y", "w_q", "w_k"):
+            setattr(self, name, self.add_weight(name=name, shape=square, initializer=keras.initializers.RandomNormal(0.0, std)))
+        self.w_b = self.add_weight(
+            name="w_b",
+            shape=(self.num_heads, self.head_dim, 4),
+            initializer=keras.initializers.RandomNormal(self.beta_init, std),
+        )
+        self.output_projection.build((None, None, self.model_dim))
+        if self.layer_norm is not None:
+            self.layer_norm.build((None, None, self.model_dim))
+
+    def get_initial_state(self, batch_size):
+        """The trainable initial fast weights repeated for `batch_size` episodes."""
+        return tuple(
+            tf.broadcast_to(weight, tf.concat([[batch_size], tf.shape(weight)], 0))
+            for weight in (self.w_y, self.w_q, self.w_k, self.w_b)
+        )
+
+    def _check_state(self, state, batch_size):
+        if not isinstance(state, (tuple, list)) or len(state) != 4:
+            raise ValueError(
+                f"`initial_state` of {self.name} must be a tuple of 4 tensors {STATE_NAMES}; "
+                f"received: {type(state).__name__} of length {len(state) if hasattr(state, '__len__') else '?'}."
+            )
+        state = tuple(tf.convert_to_tensor(s) for s in state)
+        for name, tensor in zip(STATE_NAMES, state):
+            if not tensor.dtype.is_floating:
+                raise ValueError(
+                    f"`initial_state` entry {name} of {self.name} must have a floating dtype; "
+                    f"received dtype {tensor.dtype.name}."
+                )
+            columns = 4 if name == "w_b" else self.head_dim
+            expected = [batch_size, self.num_heads, self.head_dim, columns]
+            actual = tensor.shape.as_list() if tensor.shape.rank is not None else None
+            compatible = actual is not None and len(actual) == 4 and all(
+                a is None or e is None or a == e for a, e in zip(actual, expected)
+            )
+            if not compatible:
+                raise ValueError(
+                    f"`initial_state` entry {name} of {self.name} must have shape "
+                    f"[batch, num_heads, head_dim, {'4' if name == 'w_b' else 'head_dim'}] = "
+                    f"{expected}; received shape {tensor.shape}."
+                )
+        return tuple(tf.cast(tensor, self.compute_dtype) for tensor in state)
+
+    def call(self, inputs, initial_state=None, training=None):
+        if not inputs.dtype.is_floating:
+            raise ValueError(
+                f"`inputs` of {self.name} must have a floating dtype; received dtype {inputs.dtype.name}."
+            )
+        batch_size = tf.shape(inputs)[0]
+        static_batch = inputs.shape[0]
+        if initial_state is None:
+            state = self.get_initial_state(batch_size)
+        else:
+            state = self._check_state(initial_state, static_batch)
+        x = tf.reshape(inputs, [batch_size, -1, self.num_heads, self.head_dim])
+        y, final_state = srwm(
+            x, *state, implementation=self.resolved_implementation, input_softmax=self.input_softmax
+        )
+        y = tf.reshape(y, tf.shape(inputs))
+        residual = self.layer_norm(inputs) if self.layer_norm is not None else inputs
+        outputs = residual + self.output_dropout(self.output_projection(y), training=training)
+        if self.return_state:
+            return outputs, final_state
+        return outputs
+
+    def compute_output_shape(self, input_shape):
+        if not self.return_state:
+            return tuple(input_shape)
+        batch = input_shape[0]
+        square = (batch, self.num_heads, self.head_dim, self.head_dim)
+        return tuple(input_shape), (square, square, square, (batch, self.num_heads, self.head_dim, 4))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_heads": self.num_heads,
+                "head_dim": self.head_dim,
+                "dropout": self.dropout,
+                "use_layer_norm": self.use_layer_norm,
+                "input_softmax": self.input_softmax,
+                "beta_init": self.beta_init,
+                "implementation": self.implementation,
+                "return_state": self.return_state,
+                "layer_norm_epsilon": self.layer_norm_epsilon,
+            }
+        )
+        return config

@@ -1,0 +1,172 @@
+"""`kerasrwm.SRWM`: wiring against NumPy, state contract, serialization, bad input."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import kerasrwm
+from tests.reference import srwm_numpy
+
+
+def layer_norm(h, gamma, beta, epsilon):
+    mean = h.mean(-1, keepdims=True)
+    variance = h.var(-1, keepdims=True)
+    return (h - mean) / np.sqrt(variance + epsilon) * gamma + beta
+
+
+def numpy_srwm_layer(layer, inputs, state=None):
+    """The layer's output from its weights, per the reference: LayerNorm(h) + y W_out."""
+    batch, length, width = inputs.shape
+    heads, head_dim = layer.num_heads, layer.head_dim
+    if state is None:
+        state = [np.broadcast_to(w.numpy(), (batch,) + tuple(w.shape)) for w in (layer.w_y, layer.w_q, layer.w_k, layer.w_b)]
+    y, finals = srwm_numpy.srwm(inputs.reshape(batch, length, heads, head_dim), *state)
+    projected = y.reshape(batch, length, width) @ layer.output_projection.kernel.numpy()
+    norm = layer.layer_norm
+    residual = layer_norm(inputs, norm.gamma.numpy(), norm.beta.numpy(), norm.epsilon)
+    return residual + projected, finals
+
+
+def test_output_matches_numpy_wiring():
+    layer = kerasrwm.SRWM(num_heads=2, head_dim=8, implementation="loop")
+    inputs = np.random.default_rng(0).normal(size=(3, 11, 16)).astype(np.float32)
+    layer.build(inputs.shape)
+    layer.layer_norm.gamma.assign(np.linspace(0.5, 1.5, 16))
+    layer.layer_norm.beta.assign(np.linspace(-0.2, 0.2, 16))
+    expected, _ = numpy_srwm_layer(layer, inputs.astype(np.float64))
+    np.testing.assert_allclose(layer(inputs).numpy(), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_without_layer_norm_the_residual_is_the_raw_input():
+    layer = kerasrwm.SRWM(num_heads=2, head_dim=4, use_layer_norm=False, implementation="loop")
+    inputs = np.random.default_rng(1).normal(size=(2, 5, 8)).astype(np.float32)
+    layer.build(inputs.shape)
+    layer.output_projection.kernel.assign(np.zeros((8, 8)))
+    np.testing.assert_allclose(layer(inputs).numpy(), inputs, atol=0)
+
+
+def test_parameter_count_matches_reference():
+    layer = kerasrwm.SRWM(num_heads=16, head_dim=16)
+    layer.build((None, None, 256))
+    assert layer.count_params() == 79_360
+
+
+def test_initialisation_statistics():
+    layer = kerasrwm.SRWM(num_heads=16, head_dim=16, beta_init=-1.0)
+    layer.build((None, None, 256))
+    for weight in (layer.w_y, layer.w_q, layer.w_k):
+        assert abs(float(np.mean(weight.numpy()))) < 0.02
+        assert abs(float(np.std(weight.numpy())) - 0.25) < 0.01
+    assert abs(float(np.mean(layer.w_b.numpy())) + 1.0) < 0.05
+    assert abs(float(np.std(layer.w_b.numpy())) - 0.25) < 0.02
+
+
+def test_dropout_only_in_training():
+    layer = kerasrwm.SRWM(num_heads=2, head_dim=4, dropout=0.5, implementation="loop")
+    inputs = np.random.default_rng(2).normal(size=(4, 6, 8)).astype(np.float32)
+    inference = [layer(inputs, training=False).numpy() for _ in range(2)]
+    np.testing.assert_array_equal(inference[0], inference[1])
+    training = layer(inputs, training=True).numpy()
+    assert not np.allclose(training, inference[0])
+
+
+def test_state_continuation_equals_one_pass_for_outputs_and_gradients():
+    layer = kerasrwm.SRWM(num_heads=2, head_dim=8, implementation="loop", return_state=True)
+    inputs = tf.constant(np.random.default_rng(3).normal(size=(2, 13, 16)).astype(np.float32))
+    layer.build(inputs.shape)
+
+    def whole():
+        outputs, state = layer(inputs)
+        return outputs, state
+
+    def in_two_parts():
+        first, state = layer(inputs[:, :5])
+        second, state = layer(inputs[:, 5:], initial_state=state)
+        return tf.concat([first, second], axis=1), state
+
+    results = []
+    for run in (whole, in_two_parts):
+        with tf.GradientTape() as tape:
+            outputs, state = run()
+            loss = tf.reduce_sum(outputs**2) + tf.add_n([tf.reduce_sum(tf.sin(s)) for s in state])
+        results.append((outputs, state, tape.gradient(loss, layer.trainable_weights)))
+    for a, b in zip(tf.nest.flatten(results[0]), tf.nest.flatten(results[1])):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_returned_state_matches_reference_final_weights():
+    layer = kerasrwm.SRWM(num_heads=2, head_dim=4, implementation="loop", return_state=True)
+    inputs = np.random.default_rng(4).normal(size=(2, 7, 8)).astype(np.float32)
+    _, state = layer(inputs)
+    _, expected = numpy_srwm_layer(layer, inputs.astype(np.float64))
+    for actual, reference in zip(state, expected):
+        np.testing.assert_allclose(actual.numpy(), reference, rtol=1e-4, atol=1e-5)
+
+
+def test_serialization_round_trip(tmp_path):
+    inputs = keras.Input((None, 16))
+    outputs = kerasrwm.SRWM(num_heads=4, head_dim=4, dropout=0.1, beta_init=0.5, implementation="loop")(inputs)
+    model = keras.Model(inputs, outputs)
+    path = str(tmp_path / "srwm.keras")
+    model.save(path)
+    restored = keras.models.load_model(path)
+    data = np.random.default_rng(5).normal(size=(2, 9, 16)).astype(np.float32)
+    np.testing.assert_array_equal(restored(data).numpy(), model(data).numpy())
+    config = restored.layers[-1].get_config()
+    assert (config["num_heads"], config["head_dim"], config["dropout"], config["beta_init"]) == (4, 4, 0.1, 0.5)
+    assert keras.saving.get_registered_name(kerasrwm.SRWM) == "kerasrwm>SRWM"
+
+
+def test_functional_shapes_with_state():
+    inputs = keras.Input((7, 16))
+    outputs, state = kerasrwm.SRWM(num_heads=4, head_dim=4, return_state=True)(inputs)
+    assert tuple(outputs.shape) == (None, 7, 16)
+    assert [tuple(s.shape) for s in state] == [(None, 4, 4, 4)] * 3 + [(None, 4, 4, 4)]
+
+
+class TestBadInput:
+    def test_width_must_equal_heads_times_head_dim(self):
+        with pytest.raises(ValueError, match=r"must equal num_heads \* head_dim = 4 \* 4 = 16; received inputs of shape \(2, 3, 15\)"):
+            kerasrwm.SRWM(num_heads=4, head_dim=4)(np.zeros((2, 3, 15), np.float32))
+
+    def test_rank(self):
+        with pytest.raises(ValueError, match=r"must have rank 3"):
+            kerasrwm.SRWM(num_heads=4, head_dim=4)(np.zeros((2, 16), np.float32))
+
+    def test_head_dim_at_least_four(self):
+        with pytest.raises(ValueError, match=r"`head_dim` must be an integer >= 4; received: 2"):
+            kerasrwm.SRWM(num_heads=4, head_dim=2)
+
+    @pytest.mark.parametrize("name, value", [("num_heads", 0), ("num_heads", 2.0), ("dropout", 1.5)])
+    def test_constructor_arguments(self, name, value):
+        arguments = {"num_heads": 2, "head_dim": 4, name: value}
+        with pytest.raises(ValueError, match=rf"`{name}` must be"):
+            kerasrwm.SRWM(**arguments)
+
+    def test_unknown_implementation(self):
+        with pytest.raises(ValueError, match=r"`implementation` must be one of"):
+            kerasrwm.SRWM(num_heads=2, head_dim=4, implementation="gpu")
+
+    def test_integer_inputs(self):
+        with pytest.raises(ValueError, match=r"`inputs` of .* must have a floating dtype; received dtype int32"):
+            kerasrwm.SRWM(num_heads=2, head_dim=4)(np.zeros((1, 3, 8), np.int32))
+
+    def test_state_of_wrong_length(self):
+        layer = kerasrwm.SRWM(num_heads=2, head_dim=4, return_state=True)
+        _, state = layer(np.zeros((1, 3, 8), np.float32))
+        with pytest.raises(ValueError, match=r"`initial_state` of .* must be a tuple of 4 tensors"):
+            layer(np.zeros((1, 3, 8), np.float32), initial_state=state[:3])
+
+    def test_state_of_wrong_shape(self):
+        layer = kerasrwm.SRWM(num_heads=2, head_dim=4, return_state=True)
+        _, state = layer(np.zeros((1, 3, 8), np.float32))
+        bad = (state[0], state[1], state[2], tf.zeros([1, 2, 4, 3]))
+        with pytest.raises(ValueError, match=r"`initial_state` entry w_b .* received shape \(1, 2, 4, 3\)"):
+            layer(np.zeros((1, 3, 8), np.float32), initial_state=bad)
+
+    def test_state_batch_must_match_inputs(self):
+        layer = kerasrwm.SRWM(num_heads=2, head_dim=4, return_state=True)
+        _, state = layer(np.zeros((2, 3, 8), np.float32))
+        with pytest.raises(ValueError, match=r"`initial_state` entry w_y"):
+            layer(np.zeros((1, 3, 8), np.float32), initial_state=state)
