@@ -1,0 +1,46 @@
+"""`load_source`: a `Source` from a short spec string such as `"npz:PATH"` or `"tfds:omniglot"`."""
+
+from kerasrwm.data.sources.arrays import load_npz
+from kerasrwm.data.sources.image_folder import load_image_folder
+from kerasrwm.data.sources.synthetic import load_synthetic
+from kerasrwm.data.sources.tfds import load_tfds
+
+SCHEMES = {"npz": load_npz, "folder": load_image_folder, "tfds": load_tfds}
+
+
+def load_source(spec_string, **options):
+    """Loads a few-shot `Source` named by `spec_string`.
+
+    Args:
+        spec_string: one of
+            - `"synthetic"`: the built-in procedural characters
+              (`load_synthetic`; options `num_classes`, `images_per_class`,
+              `image_size`, `channels`, `seed`, ...);
+            - `"npz:PATH"`: a `.npz` file (`load_npz`; options
+              `split_scheme="vinyals" | "background"`, `rotations`,
+              `image_size`, ...);
+            - `"folder:PATH"`: class subfolders of images
+              (`load_image_folder`; options `image_size`, `color_mode`, ...);
+            - `"tfds:NAME"`: a TFDS dataset (`load_tfds`; options `splits`,
+              `data_dir`, `download`, `image_size`, `rotations`, ...).
+        **options: options of that loader; all accept
+            `drop_small_classes=True` to leave out classes too small for an
+            episode instead of raising.
+
+    Returns:
+        A `Source`; `source.split("train")` is the training `ClassStore`.
+
+    Example:
+
+    >>> source = load_source("npz:omniglot_28.npz", split_scheme="vinyals", rotations=True)
+    >>> train_store = source.split("train")
+    """
+    if spec_string == "synthetic":
+        return load_synthetic(**options)
+    scheme, _, argument = str(spec_string).partition(":")
+    if scheme not in SCHEMES or not argument:
+        raise ValueError(
+            "`spec_string` must be 'synthetic', 'npz:PATH', 'folder:PATH' or 'tfds:NAME'; "
+            f"received spec_string={spec_string!r}."
+        )
+    return SCHEMES[scheme](argument, **options)

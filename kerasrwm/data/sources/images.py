@@ -1,0 +1,109 @@
+"""Checks and conversions shared by the sources: uint8 image arrays, resizing, fraction splits."""
+
+import numbers
+
+import numpy as np
+import tensorflow as tf
+
+DEFAULT_SPLIT_FRACTIONS = (0.64, 0.16, 0.2)  # mini-ImageNet's 64 / 16 / 20 classes
+
+
+def as_uint8_images(images, name="images"):
+    """Checks an image array and returns it as uint8 `[num_images, height, width, channels]`.
+
+    Args:
+        images: array `[num_images, height, width]` or `[..., channels]`;
+            uint8, bool, or float with values in `[0, 1]`.
+        name: the argument name used in error messages.
+
+    Returns:
+        A uint8 array of rank 4 (floats are scaled by 255 and rounded).
+    """
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[..., np.newaxis]
+    if images.ndim != 4 or images.shape[-1] not in (1, 3):
+        raise ValueError(
+            f"`{name}` must have shape [num_images, height, width] or [num_images, height, width, "
+            f"channels] with 1 or 3 channels; received shape {images.shape}."
+        )
+    if images.dtype == np.uint8:
+        return images
+    if images.dtype == np.bool_:
+        return images.astype(np.uint8) * np.uint8(255)
+    if np.issubdtype(images.dtype, np.floating):
+        if not np.all(np.isfinite(images)):
+            raise ValueError(f"`{name}` must hold finite values; received NaN or infinite values.")
+        low, high = float(images.min()), float(images.max())
+        if low < 0.0 or high > 1.0:
+            raise ValueError(
+                f"Float `{name}` must have values in [0, 1]; received values in [{low}, {high}]."
+            )
+        return np.round(images * 255.0).astype(np.uint8)
+    raise ValueError(
+        f"`{name}` must have dtype uint8, bool or float with values in [0, 1]; received dtype "
+        f"{images.dtype}."
+    )
+
+
+def image_size_pair(image_size):
+    """`image_size` (an int or a `(height, width)` pair) as a tuple, or None."""
+    if image_size is None:
+        return None
+    if isinstance(image_size, numbers.Integral):
+        image_size = (image_size, image_size)
+    image_size = tuple(image_size)
+    if len(image_size) != 2 or not all(isinstance(s, numbers.Integral) and s > 0 for s in image_size):
+        raise ValueError(
+            "`image_size` must be a positive int or a (height, width) pair of positive ints; "
+            f"received image_size={image_size!r}."
+        )
+    return tuple(int(s) for s in image_size)
+
+
+def resize_images(images, image_size, chunk_size=2048):
+    """Resizes uint8 images `[num_images, h, w, c]` to `image_size` by area averaging.
+
+    Args:
+        images: uint8 array `[num_images, height, width, channels]`.
+        image_size: int or `(height, width)`; None returns `images` unchanged.
+        chunk_size: images resized per TensorFlow call (bounds the float copy).
+
+    Returns:
+        uint8 array `[num_images, new_height, new_width, channels]`.
+    """
+    image_size = image_size_pair(image_size)
+    if image_size is None or tuple(images.shape[1:3]) == image_size:
+        return images
+    chunks = [
+        resize_uint8(images[start : start + chunk_size], image_size).numpy()
+        for start in range(0, len(images), chunk_size)
+    ]
+    return np.concatenate(chunks)
+
+
+def resize_uint8(images, image_size):
+    """Resizes a uint8 image tensor `[..., h, w, c]` to `image_size` `(height, width)` by area averaging."""
+    return tf.cast(tf.round(tf.image.resize(images, image_size, method="area")), tf.uint8)
+
+
+def split_by_fractions(num_classes, split_fractions=DEFAULT_SPLIT_FRACTIONS):
+    """Class ids `0..num_classes-1` cut into consecutive train / validation / test blocks.
+
+    Args:
+        num_classes: number of classes.
+        split_fractions: `(train, validation, test)` fractions summing to 1.
+
+    Returns:
+        dict from split name to an int array of class ids.
+    """
+    fractions = np.asarray(split_fractions, dtype=np.float64)
+    if fractions.shape != (3,) or np.any(fractions < 0) or not np.isclose(fractions.sum(), 1.0):
+        raise ValueError(
+            "`split_fractions` must be three non-negative fractions (train, validation, test) "
+            f"summing to 1; received split_fractions={split_fractions!r}."
+        )
+    ends = np.round(np.cumsum(fractions) * num_classes).astype(int)
+    starts = np.concatenate([[0], ends[:-1]])
+    names = ("train", "validation", "test")
+    return {name: np.arange(start, end) for name, start, end in zip(names, starts, ends)}

@@ -1,0 +1,94 @@
+"""A source from a TensorFlow Datasets dataset, loaded with `tfds.load`."""
+
+import keras
+import numpy as np
+import tensorflow_datasets as tfds
+
+from kerasrwm.data.sources.arrays import from_arrays
+from kerasrwm.data.sources.images import image_size_pair
+from kerasrwm.data.sources.images import resize_uint8
+
+DEFAULT_SPLITS = {"train": "train", "test": "test"}  # e.g. Omniglot: background -> train, evaluation -> test
+
+
+def load_tfds(
+    name,
+    splits=None,
+    image_key="image",
+    label_key="label",
+    data_dir=None,
+    download=True,
+    verbose=True,
+    **options,
+):
+    """A `Source` from the TFDS dataset `name`, read once into memory.
+
+    Args:
+        name: TFDS name, e.g. `"omniglot"` (with an optional `:version`).
+        splits: either a dict from our split names (`"train"`,
+            `"validation"`, `"test"`) to TFDS split strings, whose classes must
+            then be disjoint (default `{"train": "train", "test": "test"}`,
+            right for Omniglot), or one TFDS split string (e.g.
+            `"train+test"`) whose classes are cut by `split_fractions`.
+        image_key: feature holding the image.
+        label_key: feature holding the integer class label.
+        data_dir: TFDS data folder (default: TFDS's own).
+        download: let TFDS download and prepare the dataset if needed.
+        verbose: show a progress bar while reading.
+        **options: `from_arrays` options (`image_size`, `rotations`,
+            `split_fractions`, `drop_small_classes`).
+
+    Returns:
+        A `Source`.
+    """
+    splits = DEFAULT_SPLITS if splits is None else splits
+    tfds_splits = [splits] if isinstance(splits, str) else list(splits.values())
+    datasets, info = tfds.load(
+        name, split=tfds_splits, data_dir=data_dir, download=download, with_info=True
+    )
+    for key in (image_key, label_key):
+        if key not in info.features:
+            raise ValueError(
+                f"The TFDS dataset {name!r} has no feature {key!r} (from `image_key` / `label_key`); "
+                f"its features are {sorted(info.features)}."
+            )
+    image_size = image_size_pair(options.get("image_size"))
+    images, labels = zip(*(_read(d, image_key, label_key, image_size, verbose) for d in datasets))
+    class_names = getattr(info.features[label_key], "names", None)
+    if isinstance(splits, str):
+        return from_arrays(images[0], labels[0], class_names=class_names, **options)
+    num_classes = len(class_names) if class_names else int(max(l.max() for l in labels)) + 1
+    class_split = np.full(num_classes, "", dtype=object)
+    for split, split_labels in zip(splits, labels):
+        for class_id in np.unique(split_labels):
+            if class_split[class_id] not in ("", split):
+                raise ValueError(
+                    f"The TFDS splits in `splits`={splits!r} share class {class_id}; use one TFDS "
+                    "split string (e.g. 'train+test') to cut the classes by `split_fractions` instead."
+                )
+            class_split[class_id] = split
+    return from_arrays(
+        np.concatenate(images),
+        np.concatenate(labels),
+        class_split=class_split.astype(str),
+        class_names=class_names,
+        **options,
+    )
+
+
+def _read(dataset, image_key, label_key, image_size, verbose):
+    """All `(image, label)` pairs of a TFDS split as uint8 `[n, h, w, c]` and int64 `[n]` arrays.
+
+    With `image_size`, images are resized one by one before batching, so
+    datasets of mixed image sizes can be read.
+    """
+    count = int(dataset.cardinality())
+    if image_size is not None:
+        dataset = dataset.map(lambda example: {**example, image_key: resize_uint8(example[image_key], image_size)})
+    progress = keras.utils.Progbar(count if count >= 0 else None, unit_name="image", verbose=int(verbose))
+    images, labels = [], []
+    for example in dataset.batch(1024).as_numpy_iterator():
+        images.append(example[image_key])
+        labels.append(example[label_key])
+        progress.add(len(labels[-1]))
+    return np.concatenate(images), np.concatenate(labels).astype(np.int64)
