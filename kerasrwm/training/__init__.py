@@ -1,0 +1,4 @@
+"""Training recipe of the reference: the Noam schedule and the Adam settings."""
+
+from kerasrwm.training.optimizers import reference_adam
+from kerasrwm.training.schedules import NoamSchedule
