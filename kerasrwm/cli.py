@@ -9,6 +9,7 @@ import sys
 # (command path, module with `add_arguments(parser)` and `run(args)`, help)
 COMMANDS = (
     (("bench", "op"), "kerasrwm.benchmarks.op", "time forward+backward of the SRWM implementations"),
+    (("bench", "step"), "kerasrwm.benchmarks.step", "time the bootstrapped training step against its alternatives"),
 )
 
 

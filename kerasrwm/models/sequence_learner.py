@@ -1,0 +1,187 @@
+"""`SequenceLearner`: backbone features + one-hot labels through a stack of SRWM blocks."""
+
+import keras
+import tensorflow as tf
+
+from kerasrwm.layers import SRWMBlock
+from kerasrwm.layers.initializers import torch_linear_initializer
+from kerasrwm.models.backbones import get_backbone
+from kerasrwm.validation import positive_int
+from kerasrwm.validation import rate
+
+UNKNOWN_LABELS = ("zeros", "class0")
+
+
+@keras.saving.register_keras_serializable(package="kerasrwm")
+class SequenceLearner(keras.layers.Layer):
+    """The few-shot sequence model of the reference (§3.3), with explicit state.
+
+    Each time step carries one image and, at the same step, the one-hot encoding of its label:
+    `features(image) ++ one_hot(label)` → Dense(hidden_size) → `num_layers` x `SRWMBlock` →
+    Dense(n_way) logits. Query steps carry an "unknown label" input: an all-zero vector (the
+    paper's token ∅ = 0, default) or, with `unknown_label="class0"`, the authors' one-hot of
+    class 0. The state is one `(w_y, w_q, w_k, w_b)` tuple per block.
+
+    Args:
+        n_way: number of classes N per episode.
+        backbone: `"conv4"`, `"resnet12"` or a Keras layer mapping `[n, h, w, c]` images to
+            `[n, features]`.
+        backbone_channels: Conv-4 channels (32 for 84x84 images, 64 for 28x28 Omniglot).
+        vision_dropout: dropout inside the backbone.
+        hidden_size: model width D; must equal `num_heads * head_dim`.
+        num_layers: number of SRWM blocks.
+        num_heads: SRWM heads per block.
+        ff_dim: feed-forward width.
+        dropout: dropout of the SRWM output and feed-forward blocks.
+        unknown_label: `"zeros"` or `"class0"`, the label input of query steps.
+        implementation: SRWM implementation (`"auto"`, `"loop"`, `"fused"`).
+        beta_init: mean of the initial learning-rate weights.
+        **kwargs: base `keras.layers.Layer` arguments.
+    """
+
+    def __init__(
+        self,
+        n_way,
+        backbone="conv4",
+        backbone_channels=32,
+        vision_dropout=0.0,
+        hidden_size=256,
+        num_layers=3,
+        num_heads=16,
+        ff_dim=1024,
+        dropout=0.0,
+        unknown_label="zeros",
+        implementation="auto",
+        beta_init=0.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.n_way = positive_int("n_way", n_way, minimum=2)
+        self.backbone_channels = positive_int("backbone_channels", backbone_channels)
+        self.vision_dropout = rate("vision_dropout", vision_dropout)
+        self.hidden_size = positive_int("hidden_size", hidden_size)
+        self.num_layers = positive_int("num_layers", num_layers)
+        self.num_heads = positive_int("num_heads", num_heads)
+        if self.hidden_size % self.num_heads:
+            raise ValueError(
+                f"`hidden_size` must be divisible by `num_heads`; received hidden_size={hidden_size}, "
+                f"num_heads={num_heads}."
+            )
+        self.ff_dim = positive_int("ff_dim", ff_dim)
+        self.dropout = rate("dropout", dropout)
+        if unknown_label not in UNKNOWN_LABELS:
+            raise ValueError(f"`unknown_label` must be one of {UNKNOWN_LABELS}; received: {unknown_label!r}.")
+        self.unknown_label = unknown_label
+        self.implementation = implementation
+        self.beta_init = float(beta_init)
+        if isinstance(backbone, str):
+            backbone_kwargs = {"dropout": self.vision_dropout}
+            if backbone == "conv4":
+                backbone_kwargs["channels"] = self.backbone_channels
+            self.backbone = get_backbone(backbone, **backbone_kwargs)
+        else:
+            self.backbone = get_backbone(backbone)
+        self.backbone_name = backbone if isinstance(backbone, str) else None
+        self.input_projection = keras.layers.Dense(
+            self.hidden_size, kernel_initializer=torch_linear_initializer(), name="input_projection"
+        )
+        self.blocks = [
+            SRWMBlock(
+                num_heads=self.num_heads,
+                head_dim=self.hidden_size // self.num_heads,
+                ff_dim=self.ff_dim,
+                dropout=self.dropout,
+                beta_init=self.beta_init,
+                implementation=implementation,
+                return_state=True,
+                name=f"srwm_block_{index}",
+            )
+            for index in range(self.num_layers)
+        ]
+        self.classifier = keras.layers.Dense(
+            self.n_way, kernel_initializer=torch_linear_initializer(), name="classifier"
+        )
+        self.supports_jit = all(block.supports_jit for block in self.blocks)
+
+    def build(self, images_shape):
+        self.backbone.build((None,) + tuple(images_shape[2:]))
+        feature_size = self.backbone.compute_output_shape((None,) + tuple(images_shape[2:]))[-1]
+        self.input_projection.build((None, None, feature_size + self.n_way))
+        for block in self.blocks:
+            block.build((None, None, self.hidden_size))
+        self.classifier.build((None, None, self.hidden_size))
+
+    def encode(self, images, training=None):
+        """Backbone features of `[batch, length, h, w, c]` images → `[batch, length, features]`."""
+        shape = tf.shape(images)
+        flat = tf.reshape(images, tf.concat([[-1], shape[2:]], 0))
+        features = self.backbone(flat, training=training)
+        return tf.reshape(features, tf.concat([shape[:2], [-1]], 0))
+
+    def label_inputs(self, labels, batch_size=None, length=None):
+        """One-hot `[batch, length, n_way]` label inputs; `labels=None` gives unknown labels."""
+        if labels is not None:
+            labels = tf.convert_to_tensor(labels)
+            if not labels.dtype.is_integer:
+                raise ValueError(f"Labels must be integers in [0, n_way); received dtype {labels.dtype.name}.")
+            tf.debugging.assert_non_negative(labels, message="Labels must be in [0, n_way).")
+            tf.debugging.assert_less(labels, tf.cast(self.n_way, labels.dtype), message="Labels must be in [0, n_way).")
+            return tf.one_hot(labels, self.n_way, dtype=self.compute_dtype)
+        if self.unknown_label == "class0":
+            return tf.one_hot(tf.zeros([batch_size, length], tf.int32), self.n_way, dtype=self.compute_dtype)
+        return tf.zeros([batch_size, length, self.n_way], self.compute_dtype)
+
+    def read(self, features, label_inputs, initial_state=None, training=None):
+        """Runs the SRWM stack over `[batch, length, features]` with `[batch, length, n_way]` labels.
+
+        Returns:
+            `(hidden [batch, length, hidden_size], state)`: state is a tuple with one
+            `(w_y, w_q, w_k, w_b)` tuple per block.
+        """
+        hidden = self.input_projection(tf.concat([features, label_inputs], axis=-1))
+        states = []
+        for index, block in enumerate(self.blocks):
+            block_state = None if initial_state is None else initial_state[index]
+            hidden, block_state = block(hidden, initial_state=block_state, training=training)
+            states.append(tuple(block_state))
+        return hidden, tuple(states)
+
+    def classify(self, hidden):
+        """Logits `[..., n_way]` from hidden states `[..., hidden_size]`."""
+        return self.classifier(hidden)
+
+    def call(self, images, labels=None, initial_state=None, training=None):
+        """Stateful call: `(images [B, L, h, w, c], labels [B, L] or None, state) -> (logits, state)`."""
+        shape = tf.shape(images)
+        features = self.encode(images, training=training)
+        hidden, state = self.read(
+            features, self.label_inputs(labels, shape[0], shape[1]), initial_state=initial_state, training=training
+        )
+        return self.classify(hidden), state
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "n_way": self.n_way,
+                "backbone": self.backbone_name or keras.saving.serialize_keras_object(self.backbone),
+                "backbone_channels": self.backbone_channels,
+                "vision_dropout": self.vision_dropout,
+                "hidden_size": self.hidden_size,
+                "num_layers": self.num_layers,
+                "num_heads": self.num_heads,
+                "ff_dim": self.ff_dim,
+                "dropout": self.dropout,
+                "unknown_label": self.unknown_label,
+                "implementation": self.implementation,
+                "beta_init": self.beta_init,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if isinstance(config["backbone"], dict):
+            config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
+        return cls(**config)

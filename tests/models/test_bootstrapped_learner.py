@@ -1,0 +1,184 @@
+"""`BootstrappedLearner`: loss terms, gradient routing, shared prefix, training, bad input."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import kerasrwm
+from tests.models.episodes import random_episode_batch
+
+TINY = dict(backbone=keras.layers.Flatten(), hidden_size=8, num_layers=2, num_heads=2, ff_dim=8, implementation="loop")
+
+
+def tiny_learner(**kwargs):
+    arguments = dict(TINY, backbone=keras.layers.Flatten(), n_way=3)
+    arguments.update(kwargs)
+    model = kerasrwm.BootstrappedLearner(**arguments)
+    model(random_episode_batch())
+    return model
+
+
+def full_pass_query_logits(model, prefix_images, prefix_labels, query_images):
+    """Logits of each query read at the end of its own full sequence prefix + query (no folding)."""
+    learner = model.learner
+    logits = []
+    for index in range(query_images.shape[1]):
+        images = tf.concat([prefix_images, query_images[:, index : index + 1]], axis=1)
+        label_inputs = tf.concat(
+            [learner.label_inputs(prefix_labels), learner.label_inputs(None, images.shape[0], 1)], axis=1
+        )
+        hidden, _ = learner.read(learner.encode(images, training=False), label_inputs, training=False)
+        logits.append(learner.classify(hidden)[:, -1])
+    return tf.stack(logits, axis=1).numpy()
+
+
+def independent_logits(model, batch):
+    student = full_pass_query_logits(model, batch["support_images"], batch["support_labels"], batch["query_images"])
+    teacher = full_pass_query_logits(
+        model,
+        tf.concat([batch["support_images"], batch["extra_images"]], axis=1),
+        tf.concat([batch["support_labels"], batch["extra_labels"]], axis=1),
+        batch["query_images"],
+    )
+    return student, teacher
+
+
+def log_softmax(logits):
+    shifted = logits - logits.max(-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+
+
+def test_shared_prefix_equals_independent_full_passes():
+    model = tiny_learner()
+    batch = random_episode_batch(queries=3, seed=1)
+    student, teacher = model.student_and_teacher_logits(batch, training=False)
+    expected_student, expected_teacher = independent_logits(model, batch)
+    np.testing.assert_allclose(student.numpy(), expected_student, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(teacher.numpy(), expected_teacher, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(expected_student, expected_teacher)
+    np.testing.assert_allclose(model(batch).numpy(), expected_student, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("distill", ["kl", "ce"])
+def test_loss_equals_hand_computation_of_three_terms(distill):
+    model = tiny_learner(beta1=0.7, beta2=2.0, beta3=0.3, distill=distill, temperature=2.0)
+    batch = random_episode_batch(queries=2, seed=2)
+    terms = model.compute_loss_terms(batch, training=False)
+    student, teacher = independent_logits(model, batch)
+    labels = batch["query_labels"].numpy()
+    student_log_probs, teacher_log_probs = log_softmax(student), log_softmax(teacher)
+
+    def picked(log_probs):
+        return -np.take_along_axis(log_probs, labels[..., None], -1).mean()
+
+    soft_teacher, soft_student = log_softmax(teacher / 2.0), log_softmax(student / 2.0)
+    soft_ce = -(np.exp(soft_teacher) * soft_student).sum(-1)
+    entropy_term = (np.exp(soft_teacher) * soft_teacher).sum(-1) if distill == "kl" else 0.0
+    distill_loss = 4.0 * np.mean(soft_ce + entropy_term)
+    expected = {
+        "student_loss": picked(student_log_probs),
+        "teacher_loss": picked(teacher_log_probs),
+        "distill_loss": distill_loss,
+        "student_accuracy": np.mean(student.argmax(-1) == labels),
+        "teacher_accuracy": np.mean(teacher.argmax(-1) == labels),
+    }
+    expected["loss"] = 0.7 * expected["student_loss"] + 2.0 * distill_loss + 0.3 * expected["teacher_loss"]
+    assert set(terms) == set(expected)
+    for name, value in expected.items():
+        np.testing.assert_allclose(float(terms[name]), value, rtol=1e-4, atol=1e-6, err_msg=name)
+
+
+def test_distillation_term_sends_no_gradient_into_the_teacher_branch():
+    model = tiny_learner(beta1=0.0, beta2=1.0, beta3=0.0)
+    batch = random_episode_batch(seed=3)
+    variables = model.trainable_variables
+    with tf.GradientTape(persistent=True) as tape:
+        student, teacher = model.student_and_teacher_logits(batch, training=False)
+        distill = kerasrwm.models.bootstrap_loss.distillation(teacher, student)
+        frozen_teacher = kerasrwm.models.bootstrap_loss.distillation(tf.constant(teacher.numpy()), student)
+        teacher_ce = kerasrwm.models.bootstrap_loss.cross_entropy(batch["query_labels"], teacher)
+    assert tape.gradient(distill, teacher) is None
+    for actual, expected in zip(tape.gradient(distill, variables), tape.gradient(frozen_teacher, variables)):
+        if expected is None:
+            assert actual is None
+        else:
+            np.testing.assert_allclose(actual.numpy(), expected.numpy(), rtol=1e-6, atol=1e-8)
+    teacher_gradients = tape.gradient(teacher_ce, variables)
+    assert sum(float(tf.reduce_sum(tf.abs(g))) for g in teacher_gradients if g is not None) > 0
+
+
+def test_plain_k_shot_without_extras_uses_student_terms_only():
+    model = tiny_learner(beta1=1.0)
+    batch = random_episode_batch(k_extra=0, seed=4)
+    terms = model.compute_loss_terms(batch, training=False)
+    assert set(terms) == {"loss", "student_loss", "student_accuracy"}
+    assert float(terms["loss"]) == pytest.approx(float(terms["student_loss"]))
+
+
+def test_class0_unknown_label_is_one_hot_of_class_zero():
+    model = tiny_learner(unknown_label="class0")
+    np.testing.assert_array_equal(model.learner.label_inputs(None, 1, 2).numpy(), [[[1, 0, 0], [1, 0, 0]]])
+    assert not tiny_learner().learner.label_inputs(None, 1, 2).numpy().any()
+
+
+def test_fit_reduces_loss_and_reports_every_term():
+    keras.utils.set_random_seed(0)
+    model = tiny_learner(beta1=1.0, beta2=1.0, beta3=1.0)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    batch = random_episode_batch(batch=4, seed=5)
+    dataset = tf.data.Dataset.from_tensors(batch).repeat(60)
+    before = float(model.compute_loss_terms(batch, training=False)["loss"])
+    history = model.fit(dataset, epochs=1, verbose=0, validation_data=tf.data.Dataset.from_tensors(batch))
+    after = float(model.compute_loss_terms(batch, training=False)["loss"])
+    assert after < 0.5 * before
+    assert {"loss", "student_loss", "distill_loss", "teacher_loss", "student_accuracy", "teacher_accuracy"} <= set(history.history)
+    assert "val_student_accuracy" in history.history
+
+
+def test_serialization_round_trip(tmp_path):
+    model = kerasrwm.BootstrappedLearner(
+        n_way=3, beta2=5.0, backbone="conv4", backbone_channels=4, hidden_size=8, num_layers=1, num_heads=2, ff_dim=8,
+        implementation="loop",
+    )
+    batch = random_episode_batch(image_shape=(16, 16, 1), seed=6)
+    expected = model(batch).numpy()
+    path = str(tmp_path / "learner.keras")
+    model.save(path)
+    restored = keras.models.load_model(path)
+    np.testing.assert_array_equal(restored(batch).numpy(), expected)
+    assert restored.beta2 == 5.0 and restored.learner.backbone_channels == 4
+
+
+class TestBadInput:
+    @pytest.mark.parametrize(
+        "arguments, pattern",
+        [
+            ({"beta2": -1.0}, r"`beta2` must be a number >= 0; received: -1.0"),
+            ({"beta1": 0.0}, r"At least one of `beta1`, `beta2`, `beta3` must be positive"),
+            ({"distill": "mse"}, r"`distill` must be one of \('kl', 'ce'\); received: 'mse'"),
+            ({"temperature": 0}, r"`temperature` must be a number > 0"),
+            ({"unknown_label": "none"}, r"`unknown_label` must be one of"),
+            ({"hidden_size": 10, "num_heads": 4}, r"`hidden_size` must be divisible by `num_heads`"),
+            ({"n_way": 1}, r"`n_way` must be an integer >= 2; received: 1"),
+        ],
+    )
+    def test_constructor(self, arguments, pattern):
+        full = dict(TINY, backbone=keras.layers.Flatten(), n_way=3)
+        full.update(arguments)
+        with pytest.raises(ValueError, match=pattern):
+            kerasrwm.BootstrappedLearner(**full)
+
+    def test_missing_key(self):
+        model = tiny_learner()
+        batch = random_episode_batch()
+        del batch["query_labels"]
+        with pytest.raises(ValueError, match=r"missing keys \['query_labels'\]"):
+            model.train_step(batch)
+
+    def test_wrong_image_rank(self):
+        model = tiny_learner()
+        batch = random_episode_batch()
+        batch["query_images"] = batch["query_images"][:, 0]
+        with pytest.raises(ValueError, match=r"`query_images` must have rank 5"):
+            model(batch)
