@@ -2,3 +2,4 @@
 
 from kerasrwm.training.optimizers import reference_adam
 from kerasrwm.training.schedules import NoamSchedule
+from kerasrwm.training.k_test_sweep_callback import KTestSweepCallback

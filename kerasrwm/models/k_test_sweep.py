@@ -1,0 +1,72 @@
+"""Accuracy of a trained learner at several test-time shot counts K_test (Table-2 style)."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kerasrwm.data import EpisodeSpec
+from kerasrwm.data import evaluation_dataset
+
+
+def _correct_predictions_function(model):
+    @tf.function
+    def correct(batch):
+        logits = model(batch, training=False)
+        predictions = tf.argmax(logits, axis=-1, output_type=batch["query_labels"].dtype)
+        return tf.reduce_sum(tf.cast(tf.equal(predictions, batch["query_labels"]), tf.int64))
+
+    return correct
+
+
+def k_test_sweep(model, store, k_tests, runs=10, episodes=320, batch_size=32, seed=0, n_queries=1, verbose=0):
+    """Accuracy mean and std over `runs` runs of `episodes` fixed episodes, for each K_test.
+
+    The episodes come from `kerasrwm.data.evaluation_dataset`: the same in every process, and
+    for one seed the support at a larger K_test extends the support at a smaller one (a paired
+    sweep). The model reads N·K_test support examples and scores each query from that state.
+
+    Args:
+        model: a `kerasrwm.BootstrappedLearner` (anything called on an episode dict that
+            returns query logits `[B, Q, n_way]` and has `n_way`).
+        store: `ClassStore` of the evaluation split (validation or test).
+        k_tests: iterable of shot counts, e.g. `(1, 5, 10, 15)`.
+        runs, episodes, batch_size, seed: see `kerasrwm.data.EvaluationEpisodes`.
+        n_queries: queries scored per episode.
+        verbose: 1 shows a progress bar over (K_test, run) pairs.
+
+    Returns:
+        A list of dicts, one per K_test, with `k_test`, `accuracy_mean`, `accuracy_std`
+        (sample standard deviation over runs; 0 for one run), `runs`, `episodes`; accuracies
+        are fractions in [0, 1].
+    """
+    k_tests = list(k_tests)
+    if not k_tests or any(isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1 for k in k_tests):
+        raise ValueError(f"`k_tests` must be a non-empty list of integers >= 1; received: {k_tests!r}.")
+    correct = _correct_predictions_function(model)
+    progress = keras.utils.Progbar(len(k_tests) * runs, verbose=verbose, unit_name="run")
+    rows = []
+    for k_test in k_tests:
+        spec = EpisodeSpec(model.n_way, int(k_test), 0, n_queries)
+        accuracies = []
+        for run in evaluation_dataset(store, spec, batch_size, runs, episodes, seed):
+            total = sum(int(correct(batch)) for batch in run)
+            accuracies.append(total / (episodes * n_queries))
+            progress.add(1)
+        rows.append(
+            {
+                "k_test": int(k_test),
+                "accuracy_mean": float(np.mean(accuracies)),
+                "accuracy_std": float(np.std(accuracies, ddof=1)) if runs > 1 else 0.0,
+                "runs": runs,
+                "episodes": episodes,
+            }
+        )
+    return rows
+
+
+def format_sweep_table(rows):
+    """The sweep as a text table: one line per K_test, accuracy in percent, mean ± std."""
+    lines = ["K_test | accuracy (%)", "------ | ------------"]
+    for row in rows:
+        lines.append(f"{row['k_test']:>6} | {100 * row['accuracy_mean']:.2f} ± {100 * row['accuracy_std']:.2f}")
+    return "\n".join(lines)

@@ -1,0 +1,63 @@
+"""`k_test_sweep` against accuracies counted independently on the same fixed episodes."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kerasrwm.data import EpisodeSpec
+from kerasrwm.data import evaluation_dataset
+from kerasrwm.data import load_synthetic
+from kerasrwm.models import format_sweep_table
+from kerasrwm.models import k_test_sweep
+
+
+@pytest.fixture(scope="module")
+def store():
+    return load_synthetic(num_classes=40, images_per_class=20, image_size=12, seed=3).split("test")
+
+
+class ConstantPredictor(keras.Model):
+    """Always predicts class 0; records the support lengths it was given."""
+
+    def __init__(self, n_way):
+        super().__init__()
+        self.n_way = n_way
+        self.support_lengths = set()
+
+    def call(self, batch, training=None):
+        self.support_lengths.add(batch["support_images"].shape[1])
+        queries = tf.shape(batch["query_images"])[:2]
+        return tf.one_hot(tf.zeros(queries, tf.int32), self.n_way)
+
+
+class Oracle(ConstantPredictor):
+    def call(self, batch, training=None):
+        return tf.one_hot(batch["query_labels"], self.n_way)
+
+
+def test_constant_predictor_scores_the_fraction_of_class_zero_queries(store):
+    model = ConstantPredictor(n_way=4)
+    rows = k_test_sweep(model, store, [1, 3], runs=3, episodes=8, batch_size=4, seed=1, n_queries=2)
+    assert model.support_lengths == {4, 12}
+    for row in rows:
+        spec = EpisodeSpec(4, row["k_test"], 0, 2)
+        per_run = [
+            np.mean(np.concatenate([batch["query_labels"].numpy().ravel() for batch in run]) == 0)
+            for run in evaluation_dataset(store, spec, 4, 3, 8, 1)
+        ]
+        assert row["accuracy_mean"] == pytest.approx(np.mean(per_run))
+        assert row["accuracy_std"] == pytest.approx(np.std(per_run, ddof=1))
+        assert (row["runs"], row["episodes"]) == (3, 8)
+
+
+def test_oracle_scores_one_and_the_table_shows_percentages(store):
+    rows = k_test_sweep(Oracle(n_way=3), store, [2], runs=2, episodes=4, batch_size=2)
+    assert rows == [{"k_test": 2, "accuracy_mean": 1.0, "accuracy_std": 0.0, "runs": 2, "episodes": 4}]
+    assert "     2 | 100.00 ± 0.00" in format_sweep_table(rows)
+
+
+@pytest.mark.parametrize("k_tests", [[], [0], [1.5], "5"])
+def test_bad_k_tests(store, k_tests):
+    with pytest.raises(ValueError, match=r"`k_tests` must be a non-empty list of integers >= 1"):
+        k_test_sweep(Oracle(n_way=3), store, k_tests)

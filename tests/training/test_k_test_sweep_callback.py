@@ -1,0 +1,37 @@
+"""`KTestSweepCallback`: logs and TensorBoard scalars equal a direct sweep."""
+
+import glob
+
+import numpy as np
+import tensorflow as tf
+
+from kerasrwm.data import load_synthetic
+from kerasrwm.models import k_test_sweep
+from kerasrwm.training import KTestSweepCallback
+from tests.models.test_k_test_sweep import ConstantPredictor
+
+
+def read_scalars(log_dir):
+    scalars = {}
+    for path in glob.glob(f"{log_dir}/events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                scalars[(value.tag, event.step)] = float(tf.make_ndarray(value.tensor))
+    return scalars
+
+
+def test_callback_logs_one_scalar_per_k_test(tmp_path):
+    store = load_synthetic(num_classes=40, images_per_class=20, image_size=12, seed=3).split("test")
+    model = ConstantPredictor(n_way=4)
+    callback = KTestSweepCallback(store, [1, 2], runs=2, episodes=4, batch_size=2, seed=5, log_dir=str(tmp_path))
+    callback.set_model(model)
+    logs = {}
+    callback.on_epoch_end(0, logs)
+    callback.on_epoch_end(1, {})
+    callback.on_train_end()
+    expected = k_test_sweep(model, store, [1, 2], runs=2, episodes=4, batch_size=2, seed=5)
+    scalars = read_scalars(tmp_path)
+    for row in expected:
+        assert logs[f"k_test_{row['k_test']}_accuracy"] == row["accuracy_mean"]
+        for epoch in (0, 1):
+            np.testing.assert_allclose(scalars[(f"k_test_sweep/accuracy_k{row['k_test']}", epoch)], row["accuracy_mean"], rtol=1e-6)
