@@ -143,9 +143,8 @@ class BootstrappedLearner(keras.Model):
         features = self.learner.encode(
             tf.concat([inputs["support_images"], inputs["query_images"]], axis=1), training=training
         )
-        support_features, query_features = tf.split(
-            features, [inputs["support_images"].shape[1], inputs["query_images"].shape[1]], axis=1
-        )
+        support_length = tf.shape(inputs["support_images"])[1]
+        support_features, query_features = features[:, :support_length], features[:, support_length:]
         _, state = self.learner.read(
             support_features, self.learner.label_inputs(inputs["support_labels"]), training=training
         )

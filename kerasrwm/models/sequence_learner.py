@@ -116,7 +116,9 @@ class SequenceLearner(keras.layers.Layer):
         shape = tf.shape(images)
         flat = tf.reshape(images, tf.concat([[-1], shape[2:]], 0))
         features = self.backbone(flat, training=training)
-        return tf.reshape(features, tf.concat([shape[:2], [-1]], 0))
+        sequence_features = tf.reshape(features, tf.concat([shape[:2], [-1]], 0))
+        sequence_features.set_shape(images.shape[:2].concatenate(features.shape[-1:]))
+        return sequence_features
 
     def label_inputs(self, labels, batch_size=None, length=None):
         """One-hot `[batch, length, n_way]` label inputs; `labels=None` gives unknown labels."""
