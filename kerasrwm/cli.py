@@ -8,6 +8,7 @@ import sys
 
 # (command path, module with `add_arguments(parser)` and `run(args)`, help)
 COMMANDS = (
+    (("build-ops",), "kerasrwm.ops.build", "build the fused SRWM op library now and print where it is"),
     (("bench", "op"), "kerasrwm.benchmarks.op", "time forward+backward of the SRWM implementations"),
     (("bench", "step"), "kerasrwm.benchmarks.step", "time the bootstrapped training step against its alternatives"),
 )

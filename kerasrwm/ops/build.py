@@ -1,0 +1,217 @@
+"""Builds the fused SRWM op library on first use, into a per-user cache.
+
+The library is compiled against the installed TensorFlow (flags from `tf.sysconfig`) into
+`$KERASRWM_OPS_CACHE` (default `~/.cache/kerasrwm/ops`), in a folder named after the TensorFlow
+version and a hash of the sources and of the build configuration, so a build happens once per
+configuration and never on import. A file lock keeps concurrent processes from building at the
+same time; a SHA-256 written next to the library detects a truncated or replaced file, which is
+then rebuilt. The CUDA kernels are added when TensorFlow is a CUDA build and a CUDA toolkit is
+found (see `_cuda_home`); they are linked with the static CUDA runtime. The C++ compiler is
+`$CXX` (default `g++`).
+
+The library is built for the CPU it is built on (`-march=native`); the cache key includes the
+CPU's instruction-set flags, so a home folder shared by different machines holds one library
+per CPU kind.
+
+`kerasrwm build-ops` prebuilds it and prints where it is.
+"""
+
+import contextlib
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import tensorflow as tf
+
+LIBRARY_NAME = "libkerasrwm_srwm.so"
+CACHE_ENV = "KERASRWM_OPS_CACHE"
+SOURCE_DIR = Path(__file__).resolve().parent / "kernels"
+CPU_SOURCES = ("srwm_ops.cc", "srwm_kernels.cc")
+GPU_HOST_SOURCES = ("srwm_kernels_gpu.cc",)
+CUDA_SOURCES = ("srwm_cuda.cu",)
+CUDA_ARCHITECTURES = ("80", "90")
+OPTIMIZATION_FLAGS = ("-O3", "-march=native")
+
+
+class BuildError(RuntimeError):
+    """The op library cannot be built: no compiler, missing headers or a compile error."""
+
+
+def _cuda_home():
+    """The CUDA toolkit to build the GPU kernels with, or None for CPU kernels only.
+
+    None unless TensorFlow is a CUDA build; the toolkit is `$CUDA_HOME`, `$CUDA_PATH`, the one
+    of the `nvcc` on `PATH` or `/usr/local/cuda`, whichever first has `nvcc` and the static
+    CUDA runtime.
+    """
+    if not tf.test.is_built_with_cuda():
+        return None
+    nvcc_on_path = shutil.which("nvcc")
+    candidates = [os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"), "/usr/local/cuda"]
+    if nvcc_on_path:
+        candidates.insert(2, str(Path(nvcc_on_path).resolve().parent.parent))
+    for candidate in filter(None, candidates):
+        home = Path(candidate)
+        if (home / "bin" / "nvcc").is_file() and (home / "lib64" / "libcudart_static.a").is_file():
+            return home
+    return None
+
+
+def _cpu_fingerprint():
+    """The CPU's instruction-set flags (what `-march=native` depends on)."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                return line
+    return platform.processor() or platform.machine()
+
+
+class BuildConfig:
+    """Compilers and flags of one build; `key` names its cache folder."""
+
+    def __init__(self):
+        self.cxx = os.environ.get("CXX", "g++")
+        cuda_home = _cuda_home()
+        self.nvcc = str(cuda_home / "bin" / "nvcc") if cuda_home else None
+        self.compile_flags = [
+            *tf.sysconfig.get_compile_flags(), *OPTIMIZATION_FLAGS, "-fPIC", "-Wno-deprecated-declarations"
+        ]
+        self.link_flags = list(tf.sysconfig.get_link_flags())
+        if cuda_home:
+            self.compile_flags += ["-DKERASRWM_WITH_CUDA=1"]
+            self.link_flags += [f"-L{cuda_home / 'lib64'}", "-lcudart_static", "-ldl", "-lrt", "-lpthread"]
+
+    @property
+    def sources(self):
+        names = CPU_SOURCES + (GPU_HOST_SOURCES + CUDA_SOURCES if self.nvcc else ())
+        return [SOURCE_DIR / name for name in names]
+
+    @property
+    def key(self):
+        digest = hashlib.sha256()
+        for path in sorted(SOURCE_DIR.iterdir()):
+            if path.suffix in (".h", ".cc", ".cu"):
+                digest.update(path.name.encode() + path.read_bytes())
+        for part in (self.cxx, self.nvcc or "", *self.compile_flags, *self.link_flags, _cpu_fingerprint()):
+            digest.update(part.encode() + b"\0")
+        return f"tf{tf.__version__}-{digest.hexdigest()[:16]}"
+
+
+def cache_root():
+    configured = os.environ.get(CACHE_ENV)
+    if configured:
+        return Path(configured).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "kerasrwm" / "ops"
+
+
+def library_path(config=None):
+    """Where the library of this configuration lives (whether or not it is built yet)."""
+    config = config or BuildConfig()
+    return cache_root() / config.key / LIBRARY_NAME
+
+
+def _checksum_path(library):
+    return library.with_name(library.name + ".sha256")
+
+
+def _sha256(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def is_valid(library):
+    """True if `library` exists and matches the checksum recorded when it was built."""
+    checksum = _checksum_path(library)
+    if not (library.is_file() and checksum.is_file()):
+        return False
+    return checksum.read_text().strip() == _sha256(library)
+
+
+@contextlib.contextmanager
+def _exclusive_lock(path):
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _run_all(commands):
+    """Runs the commands in parallel; raises `BuildError` with the output of a failed one."""
+    processes = [
+        (command, subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        for command in commands
+    ]
+    failures = []
+    for command, process in processes:
+        output, _ = process.communicate()
+        if process.returncode != 0:
+            errors = [line for line in output.splitlines() if "error" in line.lower()] or output.splitlines()
+            failures.append(f"$ {' '.join(command)}\n" + "\n".join(errors[-20:]))
+    if failures:
+        raise BuildError("compiling the SRWM op library failed:\n" + "\n".join(failures))
+
+
+def _compile(config, output):
+    """Compiles the sources of `config` into the shared library `output`."""
+    for tool in filter(None, (config.cxx, config.nvcc)):
+        if shutil.which(tool) is None:
+            raise BuildError(f"compiler {tool!r} not found (set CXX, or install g++).")
+    work = output.parent
+    commands, objects = [], []
+    for source in config.sources:
+        obj = work / (source.name + ".o")
+        objects.append(str(obj))
+        if source.suffix == ".cu":
+            gencode = [f"-gencode=arch=compute_{a},code=sm_{a}" for a in CUDA_ARCHITECTURES]
+            gencode.append(f"-gencode=arch=compute_{CUDA_ARCHITECTURES[-1]},code=compute_{CUDA_ARCHITECTURES[-1]}")
+            commands.append([config.nvcc, "-c", str(source), "-o", str(obj), "-O3", "-std=c++17",
+                             "-Xcompiler", "-fPIC", *gencode])
+        else:
+            commands.append([config.cxx, "-c", str(source), "-o", str(obj), *config.compile_flags])
+    _run_all(commands)
+    _run_all([[config.cxx, "-shared", "-o", str(output), *objects, *config.link_flags]])
+
+
+def ensure_library(force=False):
+    """Returns the path of a valid library, building it first if needed (or if `force`).
+
+    Raises:
+        BuildError: the library cannot be built here.
+    """
+    config = BuildConfig()
+    library = library_path(config)
+    if not force and is_valid(library):
+        return library
+    with _exclusive_lock(library.parent.with_name(library.parent.name + ".lock")):
+        if not force and is_valid(library):
+            return library
+        library.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=library.parent, prefix="build-") as work:
+            built = Path(work) / LIBRARY_NAME
+            _compile(config, built)
+            checksum = _sha256(built)
+            os.replace(built, library)
+        _checksum_path(library).write_text(checksum + "\n")
+    return library
+
+
+def add_arguments(parser):
+    parser.add_argument("--force", action="store_true", help="rebuild even if a valid library is cached")
+
+
+def run(args):
+    """`kerasrwm build-ops`: prebuilds the op library and reports where it is."""
+    config = BuildConfig()
+    library = ensure_library(force=args.force)
+    print(f"library: {library}")
+    print(f"tensorflow: {tf.__version__}")
+    print(f"cuda kernels: {'yes, nvcc ' + config.nvcc if config.nvcc else 'no (CPU kernels only)'}")

@@ -1,0 +1,283 @@
+// CUDA kernels of the SRWM recurrence: one block per sequence (head of one batch element),
+// time fully sequential inside the block. Thread m owns column m of the fast weights
+// W [E][3E + 4] (and of their gradient G in the backward), which live in shared memory, so the
+// reads x W, the rank-1 updates and their reversal need no atomics. Row reductions over the
+// columns (G update, W grad) are done by the first E threads. Same algorithm and saved layout
+// as the CPU kernels (srwm_cpu.h): trace of q, k, beta, d per step and weight checkpoints.
+#include <cuda_runtime.h>
+
+#include "srwm_cuda.h"
+
+namespace kerasrwm {
+namespace cuda {
+namespace {
+
+template <typename T>
+__device__ T Sigmoid(T value) {
+  return T(1) / (T(1) + exp(-value));
+}
+
+// softmax(logits)[index] over `size` logits.
+template <typename T>
+__device__ T SoftmaxEntry(const T* logits, int64_t size, int64_t index) {
+  T maximum = logits[0];
+  for (int64_t i = 1; i < size; ++i) maximum = max(maximum, logits[i]);
+  T total = 0;
+  for (int64_t i = 0; i < size; ++i) total += exp(logits[i] - maximum);
+  return exp(logits[index] - maximum) / total;
+}
+
+// Gradient of the logit `index` of softmax given the probabilities and their gradient.
+template <typename T>
+__device__ T SoftmaxBackwardEntry(const T* probabilities, const T* grad, int64_t size,
+                                  int64_t index) {
+  T inner = 0;
+  for (int64_t i = 0; i < size; ++i) inner += probabilities[i] * grad[i];
+  return probabilities[index] * (grad[index] - inner);
+}
+
+int64_t Threads(const SrwmSizes& sizes) { return (sizes.columns() + 31) / 32 * 32; }
+
+template <typename T>
+size_t ForwardSharedBytes(const SrwmSizes& sizes) {
+  const int64_t E = sizes.head_dim, M = sizes.columns();
+  return sizeof(T) * (E * M + E + M + 2 * E + kNumRates);
+}
+
+template <typename T>
+size_t BackwardSharedBytes(const SrwmSizes& sizes) {
+  const int64_t E = sizes.head_dim, M = sizes.columns();
+  return sizeof(T) * (2 * E * M + 6 * E + 4 * M + 2 * kNumRates);
+}
+
+template <typename T>
+__global__ void SrwmForwardKernel(SrwmSizes sizes, SrwmForwardArgs<T> args) {
+  extern __shared__ __align__(16) unsigned char shared_bytes[];
+  const int64_t E = sizes.head_dim, M = sizes.columns(), L = sizes.length;
+  const int64_t C = sizes.checkpoint_interval, sequence = blockIdx.x, m = threadIdx.x;
+  const bool owner = m < M;
+  T* w = reinterpret_cast<T*>(shared_bytes);  // [E][M]
+  T* x = w + E * M;                           // [E]
+  T* reads = x + E;                           // [M] = x W
+  T* query_key = reads + M;                   // [2E] = q, k
+  T* beta = query_key + 2 * E;                // [4]
+  const T* q = query_key;
+  const T* k = query_key + E;
+
+  int matrix;
+  if (owner) {
+    for (int64_t e = 0; e < E; ++e) {
+      const int64_t index = sizes.WeightIndex(sequence, e, m, &matrix);
+      w[e * M + m] = args.initial.matrices[matrix][index];
+    }
+  }
+  for (int64_t t = 0; t < L; ++t) {
+    if (m < E) x[m] = args.x[sizes.InputIndex(sequence, t, m)];
+    __syncthreads();
+    if (owner) {
+      T total = 0;
+      for (int64_t e = 0; e < E; ++e) total += x[e] * w[e * M + m];
+      reads[m] = total;
+    }
+    __syncthreads();
+    if (m < E) args.y[sizes.InputIndex(sequence, t, m)] = reads[m];
+    if (m < 2 * E) {
+      const bool is_key = m >= E;
+      const int64_t index = m - (is_key ? E : 0);
+      const T value = SoftmaxEntry(reads + (is_key ? 2 * E : E), E, index);
+      query_key[m] = value;
+      args.trace[sizes.TraceIndex(sequence, t, (is_key ? TraceKey(E) : TraceQuery(E)) + index)] = value;
+    } else if (m < 2 * E + kNumRates) {
+      const int64_t rate = m - 2 * E;
+      beta[rate] = Sigmoid(reads[3 * E + rate]);
+      args.trace[sizes.TraceIndex(sequence, t, TraceRate(E) + rate)] = beta[rate];
+    }
+    __syncthreads();
+    if (owner) {
+      T difference = 0;
+      for (int64_t e = 0; e < E; ++e) difference += (q[e] - k[e]) * w[e * M + m];
+      args.trace[sizes.TraceIndex(sequence, t, TraceDifference(E) + m)] = difference;
+      const T update = beta[RateOfColumn(m, E)] * difference;
+      for (int64_t e = 0; e < E; ++e) w[e * M + m] += k[e] * update;
+      if ((t + 1) % C == 0 || t + 1 == L) {
+        const int64_t checkpoint = CeilDiv(t + 1, C) - 1;
+        for (int64_t e = 0; e < E; ++e) {
+          args.checkpoints[sizes.CheckpointIndex(sequence, checkpoint, e, m)] = w[e * M + m];
+        }
+      }
+    }
+  }
+  if (owner) {
+    for (int64_t e = 0; e < E; ++e) {
+      const int64_t index = sizes.WeightIndex(sequence, e, m, &matrix);
+      args.final_weights.matrices[matrix][index] = w[e * M + m];
+    }
+  }
+}
+
+template <typename T>
+__global__ void SrwmBackwardKernel(SrwmSizes sizes, SrwmBackwardArgs<T> args) {
+  extern __shared__ __align__(16) unsigned char shared_bytes[];
+  const int64_t E = sizes.head_dim, M = sizes.columns(), L = sizes.length;
+  const int64_t C = sizes.checkpoint_interval, sequence = blockIdx.x, m = threadIdx.x;
+  const bool owner = m < M;
+  T* w = reinterpret_cast<T*>(shared_bytes);  // [E][M] W
+  T* g = w + E * M;                           // [E][M] dL/dW
+  T* x = g + E * M;                           // [E]
+  T* grad_y = x + E;                          // [E]
+  T* q = grad_y + E;                          // [E]
+  T* k = q + E;                               // [E]
+  T* grad_query = k + E;                      // [E]
+  T* grad_key = grad_query + E;               // [E]
+  T* update = grad_key + E;                   // [M] beta (per column) * d
+  T* grad_difference = update + M;            // [M]
+  T* rate_terms = grad_difference + M;        // [M] dL/dupdate * d, summed per rate
+  T* grad_reads = rate_terms + M;             // [M] dL/d(x W)
+  T* beta = grad_reads + M;                   // [4]
+  T* grad_beta = beta + kNumRates;            // [4]
+
+  int matrix;
+  if (owner) {
+    for (int64_t e = 0; e < E; ++e) {
+      w[e * M + m] = args.checkpoints[sizes.CheckpointIndex(sequence, sizes.checkpoints() - 1, e, m)];
+      const int64_t index = sizes.WeightIndex(sequence, e, m, &matrix);
+      g[e * M + m] = args.grad_final.matrices[matrix][index];
+    }
+  }
+  for (int64_t t = L - 1; t >= 0; --t) {
+    if (m < E) {
+      x[m] = args.x[sizes.InputIndex(sequence, t, m)];
+      grad_y[m] = args.grad_y[sizes.InputIndex(sequence, t, m)];
+      q[m] = args.trace[sizes.TraceIndex(sequence, t, TraceQuery(E) + m)];
+      k[m] = args.trace[sizes.TraceIndex(sequence, t, TraceKey(E) + m)];
+    }
+    if (m < kNumRates) beta[m] = args.trace[sizes.TraceIndex(sequence, t, TraceRate(E) + m)];
+    __syncthreads();
+    // Revert W_t = W_{t-1} + outer(k, update) and take dL/dupdate = k G.
+    if (owner) {
+      const T difference = args.trace[sizes.TraceIndex(sequence, t, TraceDifference(E) + m)];
+      const T column_beta = beta[RateOfColumn(m, E)];
+      const T column_update = column_beta * difference;
+      T grad_update = 0;
+      for (int64_t e = 0; e < E; ++e) {
+        w[e * M + m] -= k[e] * column_update;
+        grad_update += k[e] * g[e * M + m];
+      }
+      if (t > 0 && t % C == 0) {
+        for (int64_t e = 0; e < E; ++e) {
+          w[e * M + m] = args.checkpoints[sizes.CheckpointIndex(sequence, t / C - 1, e, m)];
+        }
+      }
+      update[m] = column_update;
+      grad_difference[m] = column_beta * grad_update;
+      rate_terms[m] = grad_update * difference;
+    }
+    __syncthreads();
+    // Row reductions: k as the outer-product key (G update) and (q - k) through W_{t-1}.
+    if (m < E) {
+      T outer = 0, through_w = 0;
+      for (int64_t c = 0; c < M; ++c) {
+        outer += g[m * M + c] * update[c];
+        through_w += w[m * M + c] * grad_difference[c];
+      }
+      grad_query[m] = through_w;
+      grad_key[m] = outer - through_w;
+    } else if (m < E + kNumRates) {
+      const int rate = static_cast<int>(m - E);
+      T total = 0;
+      for (int64_t c = 0; c < M; ++c) total += RateOfColumn(c, E) == rate ? rate_terms[c] : T(0);
+      grad_beta[rate] = total;
+    }
+    __syncthreads();
+    // dL/d(x W_{t-1}) for column m: y directly, q and k through softmax, beta through sigmoid.
+    if (owner) {
+      T grad;
+      if (m < E) {
+        grad = grad_y[m];
+      } else if (m < 2 * E) {
+        grad = SoftmaxBackwardEntry(q, grad_query, E, m - E);
+      } else if (m < 3 * E) {
+        grad = SoftmaxBackwardEntry(k, grad_key, E, m - 2 * E);
+      } else {
+        const T b = beta[m - 3 * E];
+        grad = grad_beta[m - 3 * E] * b * (1 - b);
+      }
+      grad_reads[m] = grad;
+    }
+    __syncthreads();
+    // dL/dx_t = W_{t-1} grad_reads, and G becomes dL/dW_{t-1}.
+    if (m < E) {
+      T total = 0;
+      for (int64_t c = 0; c < M; ++c) total += w[m * M + c] * grad_reads[c];
+      args.grad_x[sizes.InputIndex(sequence, t, m)] = total;
+    }
+    if (owner) {
+      for (int64_t e = 0; e < E; ++e) {
+        g[e * M + m] += (q[e] - k[e]) * grad_difference[m] + x[e] * grad_reads[m];
+      }
+    }
+    __syncthreads();
+  }
+  if (owner) {
+    for (int64_t e = 0; e < E; ++e) {
+      const int64_t index = sizes.WeightIndex(sequence, e, m, &matrix);
+      args.grad_initial.matrices[matrix][index] = g[e * M + m];
+    }
+  }
+}
+
+std::string ErrorString(cudaError_t error) {
+  return error == cudaSuccess ? std::string() : std::string(cudaGetErrorString(error));
+}
+
+// Checks the block fits the device and allows `bytes` of dynamic shared memory for `kernel`.
+template <typename Kernel>
+std::string PrepareLaunch(Kernel kernel, const SrwmSizes& sizes, size_t bytes) {
+  int device, limit;
+  cudaError_t error = cudaGetDevice(&device);
+  if (error == cudaSuccess) {
+    error = cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device);
+  }
+  if (error != cudaSuccess) return ErrorString(error);
+  if (Threads(sizes) > 1024 || bytes > static_cast<size_t>(limit)) {
+    return "head_dim " + std::to_string(sizes.head_dim) + " needs " + std::to_string(bytes) +
+           " bytes of shared memory per block; this GPU allows " + std::to_string(limit) +
+           ". Use the loop implementation or a smaller head_dim.";
+  }
+  return ErrorString(
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)));
+}
+
+}  // namespace
+
+template <typename T>
+std::string LaunchSrwmForward(const SrwmSizes& sizes, const SrwmForwardArgs<T>& args,
+                              void* stream) {
+  if (sizes.sequences() == 0) return "";
+  const size_t bytes = ForwardSharedBytes<T>(sizes);
+  std::string error = PrepareLaunch(SrwmForwardKernel<T>, sizes, bytes);
+  if (!error.empty()) return error;
+  SrwmForwardKernel<T><<<static_cast<unsigned>(sizes.sequences()), static_cast<unsigned>(Threads(sizes)),
+                         bytes, static_cast<cudaStream_t>(stream)>>>(sizes, args);
+  return ErrorString(cudaGetLastError());
+}
+
+template <typename T>
+std::string LaunchSrwmBackward(const SrwmSizes& sizes, const SrwmBackwardArgs<T>& args,
+                               void* stream) {
+  if (sizes.sequences() == 0) return "";
+  const size_t bytes = BackwardSharedBytes<T>(sizes);
+  std::string error = PrepareLaunch(SrwmBackwardKernel<T>, sizes, bytes);
+  if (!error.empty()) return error;
+  SrwmBackwardKernel<T><<<static_cast<unsigned>(sizes.sequences()), static_cast<unsigned>(Threads(sizes)),
+                          bytes, static_cast<cudaStream_t>(stream)>>>(sizes, args);
+  return ErrorString(cudaGetLastError());
+}
+
+template std::string LaunchSrwmForward<float>(const SrwmSizes&, const SrwmForwardArgs<float>&, void*);
+template std::string LaunchSrwmForward<double>(const SrwmSizes&, const SrwmForwardArgs<double>&, void*);
+template std::string LaunchSrwmBackward<float>(const SrwmSizes&, const SrwmBackwardArgs<float>&, void*);
+template std::string LaunchSrwmBackward<double>(const SrwmSizes&, const SrwmBackwardArgs<double>&, void*);
+
+}  // namespace cuda
+}  // namespace kerasrwm
