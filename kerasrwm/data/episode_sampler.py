@@ -16,19 +16,25 @@ RNG_ALGORITHM = "philox"  # pinned so that episodes do not depend on the device
 TRAINING_STREAM = 0
 EVALUATION_STREAM = 1
 
-EpisodeTables = collections.namedtuple("EpisodeTables", ["images", "index_table", "class_counts"])
+EpisodeTables = collections.namedtuple(
+    "EpisodeTables", ["flat_images", "image_shape", "index_table", "class_counts"]
+)
 
 
 def episode_tables(store):
     """The tensors of a `ClassStore` that `sample_episodes` reads.
 
     Returns:
-        `EpisodeTables` of `images` uint8 `[num_images, h, w, c]`,
-        `index_table` int32 `[num_classes, max_count]` and `class_counts`
-        int32 `[num_classes]`.
+        `EpisodeTables` of `flat_images` uint8 `[num_images, h * w * c]`
+        (whole-row gathers are faster than gathers of 3-D images),
+        `image_shape` `(h, w, c)`, `index_table` int32
+        `[num_classes, max_count]` and `class_counts` int32 `[num_classes]`.
     """
     return EpisodeTables(
-        tf.constant(store.images), tf.constant(store.index_table()), tf.constant(store.class_counts)
+        tf.constant(store.images.reshape(len(store.images), -1)),
+        store.image_shape,
+        tf.constant(store.index_table()),
+        tf.constant(store.class_counts),
     )
 
 
@@ -68,15 +74,16 @@ def sample_episodes(tables, spec, key, num_episodes):
         `query_labels` `[E, Q]`.
     """
     n_way, k_shot, k_extra, n_queries = spec.n_way, spec.k_shot, spec.k_extra, spec.n_queries
-    class_key, image_key, query_key, support_key, extra_key = tf.unstack(
-        tf.random.experimental.stateless_split(key, 5, alg=RNG_ALGORITHM)
+    class_key, order_key, image_key, query_key, support_key, extra_key = tf.unstack(
+        tf.random.experimental.stateless_split(key, 6, alg=RNG_ALGORITHM)
     )
     num_classes, max_count = tables.index_table.shape
 
-    def uniform(shape, seed):
-        return tf.random.stateless_uniform(shape, seed, alg=RNG_ALGORITHM)
+    def uniform(shape, seed, dtype=tf.float32):
+        return tf.random.stateless_uniform(shape, seed, dtype=dtype, alg=RNG_ALGORITHM)
 
-    _, classes = tf.math.top_k(uniform([num_episodes, num_classes], class_key), n_way)
+    class_set = _distinct_integers(uniform([num_episodes, n_way], class_key, tf.float64), num_classes)
+    classes = tf.gather(class_set, tf.argsort(uniform([num_episodes, n_way], order_key), stable=True), batch_dims=1)
     counts = tf.gather(tables.class_counts, classes)
     image_scores = uniform([num_episodes, n_way, max_count], image_key)
     image_scores = tf.where(tf.range(max_count) < counts[..., tf.newaxis], image_scores, -1.0)
@@ -91,19 +98,43 @@ def sample_episodes(tables, spec, key, num_episodes):
     support_ids, support_labels = _shuffled_shots(image_ids[:, :, n_queries : n_queries + k_shot], support_key)
     extra_ids, extra_labels = _shuffled_shots(image_ids[:, :, n_queries + k_shot :], extra_key)
 
-    images = tf.gather(tables.images, tf.concat([support_ids, extra_ids, query_ids], axis=1))
-    images = tf.cast(images, tf.float32) * (1.0 / 255.0)
-    support_images, extra_images, query_images = tf.split(
-        images, [n_way * k_shot, n_way * k_extra, n_queries], axis=1
-    )
+
+    def images(ids):
+        pixels = tf.cast(tf.gather(tables.flat_images, ids), tf.float32) * (1.0 / 255.0)
+        return tf.reshape(pixels, [*ids.shape, *tables.image_shape])
+
     return {
-        "support_images": support_images,
+        "support_images": images(support_ids),
         "support_labels": support_labels,
-        "extra_images": extra_images,
+        "extra_images": images(extra_ids),
         "extra_labels": extra_labels,
-        "query_images": query_images,
+        "query_images": images(query_ids),
         "query_labels": query_labels,
     }
+
+
+def _distinct_integers(uniforms, population):
+    """Per row, `n` distinct integers of `[0, population)`, a uniformly drawn set (Floyd's algorithm).
+
+    Costs O(n^2) per row whatever the population, unlike ranking one random
+    number per class. The order within a row is not uniform; shuffle it.
+
+    Args:
+        uniforms: float `[rows, n]` uniform draws in [0, 1).
+        population: static int >= n.
+
+    Returns:
+        int32 `[rows, n]`.
+    """
+    n = uniforms.shape[1]
+    tops = tf.range(population - n, population)
+    draws = tf.minimum(tf.cast(uniforms * tf.cast(tops + 1, uniforms.dtype), tf.int32), tops)
+    chosen = draws[:, :1]
+    for i in range(1, n):
+        draw = draws[:, i : i + 1]
+        taken = tf.reduce_any(tf.equal(chosen, draw), axis=1, keepdims=True)
+        chosen = tf.concat([chosen, tf.where(taken, tops[i], draw)], axis=1)
+    return chosen
 
 
 def _shuffled_shots(image_ids, key):

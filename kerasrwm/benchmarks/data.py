@@ -1,0 +1,90 @@
+"""`kerasrwm bench data`: episodes per second of the in-graph sampler vs a per-episode NumPy sampler."""
+
+import time
+
+import numpy as np
+
+from kerasrwm.data import EpisodeSpec
+from kerasrwm.data import episode_dataset
+from kerasrwm.data import load_source
+
+DEFAULT_OMNIGLOT = "/work/shared/data/omniglot_28.npz"
+
+
+def add_arguments(parser):
+    parser.add_argument("--omniglot", default=DEFAULT_OMNIGLOT, help="path of omniglot_28.npz ('' skips it)")
+    parser.add_argument("--batch", type=int, default=16, help="episodes per batch B")
+    parser.add_argument("--n-way", type=int, default=5, help="classes per episode N")
+    parser.add_argument("--k-shot", type=int, default=5, help="support shots per class K")
+    parser.add_argument("--k-extra", type=int, default=5, help="extra shots per class K'")
+    parser.add_argument("--seconds", type=float, default=1.0, help="time per round and sampler")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating timing rounds (median kept)")
+    parser.add_argument("--synthetic-size", type=int, default=84, help="side of the synthetic images")
+    parser.add_argument("--synthetic-classes", type=int, default=100, help="classes of the synthetic source")
+
+
+def numpy_episode(store, spec, rng):
+    """One episode, sampled the straightforward way: Python loops and NumPy, one episode at a time."""
+    classes = rng.choice(store.num_classes, spec.n_way, replace=False)
+    picks = [rng.choice(store.class_image_indices[c], spec.images_per_class, replace=False) for c in classes]
+    query_labels = rng.integers(spec.n_way, size=spec.n_queries)
+    query_ids = np.array([picks[label][j] for j, label in enumerate(query_labels)])
+    episode = {"query_images": query_ids, "query_labels": query_labels}
+    first = spec.n_queries
+    for part, shots in (("support", spec.k_shot), ("extra", spec.k_extra)):
+        ids = np.concatenate([class_picks[first : first + shots] for class_picks in picks])
+        labels = np.repeat(np.arange(spec.n_way), shots)
+        order = rng.permutation(len(ids))
+        episode[f"{part}_images"], episode[f"{part}_labels"] = ids[order], labels[order]
+        first += shots
+    return {
+        name: store.images[value].astype(np.float32) / 255.0 if name.endswith("images") else value.astype(np.int32)
+        for name, value in episode.items()
+    }
+
+
+def numpy_batch(store, spec, batch_size, rng):
+    episodes = [numpy_episode(store, spec, rng) for _ in range(batch_size)]
+    return {name: np.stack([episode[name] for episode in episodes]) for name in episodes[0]}
+
+
+def compare(store, spec, batch_size, seconds, rounds):
+    """Median episodes/s of both samplers over alternating rounds of `seconds` each, and their ratio.
+
+    Each sampler is warmed up for one round first (tf.data tunes its
+    parallelism while it runs).
+    """
+    iterator = iter(episode_dataset(store, spec, batch_size, seed=0))
+    rng = np.random.default_rng(0)
+    samplers = {
+        "in_graph": lambda: next(iterator),
+        "numpy": lambda: numpy_batch(store, spec, batch_size, rng),
+    }
+    rates = {name: [] for name in samplers}
+    for round_index in range(rounds + 1):
+        for name, sample in samplers.items():
+            batches, start = 0, time.perf_counter()
+            while time.perf_counter() - start < seconds:
+                sample()
+                batches += 1
+            if round_index:
+                rates[name].append(batches * batch_size / (time.perf_counter() - start))
+    figures = {f"{name}_episodes_per_s": float(np.median(values)) for name, values in rates.items()}
+    figures["speedup"] = figures["in_graph_episodes_per_s"] / figures["numpy_episodes_per_s"]
+    return figures
+
+
+def run(args):
+    spec = EpisodeSpec(args.n_way, args.k_shot, args.k_extra)
+    stores = {
+        f"synthetic_{args.synthetic_size}x{args.synthetic_size}x3": load_source(
+            "synthetic", num_classes=args.synthetic_classes, image_size=args.synthetic_size, channels=3
+        ).split("train")
+    }
+    if args.omniglot:
+        stores["omniglot_28"] = load_source(f"npz:{args.omniglot}", split_scheme="vinyals").split("train")
+    figures = {"batch": args.batch, "n_way": args.n_way, "k_shot": args.k_shot, "k_extra": args.k_extra}
+    for name, store in stores.items():
+        for key, value in compare(store, spec, args.batch, args.seconds, args.rounds).items():
+            figures[f"{name}_{key}"] = value
+    return figures
