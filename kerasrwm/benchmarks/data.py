@@ -51,27 +51,31 @@ def numpy_batch(store, spec, batch_size, rng):
 def compare(store, spec, batch_size, seconds, rounds):
     """Median episodes/s of both samplers over alternating rounds of `seconds` each, and their ratio.
 
-    Each sampler is warmed up for one round first (tf.data tunes its
-    parallelism while it runs).
+    The in-graph pipeline is built afresh each round, warmed up for
+    `seconds / 2` (tf.data tunes its parallelism meanwhile) and released
+    before the NumPy round, so its background threads never compete with it.
     """
-    iterator = iter(episode_dataset(store, spec, batch_size, seed=0))
+    dataset = episode_dataset(store, spec, batch_size, seed=0)
     rng = np.random.default_rng(0)
-    samplers = {
-        "in_graph": lambda: next(iterator),
-        "numpy": lambda: numpy_batch(store, spec, batch_size, rng),
-    }
-    rates = {name: [] for name in samplers}
-    for round_index in range(rounds + 1):
-        for name, sample in samplers.items():
-            batches, start = 0, time.perf_counter()
-            while time.perf_counter() - start < seconds:
-                sample()
-                batches += 1
-            if round_index:
-                rates[name].append(batches * batch_size / (time.perf_counter() - start))
+    rates = {"in_graph": [], "numpy": []}
+    for _ in range(rounds):
+        iterator = iter(dataset)
+        _run_for(lambda: next(iterator), seconds / 2)
+        rates["in_graph"].append(batch_size * _run_for(lambda: next(iterator), seconds))
+        del iterator
+        rates["numpy"].append(batch_size * _run_for(lambda: numpy_batch(store, spec, batch_size, rng), seconds))
     figures = {f"{name}_episodes_per_s": float(np.median(values)) for name, values in rates.items()}
     figures["speedup"] = figures["in_graph_episodes_per_s"] / figures["numpy_episodes_per_s"]
     return figures
+
+
+def _run_for(sample, seconds):
+    """Calls `sample()` for about `seconds`; returns calls per second."""
+    calls, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        sample()
+        calls += 1
+    return calls / (time.perf_counter() - start)
 
 
 def run(args):

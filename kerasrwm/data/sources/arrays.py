@@ -1,5 +1,7 @@
 """Sources from in-memory arrays and from `.npz` files (e.g. the Omniglot files of `shared/data`)."""
 
+import re
+
 import numpy as np
 
 from kerasrwm.data.source import Source
@@ -96,7 +98,7 @@ def _splits_from_names(class_split, num_classes):
             f"`class_split` must have one entry per class ({num_classes}); received shape "
             f"{class_split.shape}."
         )
-    unknown = sorted(set(class_split) - set(SPLIT_ALIASES) - {""})
+    unknown = sorted(str(value) for value in set(class_split) - set(SPLIT_ALIASES) - {""})
     if unknown:
         raise ValueError(
             f"`class_split` values must be among {sorted(SPLIT_ALIASES)} or ''; received {unknown}."
@@ -144,7 +146,7 @@ def load_npz(path, split_scheme=None, **options):
         split_key = "class_split" if split_scheme in (None, "background") else f"class_{split_scheme}_split"
         if split_scheme is not None and split_key not in arrays:
             schemes = ["background"] if "class_split" in arrays else []
-            schemes += [key[6:-6] for key in arrays if key.startswith("class_") and key.endswith("_split")]
+            schemes += [key[6:-6] for key in arrays if re.fullmatch(r"class_\w+_split", key)]
             raise ValueError(
                 f"`split_scheme` must name a split array of {str(path)!r}: one of {schemes}; "
                 f"received split_scheme={split_scheme!r}."

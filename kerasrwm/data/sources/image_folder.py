@@ -2,7 +2,6 @@
 
 import os
 
-import keras
 import numpy as np
 from PIL import Image
 
@@ -10,7 +9,7 @@ from kerasrwm.data.source import Source
 from kerasrwm.data.sources.arrays import SPLIT_ALIASES
 from kerasrwm.data.sources.images import DEFAULT_SPLIT_FRACTIONS
 from kerasrwm.data.sources.images import image_size_pair
-from kerasrwm.data.sources.images import resize_images
+from kerasrwm.data.sources.images import stack_images
 from kerasrwm.data.sources.images import split_by_fractions
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
@@ -76,7 +75,7 @@ def load_image_folder(
         raise ValueError(
             f"`path`={str(path)!r} must hold class subfolders of png or jpg images; it holds none."
         )
-    images = _decode_all(files, image_size, COLOR_MODES[color_mode], verbose)
+    images = stack_images(_decode(files, COLOR_MODES[color_mode]), len(files), image_size, verbose)
     return Source(images, np.array(labels), class_names, class_splits, drop_small_classes=drop_small_classes)
 
 
@@ -84,27 +83,12 @@ def _subfolders(path):
     return sorted(e.name for e in os.scandir(path) if e.is_dir() and not e.name.startswith("."))
 
 
-def _decode_all(files, image_size, pil_mode, verbose):
-    """Decodes `files` into one uint8 array `[n, h, w, c]`, resizing each image to `image_size` if given."""
-    progress = keras.utils.Progbar(len(files), unit_name="image", verbose=1 if verbose else 0)
-    images = None
-    for i, file in enumerate(files):
+def _decode(files, pil_mode):
+    """Yields `(file, uint8 array [h, w, c])` for each image file."""
+    for file in files:
         try:
             with Image.open(file) as opened:
                 image = np.asarray(opened.convert(pil_mode))
         except OSError as error:  # includes PIL's UnidentifiedImageError
             raise ValueError(f"Cannot read the image file {file!r}: {error}") from error
-        image = image.reshape(*image.shape[:2], -1)
-        if image_size is not None:
-            image = resize_images(image[np.newaxis], image_size)[0]
-        if images is None:
-            images = np.empty((len(files), *image.shape), dtype=np.uint8)
-        elif image.shape != images.shape[1:]:
-            raise ValueError(
-                f"All images must have one size unless `image_size` is given; {file!r} is "
-                f"{image.shape[1]}x{image.shape[0]} but {files[0]!r} is "
-                f"{images.shape[2]}x{images.shape[1]}. Pass image_size=(height, width) to resize."
-            )
-        images[i] = image
-        progress.update(i + 1)
-    return images
+        yield file, image.reshape(*image.shape[:2], -1)

@@ -1,9 +1,10 @@
-"""Checks and conversions shared by the sources: uint8 image arrays, resizing, fraction splits."""
+"""Helpers shared by the sources: uint8 image checks, resizing, stacking decoded images, fraction splits."""
 
 import numbers
 
+import keras
 import numpy as np
-import tensorflow as tf
+from PIL import Image
 
 DEFAULT_SPLIT_FRACTIONS = (0.64, 0.16, 0.2)  # mini-ImageNet's 64 / 16 / 20 classes
 
@@ -61,13 +62,13 @@ def image_size_pair(image_size):
     return tuple(int(s) for s in image_size)
 
 
-def resize_images(images, image_size, chunk_size=2048):
-    """Resizes uint8 images `[num_images, h, w, c]` to `image_size` by area averaging.
+def resize_images(images, image_size):
+    """Resizes uint8 images `[num_images, h, w, c]` to `image_size` by exact area averaging (PIL's box filter).
 
     Args:
-        images: uint8 array `[num_images, height, width, channels]`.
+        images: uint8 array `[num_images, height, width, channels]`, 1 or 3
+            channels.
         image_size: int or `(height, width)`; None returns `images` unchanged.
-        chunk_size: images resized per TensorFlow call (bounds the float copy).
 
     Returns:
         uint8 array `[num_images, new_height, new_width, channels]`.
@@ -75,16 +76,41 @@ def resize_images(images, image_size, chunk_size=2048):
     image_size = image_size_pair(image_size)
     if image_size is None or tuple(images.shape[1:3]) == image_size:
         return images
-    chunks = [
-        resize_uint8(images[start : start + chunk_size], image_size).numpy()
-        for start in range(0, len(images), chunk_size)
-    ]
-    return np.concatenate(chunks)
+    height, width = image_size
+    resized = np.empty((len(images), height, width, images.shape[-1]), dtype=np.uint8)
+    for i, image in enumerate(images):
+        pil_image = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
+        resized[i] = np.asarray(pil_image.resize((width, height), Image.BOX)).reshape(resized.shape[1:])
+    return resized
 
 
-def resize_uint8(images, image_size):
-    """Resizes a uint8 image tensor `[..., h, w, c]` to `image_size` `(height, width)` by area averaging."""
-    return tf.cast(tf.round(tf.image.resize(images, image_size, method="area")), tf.uint8)
+def stack_images(named_images, count, image_size=None, verbose=True):
+    """Stacks decoded images of one size (or resized to `image_size`) into one uint8 array, with a progress bar.
+
+    Args:
+        named_images: iterable of `(name, uint8 array [h, w, c])`; the name
+            (e.g. a file) is used in error messages.
+        count: number of images, or None if unknown.
+        image_size: optional int or `(height, width)` to resize every image to.
+        verbose: show a `keras.utils.Progbar`.
+
+    Returns:
+        uint8 array `[num_images, height, width, channels]`.
+    """
+    progress = keras.utils.Progbar(count, unit_name="image", verbose=int(verbose))
+    images, first_name = [], None
+    for name, image in named_images:
+        image = resize_images(image[np.newaxis], image_size)[0]
+        if images and image.shape != images[0].shape:
+            raise ValueError(
+                f"All images must have one size unless `image_size` is given; {name!r} is "
+                f"{image.shape[1]}x{image.shape[0]} but {first_name!r} is "
+                f"{images[0].shape[1]}x{images[0].shape[0]}. Pass image_size=(height, width) to resize."
+            )
+        first_name = first_name or name
+        images.append(image)
+        progress.add(1)
+    return np.stack(images)
 
 
 def split_by_fractions(num_classes, split_fractions=DEFAULT_SPLIT_FRACTIONS):

@@ -1,12 +1,10 @@
 """A source from a TensorFlow Datasets dataset, loaded with `tfds.load`."""
 
-import keras
 import numpy as np
 import tensorflow_datasets as tfds
 
 from kerasrwm.data.sources.arrays import from_arrays
-from kerasrwm.data.sources.images import image_size_pair
-from kerasrwm.data.sources.images import resize_uint8
+from kerasrwm.data.sources.images import stack_images
 
 DEFAULT_SPLITS = {"train": "train", "test": "test"}  # e.g. Omniglot: background -> train, evaluation -> test
 
@@ -52,7 +50,7 @@ def load_tfds(
                 f"The TFDS dataset {name!r} has no feature {key!r} (from `image_key` / `label_key`); "
                 f"its features are {sorted(info.features)}."
             )
-    image_size = image_size_pair(options.get("image_size"))
+    image_size = options.get("image_size")
     images, labels = zip(*(_read(d, image_key, label_key, image_size, verbose) for d in datasets))
     class_names = getattr(info.features[label_key], "names", None)
     if isinstance(splits, str):
@@ -77,18 +75,14 @@ def load_tfds(
 
 
 def _read(dataset, image_key, label_key, image_size, verbose):
-    """All `(image, label)` pairs of a TFDS split as uint8 `[n, h, w, c]` and int64 `[n]` arrays.
+    """All `(image, label)` pairs of a TFDS split as uint8 `[n, h, w, c]` and int64 `[n]` arrays."""
+    labels = []
 
-    With `image_size`, images are resized one by one before batching, so
-    datasets of mixed image sizes can be read.
-    """
+    def named_images():
+        for index, example in enumerate(dataset.as_numpy_iterator()):
+            labels.append(example[label_key])
+            yield f"{label_key}={example[label_key]} #{index}", example[image_key]
+
     count = int(dataset.cardinality())
-    if image_size is not None:
-        dataset = dataset.map(lambda example: {**example, image_key: resize_uint8(example[image_key], image_size)})
-    progress = keras.utils.Progbar(count if count >= 0 else None, unit_name="image", verbose=int(verbose))
-    images, labels = [], []
-    for example in dataset.batch(1024).as_numpy_iterator():
-        images.append(example[image_key])
-        labels.append(example[label_key])
-        progress.add(len(labels[-1]))
-    return np.concatenate(images), np.concatenate(labels).astype(np.int64)
+    images = stack_images(named_images(), count if count >= 0 else None, image_size, verbose)
+    return images, np.array(labels, dtype=np.int64)
