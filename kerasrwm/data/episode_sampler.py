@@ -98,7 +98,6 @@ def sample_episodes(tables, spec, key, num_episodes):
     support_ids, support_labels = _shuffled_shots(image_ids[:, :, n_queries : n_queries + k_shot], support_key)
     extra_ids, extra_labels = _shuffled_shots(image_ids[:, :, n_queries + k_shot :], extra_key)
 
-
     def images(ids):
         pixels = tf.cast(tf.gather(tables.flat_images, ids), tf.float32) * (1.0 / 255.0)
         return tf.reshape(pixels, [*ids.shape, *tables.image_shape])

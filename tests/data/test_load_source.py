@@ -1,6 +1,8 @@
 import numpy as np
 import pytest
 
+from kerasrwm.data import EpisodeSpec
+from kerasrwm.data import episode_dataset
 from kerasrwm.data import load_source
 
 
@@ -24,3 +26,15 @@ def test_npz_without_images(tmp_path):
     np.savez(path, labels=np.zeros(3, np.int32))
     with pytest.raises(ValueError, match="must hold `images`"):
         load_source(f"npz:{path}")
+
+
+def test_drop_small_classes_option_reaches_the_stores(tmp_path):
+    path = tmp_path / "uneven.npz"
+    labels = np.concatenate([np.repeat(np.arange(3), 4), [3]])  # class 3 has one image
+    np.savez(path, images=np.zeros((13, 5, 5), np.uint8), labels=labels, class_split=np.array(["train"] * 4))
+    spec = EpisodeSpec(n_way=3, k_shot=2)
+    with pytest.raises(ValueError, match=r"'3' \(1 images\)"):
+        episode_dataset(load_source(f"npz:{path}").split("train"), spec, 2, seed=0)
+    store = load_source(f"npz:{path}", drop_small_classes=True).split("train")
+    batch = next(iter(episode_dataset(store, spec, 2, seed=0)))
+    assert tuple(batch["support_images"].shape) == (2, 6, 5, 5, 1)
