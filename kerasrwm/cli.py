@@ -1,4 +1,4 @@
-"""The `kerasrwm` command line: `kerasrwm bench op | ...`."""
+"""The `kerasrwm` command line: `kerasrwm demo | train | evaluate | tune | export | bench ...`."""
 
 import argparse
 import importlib
@@ -8,6 +8,10 @@ import sys
 
 # (command path, module with `add_arguments(parser)` and `run(args)`, help)
 COMMANDS = (
+    (("demo",), "kerasrwm.commands.demo", "train a no-bootstrap and a bootstrapped learner on synthetic data and compare"),
+    (("train",), "kerasrwm.commands.train", "train (or resume) a bootstrapped SRWM learner"),
+    (("evaluate",), "kerasrwm.commands.evaluate", "K_test sweep of trained runs on fixed test episodes"),
+    (("export",), "kerasrwm.commands.export", "write a portable SavedModel with an adapt_and_predict signature"),
     (("build-ops",), "kerasrwm.ops.build", "build the fused SRWM op library now and print where it is"),
     (("bench", "op"), "kerasrwm.benchmarks.op", "time forward+backward of the SRWM implementations"),
     (("bench", "step"), "kerasrwm.benchmarks.step", "time the bootstrapped training step against its alternatives"),
@@ -49,7 +53,7 @@ def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
     result = importlib.import_module(args.module_name).run(args)
-    if isinstance(result, dict):
+    if args.module_name.startswith("kerasrwm.benchmarks."):
         if getattr(args, "json", False):
             print(json.dumps(result))
         else:

@@ -1,0 +1,1 @@
+"""`kerasrwm` subcommands: each module has `add_arguments(parser)` and `run(args)`."""

@@ -1,0 +1,69 @@
+"""Command-line options shared by `kerasrwm train` and `kerasrwm tune`: one flag per config key."""
+
+import argparse
+import json
+
+from kerasrwm.training.experiment import DEFAULT_CONFIG
+from kerasrwm.training.experiment import make_config
+
+# Keys whose default is None, with the type of their values.
+OPTIONAL_TYPES = {"learning_rate": float, "validation_k_shot": int}
+
+
+def _flag(key):
+    return "--" + key.replace("_", "-")
+
+
+def _parse_value(text):
+    """A command-line value as JSON when it parses (numbers, booleans), else the string."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _data_option(text):
+    key, separator, value = text.partition("=")
+    if not separator or not key:
+        raise argparse.ArgumentTypeError(f"--data-option must look like KEY=VALUE; received {text!r}.")
+    return key, _parse_value(value)
+
+
+def _jit_compile(text):
+    return text if text == "auto" else _parse_value(text)
+
+
+def add_config_arguments(parser, skip=()):
+    """Adds `--config FILE`, `--data-option KEY=VALUE` and one flag per `DEFAULT_CONFIG` key."""
+    parser.add_argument("--config", help="JSON file of configuration overrides (flags take precedence)")
+    parser.add_argument(
+        "--data-option", action="append", type=_data_option, default=[], metavar="KEY=VALUE",
+        help="option of the data source, e.g. split_scheme=vinyals or rotations=true (repeatable)",
+    )
+    for key, default in DEFAULT_CONFIG.items():
+        if key in skip or key == "data_options":
+            continue
+        if key == "jit_compile":
+            value_type = _jit_compile
+        elif default is None:
+            value_type = OPTIONAL_TYPES[key]
+        else:
+            value_type = type(default)
+        parser.add_argument(_flag(key), dest=key, type=value_type, default=None, help=f"default: {default!r}")
+
+
+def config_from_args(args):
+    """The configuration: defaults, then the `--config` file, then the flags given."""
+    overrides = {}
+    if args.config:
+        with open(args.config) as file:
+            overrides.update(json.load(file))
+    data_options = dict(overrides.get("data_options", {}))
+    data_options.update(dict(args.data_option))
+    if data_options:
+        overrides["data_options"] = data_options
+    for key in DEFAULT_CONFIG:
+        value = getattr(args, key, None)
+        if value is not None:
+            overrides[key] = value
+    return make_config(overrides)
