@@ -1,12 +1,20 @@
-"""`kerasrwm bench op`: forward + backward time of the SRWM recurrence implementations."""
+"""`kerasrwm bench op`: forward + backward time of the SRWM recurrence implementations.
+
+In one run: the loop implementation in graph mode and under XLA and the fused op, at the
+requested shape (default: the paper's B=16, H=16, E=16, L=76) and at that shape with L=1000 and
+with E=32, each with the speed-up of the fused op; and the peak memory of a fused forward +
+backward at L=100 and L=1000.
+"""
 
 import numpy as np
 import tensorflow as tf
 
 from kerasrwm.benchmarks.timing import time_call
+from kerasrwm.ops import fused_srwm
 from kerasrwm.ops import srwm
 
 PAPER_SHAPE = {"batch": 16, "heads": 16, "head_dim": 16, "length": 76}
+MEMORY_LENGTHS = (100, 1000)
 
 
 def add_arguments(parser):
@@ -52,12 +60,46 @@ def time_forward_backward(implementation, jit_compile, x, weights, repeats):
     return time_call(lambda: tf.nest.map_structure(np.asarray, step(x, weights)), repeats)
 
 
-def run(args):
-    x, weights = _random_problem(args.batch, args.heads, args.head_dim, args.length)
+def _time_shape(shape, repeats, fused):
+    """Milliseconds per forward+backward of each implementation at one shape, with ratios."""
+    x, weights = _random_problem(shape["batch"], shape["heads"], shape["head_dim"], shape["length"])
     figures = {
-        "shape": {"batch": args.batch, "heads": args.heads, "head_dim": args.head_dim, "length": args.length},
-        "loop_graph_ms": time_forward_backward("loop", False, x, weights, args.repeats),
-        "loop_xla_ms": time_forward_backward("loop", True, x, weights, args.repeats),
+        "shape": dict(shape),
+        "loop_graph_ms": time_forward_backward("loop", False, x, weights, repeats),
+        "loop_xla_ms": time_forward_backward("loop", True, x, weights, repeats),
     }
     figures["xla_speedup_over_graph"] = figures["loop_graph_ms"] / figures["loop_xla_ms"]
+    if fused:
+        figures["fused_ms"] = time_forward_backward("fused", False, x, weights, repeats)
+        figures["fused_speedup_over_graph"] = figures["loop_graph_ms"] / figures["fused_ms"]
+        figures["fused_speedup_over_xla"] = figures["loop_xla_ms"] / figures["fused_ms"]
+    return figures
+
+
+def _fused_peak_memory(shape, length):
+    """Peak bytes allocated on the CPU by one fused forward+backward at `length`."""
+    x, weights = _random_problem(shape["batch"], shape["heads"], shape["head_dim"], length)
+    step = forward_backward_step("fused", False)
+    tf.nest.map_structure(np.asarray, step(x, weights))
+    tf.config.experimental.reset_memory_stats("CPU:0")
+    baseline = tf.config.experimental.get_memory_info("CPU:0")["current"]
+    tf.nest.map_structure(np.asarray, step(x, weights))
+    return tf.config.experimental.get_memory_info("CPU:0")["peak"] - baseline
+
+
+def run(args):
+    shape = {"batch": args.batch, "heads": args.heads, "head_dim": args.head_dim, "length": args.length}
+    fused = fused_srwm.is_available()
+    figures = {
+        "fused_available": fused,
+        "requested": _time_shape(shape, args.repeats, fused),
+        "long": _time_shape({**shape, "length": 1000}, max(2, args.repeats // 3), fused),
+        "wide": _time_shape({**shape, "head_dim": 32}, args.repeats, fused),
+    }
+    if fused:
+        peaks = {f"fused_peak_bytes_L{length}": _fused_peak_memory(shape, length) for length in MEMORY_LENGTHS}
+        first, last = (peaks[f"fused_peak_bytes_L{length}"] for length in MEMORY_LENGTHS)
+        figures["memory"] = {**peaks, "peak_ratio": last / first, "length_ratio": MEMORY_LENGTHS[-1] / MEMORY_LENGTHS[0]}
+    else:
+        figures["fused_unavailable_reason"] = fused_srwm.unavailable_reason()
     return figures

@@ -34,7 +34,7 @@ CPU_SOURCES = ("srwm_ops.cc", "srwm_kernels.cc")
 GPU_HOST_SOURCES = ("srwm_kernels_gpu.cc",)
 CUDA_SOURCES = ("srwm_cuda.cu",)
 CUDA_ARCHITECTURES = ("80", "90")
-OPTIMIZATION_FLAGS = ("-O3", "-march=native")
+OPTIMIZATION_FLAGS = ("-O3", "-march=native", "-ffp-contract=fast")
 
 
 class BuildError(RuntimeError):

@@ -12,7 +12,9 @@
 #define KERASRWM_OPS_KERNELS_SRWM_CPU_H_
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "srwm_layout.h"
@@ -50,6 +52,18 @@ inline Lanes<T> Broadcast(T value) {
   return Lanes<T>{} + value;
 }
 
+// 1 / i! for i = 0..kDegree: the Taylor coefficients of exp.
+template <typename T, int kDegree>
+constexpr std::array<T, kDegree + 1> InverseFactorials() {
+  std::array<T, kDegree + 1> coefficients{};
+  T factorial = 1;
+  for (int i = 0; i <= kDegree; ++i) {
+    factorial *= i > 0 ? i : 1;
+    coefficients[i] = 1 / factorial;
+  }
+  return coefficients;
+}
+
 // exp(x) lane-wise, branch-free so that it stays vectorised: x = n ln2 + r with |r| <= ln2 / 2,
 // a Taylor polynomial for exp(r) (accurate to the precision of T) and 2^n from the exponent
 // bits. Arguments are clamped to the finite range of T.
@@ -62,13 +76,9 @@ inline Lanes<T> Exp(Lanes<T> x) {
   const T magic = Traits::kRoundMagic;
   const Lanes<T> n = (x * static_cast<T>(1.4426950408889634) + magic) - magic;
   const Lanes<T> r = (x - n * static_cast<T>(0.693359375)) - n * static_cast<T>(-2.12194440054690583e-4);
-  T coefficient = 1;
-  for (int i = 2; i <= Traits::kDegree; ++i) coefficient /= i;
-  Lanes<T> polynomial = Broadcast<T>(coefficient);
-  for (int i = Traits::kDegree; i > 0; --i) {
-    coefficient *= i;
-    polynomial = polynomial * r + coefficient;
-  }
+  static constexpr std::array<T, Traits::kDegree + 1> kCoefficients = InverseFactorials<T, Traits::kDegree>();
+  Lanes<T> polynomial = Broadcast<T>(kCoefficients[Traits::kDegree]);
+  for (int i = Traits::kDegree - 1; i >= 0; --i) polynomial = polynomial * r + kCoefficients[i];
   using Bits = typename Traits::Bits;
   const Bits exponent = (__builtin_convertvector(n, Bits) + Traits::kExponentBias)
                         << Traits::kMantissaBits;
@@ -105,21 +115,26 @@ class PackIo {
   PackIo(const SrwmSizes& sizes, int64_t pack)
       : sizes_(sizes),
         first_(pack * sizes.lanes),
-        active_(static_cast<int>(std::min<int64_t>(sizes.lanes, sizes.sequences() - first_))) {}
+        active_(static_cast<int>(std::min<int64_t>(sizes.lanes, sizes.sequences() - first_))),
+        step_offsets_(active_) {
+    for (int lane = 0; lane < active_; ++lane) step_offsets_[lane] = sizes.InputIndex(first_ + lane, 0, 0);
+  }
 
   // out[e] = tensor[sequence, t, e] for the E features of step t.
   void GatherStep(const T* tensor, int64_t t, Lanes<T>* out) const {
-    for (int64_t e = 0; e < sizes_.head_dim; ++e) out[e] = Lanes<T>{};
+    const int64_t E = sizes_.head_dim, offset = t * sizes_.InputStepStride();
+    for (int64_t e = 0; e < E; ++e) out[e] = Lanes<T>{};
     for (int lane = 0; lane < active_; ++lane) {
-      const T* source = tensor + sizes_.InputIndex(first_ + lane, t, 0);
-      for (int64_t e = 0; e < sizes_.head_dim; ++e) out[e][lane] = source[e];
+      const T* source = tensor + step_offsets_[lane] + offset;
+      for (int64_t e = 0; e < E; ++e) out[e][lane] = source[e];
     }
   }
 
   void ScatterStep(const Lanes<T>* values, int64_t t, T* tensor) const {
+    const int64_t E = sizes_.head_dim, offset = t * sizes_.InputStepStride();
     for (int lane = 0; lane < active_; ++lane) {
-      T* target = tensor + sizes_.InputIndex(first_ + lane, t, 0);
-      for (int64_t e = 0; e < sizes_.head_dim; ++e) target[e] = values[e][lane];
+      T* target = tensor + step_offsets_[lane] + offset;
+      for (int64_t e = 0; e < E; ++e) target[e] = values[e][lane];
     }
   }
 
@@ -139,15 +154,16 @@ class PackIo {
   }
 
  private:
+  // visit(lane, index into w, matrix, index into that weight tensor) for every weight.
   template <typename Visit>
   void ForEachWeight(Visit visit) const {
-    const int64_t columns = sizes_.columns();
+    const int64_t E = sizes_.head_dim, M = sizes_.columns();
     for (int lane = 0; lane < active_; ++lane) {
-      for (int64_t row = 0; row < sizes_.head_dim; ++row) {
-        for (int64_t column = 0; column < columns; ++column) {
-          int matrix;
-          const int64_t index = sizes_.WeightIndex(first_ + lane, row, column, &matrix);
-          visit(lane, row * columns + column, matrix, index);
+      for (int matrix = 0; matrix < kNumRates; ++matrix) {
+        const int64_t width = matrix < 3 ? E : kNumRates;
+        for (int64_t row = 0; row < E; ++row) {
+          const int64_t source = ((first_ + lane) * E + row) * width;
+          for (int64_t c = 0; c < width; ++c) visit(lane, row * M + matrix * E + c, matrix, source + c);
         }
       }
     }
@@ -156,16 +172,41 @@ class PackIo {
   const SrwmSizes& sizes_;
   const int64_t first_;
   const int active_;
+  std::vector<int64_t> step_offsets_;  // of (sequence, t = 0, e = 0) per lane
 };
+
+// Independent accumulators per loop: enough to hide the latency of the multiply-adds.
+constexpr int kBlock = 4;
+
+// Calls `body(width, first)` for [first, first + width) covering [0, count), in blocks of
+// kBlock and then of 1; `width` is a std::integral_constant so that blocks fully unroll.
+template <typename Body>
+inline void ForEachBlock(int64_t count, Body&& body) {
+  int64_t first = 0;
+  for (; first + kBlock <= count; first += kBlock) body(std::integral_constant<int, kBlock>(), first);
+  for (; first < count; ++first) body(std::integral_constant<int, 1>(), first);
+}
 
 // out[column] = sum_row vector[row] * w[row, column]  (a read `vector W`).
 template <typename T>
 inline void Read(const Lanes<T>* w, const Lanes<T>* vector, int64_t rows, int64_t columns,
                  Lanes<T>* out) {
-  for (int64_t column = 0; column < columns; ++column) {
-    Lanes<T> total = {};
-    for (int64_t row = 0; row < rows; ++row) total += vector[row] * w[row * columns + column];
-    out[column] = total;
+  ForEachBlock(columns, [&](auto width, int64_t first) {
+    Lanes<T> total[width] = {};
+    for (int64_t row = 0; row < rows; ++row) {
+      for (int j = 0; j < width; ++j) total[j] += vector[row] * w[row * columns + first + j];
+    }
+    for (int j = 0; j < width; ++j) out[first + j] = total[j];
+  });
+}
+
+// update[m] = beta[rate of column m] * difference[m].
+template <typename T>
+inline void ScaleByRates(const Lanes<T>* beta, const Lanes<T>* difference, int64_t head_dim,
+                         Lanes<T>* update) {
+  for (int rate = 0; rate < kNumRates; ++rate) {
+    const int64_t first = rate * head_dim, end = first + (rate < 3 ? head_dim : kNumRates);
+    for (int64_t m = first; m < end; ++m) update[m] = beta[rate] * difference[m];
   }
 }
 
@@ -193,7 +234,7 @@ void SrwmForwardPack(const SrwmSizes& sizes, const SrwmForwardArgs<T>& args, int
     for (int i = 0; i < kNumRates; ++i) beta[i] = 1 / (1 + Exp<T>(-reads[3 * E + i]));
     for (int64_t e = 0; e < E; ++e) query_minus_key[e] = q[e] - k[e];
     Read<T>(w.data(), query_minus_key.data(), E, M, difference);
-    for (int64_t m = 0; m < M; ++m) update[m] = beta[RateOfColumn(m, E)] * difference[m];
+    ScaleByRates<T>(beta, difference, E, update.data());
 
     // W += outer(k, update), fused with the read x_{t+1} W of the next step.
     if (t + 1 < L) {
@@ -201,16 +242,17 @@ void SrwmForwardPack(const SrwmSizes& sizes, const SrwmForwardArgs<T>& args, int
     } else {
       std::fill(x_next.begin(), x_next.end(), Lanes<T>{});
     }
-    for (int64_t m = 0; m < M; ++m) {
-      const Lanes<T> update_m = update[m];
-      Lanes<T> total = {};
+    ForEachBlock(M, [&](auto width, int64_t first) {
+      Lanes<T> total[width] = {};
       for (int64_t e = 0; e < E; ++e) {
-        Lanes<T>& entry = w[e * M + m];
-        entry += k[e] * update_m;
-        total += x_next[e] * entry;
+        for (int j = 0; j < width; ++j) {
+          Lanes<T>& entry = w[e * M + first + j];
+          entry += k[e] * update[first + j];
+          total[j] += x_next[e] * entry;
+        }
       }
-      reads[m] = total;
-    }
+      for (int j = 0; j < width; ++j) reads[first + j] = total[j];
+    });
     if ((t + 1) % C == 0 || t + 1 == L) {
       std::copy(w.begin(), w.end(), checkpoints + (CeilDiv(t + 1, C) - 1) * E * M);
     }
@@ -241,39 +283,48 @@ void SrwmBackwardPack(const SrwmSizes& sizes, const SrwmBackwardArgs<T>& args, i
     const Lanes<T>* difference = trace + t * F + TraceDifference(E);
     io.GatherStep(args.x, t, x.data());
     io.GatherStep(args.grad_y, t, grad_y.data());
-    for (int64_t m = 0; m < M; ++m) update[m] = beta[RateOfColumn(m, E)] * difference[m];
+    ScaleByRates<T>(beta, difference, E, update.data());
 
     // W_t = W_{t-1} + outer(k, update): revert it, and back-propagate G = dL/dW_t into
     // update (k G) and into k as the outer-product key (G update).
     std::fill(grad_update.begin(), grad_update.end(), Lanes<T>{});
-    for (int64_t e = 0; e < E; ++e) {
-      const Lanes<T> k_e = k[e];
-      Lanes<T> total = {};
+    ForEachBlock(E, [&](auto height, int64_t first) {
+      Lanes<T> total[height] = {};
       for (int64_t m = 0; m < M; ++m) {
-        w[e * M + m] -= k_e * update[m];
-        grad_update[m] += k_e * g[e * M + m];
-        total += g[e * M + m] * update[m];
+        Lanes<T> grad_update_m = grad_update[m];
+        for (int i = 0; i < height; ++i) {
+          const int64_t index = (first + i) * M + m;
+          w[index] -= k[first + i] * update[m];
+          grad_update_m += k[first + i] * g[index];
+          total[i] += g[index] * update[m];
+        }
+        grad_update[m] = grad_update_m;
       }
-      grad_key_outer[e] = total;
-    }
+      for (int i = 0; i < height; ++i) grad_key_outer[first + i] = total[i];
+    });
     if (t > 0 && t % C == 0) {
       std::copy(checkpoints + (t / C - 1) * E * M, checkpoints + (t / C) * E * M, w.begin());
     }
 
     // update = beta (per column) * difference, difference = (q - k) W_{t-1}.
+    ScaleByRates<T>(beta, grad_update.data(), E, grad_difference.data());
     Lanes<T> grad_beta[kNumRates] = {};
-    for (int64_t m = 0; m < M; ++m) {
-      const int rate = RateOfColumn(m, E);
-      grad_difference[m] = beta[rate] * grad_update[m];
-      grad_beta[rate] += grad_update[m] * difference[m];
+    for (int rate = 0; rate < kNumRates; ++rate) {
+      const int64_t first = rate * E, end = first + (rate < 3 ? E : kNumRates);
+      for (int64_t m = first; m < end; ++m) grad_beta[rate] += grad_update[m] * difference[m];
     }
-    for (int64_t e = 0; e < E; ++e) {
-      Lanes<T> total = {};
-      for (int64_t m = 0; m < M; ++m) total += w[e * M + m] * grad_difference[m];
-      grad_query[e] = total;
-      grad_key[e] = grad_key_outer[e] - total;
-      query_minus_key[e] = q[e] - k[e];
-    }
+    ForEachBlock(E, [&](auto height, int64_t first) {
+      Lanes<T> total[height] = {};
+      for (int64_t m = 0; m < M; ++m) {
+        for (int i = 0; i < height; ++i) total[i] += w[(first + i) * M + m] * grad_difference[m];
+      }
+      for (int i = 0; i < height; ++i) {
+        const int64_t e = first + i;
+        grad_query[e] = total[i];
+        grad_key[e] = grad_key_outer[e] - total[i];
+        query_minus_key[e] = q[e] - k[e];
+      }
+    });
 
     // The reads x W_{t-1}: y directly, q and k through softmax, beta through sigmoid.
     std::copy(grad_y.begin(), grad_y.end(), grad_reads.begin());
@@ -284,15 +335,17 @@ void SrwmBackwardPack(const SrwmSizes& sizes, const SrwmBackwardArgs<T>& args, i
     }
 
     // dL/dx_t = W_{t-1} grad_reads; G becomes dL/dW_{t-1}.
-    for (int64_t e = 0; e < E; ++e) {
-      const Lanes<T> x_e = x[e], query_minus_key_e = query_minus_key[e];
-      Lanes<T> total = {};
+    ForEachBlock(E, [&](auto height, int64_t first) {
+      Lanes<T> total[height] = {};
       for (int64_t m = 0; m < M; ++m) {
-        total += w[e * M + m] * grad_reads[m];
-        g[e * M + m] += query_minus_key_e * grad_difference[m] + x_e * grad_reads[m];
+        for (int i = 0; i < height; ++i) {
+          const int64_t e = first + i, index = e * M + m;
+          total[i] += w[index] * grad_reads[m];
+          g[index] += query_minus_key[e] * grad_difference[m] + x[e] * grad_reads[m];
+        }
       }
-      grad_x[e] = total;
-    }
+      for (int i = 0; i < height; ++i) grad_x[first + i] = total[i];
+    });
     io.ScatterStep(grad_x.data(), t, args.grad_x);
   }
   io.ScatterWeights(g.data(), args.grad_initial);
