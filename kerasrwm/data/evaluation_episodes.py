@@ -8,6 +8,7 @@ from kerasrwm.data.episode_sampler import episode_tables
 from kerasrwm.data.episode_sampler import fold_in
 from kerasrwm.data.episode_sampler import sample_episodes
 from kerasrwm.data.episode_sampler import stream_key
+from kerasrwm.data.episode_sampler import with_pipeline_options
 
 
 class EvaluationEpisodes:
@@ -62,7 +63,7 @@ class EvaluationEpisodes:
 
     def dataset(self):
         """All runs, run after run, as one finite dataset of `runs * episodes / batch_size` batches."""
-        return tf.data.Dataset.range(self.runs).flat_map(self._run_batches)
+        return with_pipeline_options(tf.data.Dataset.range(self.runs).flat_map(self._run_batches))
 
     def _run_batches(self, index):
         run_key = fold_in(self._key, index)
@@ -72,7 +73,7 @@ class EvaluationEpisodes:
             return {name: tensor[0] for name, tensor in batch.items()}
 
         episodes = tf.data.Dataset.range(self.episodes).map(episode, num_parallel_calls=tf.data.AUTOTUNE)
-        return episodes.batch(self.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+        return with_pipeline_options(episodes.batch(self.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE))
 
 
 def evaluation_dataset(store, spec, batch_size, runs, episodes, seed):

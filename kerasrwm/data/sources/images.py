@@ -9,13 +9,12 @@ from PIL import Image
 DEFAULT_SPLIT_FRACTIONS = (0.64, 0.16, 0.2)  # mini-ImageNet's 64 / 16 / 20 classes
 
 
-def as_uint8_images(images, name="images"):
+def as_uint8_images(images):
     """Checks an image array and returns it as uint8 `[num_images, height, width, channels]`.
 
     Args:
         images: array `[num_images, height, width]` or `[..., channels]`;
             uint8, bool, or float with values in `[0, 1]`.
-        name: the argument name used in error messages.
 
     Returns:
         A uint8 array of rank 4 (floats are scaled by 255 and rounded).
@@ -25,7 +24,7 @@ def as_uint8_images(images, name="images"):
         images = images[..., np.newaxis]
     if images.ndim != 4 or images.shape[-1] not in (1, 3):
         raise ValueError(
-            f"`{name}` must have shape [num_images, height, width] or [num_images, height, width, "
+            f"`images` must have shape [num_images, height, width] or [num_images, height, width, "
             f"channels] with 1 or 3 channels; received shape {images.shape}."
         )
     if images.dtype == np.uint8:
@@ -34,15 +33,15 @@ def as_uint8_images(images, name="images"):
         return images.astype(np.uint8) * np.uint8(255)
     if np.issubdtype(images.dtype, np.floating):
         if not np.all(np.isfinite(images)):
-            raise ValueError(f"`{name}` must hold finite values; received NaN or infinite values.")
+            raise ValueError(f"`images` must hold finite values; received NaN or infinite values.")
         low, high = float(images.min()), float(images.max())
         if low < 0.0 or high > 1.0:
             raise ValueError(
-                f"Float `{name}` must have values in [0, 1]; received values in [{low}, {high}]."
+                f"Float `images` must have values in [0, 1]; received values in [{low}, {high}]."
             )
         return np.round(images * 255.0).astype(np.uint8)
     raise ValueError(
-        f"`{name}` must have dtype uint8, bool or float with values in [0, 1]; received dtype "
+        f"`images` must have dtype uint8, bool or float with values in [0, 1]; received dtype "
         f"{images.dtype}."
     )
 
