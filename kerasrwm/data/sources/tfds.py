@@ -3,6 +3,7 @@
 import numpy as np
 import tensorflow_datasets as tfds
 
+from kerasrwm.data.source import SPLIT_NAMES
 from kerasrwm.data.sources.arrays import from_arrays
 from kerasrwm.data.sources.images import stack_images
 
@@ -40,6 +41,8 @@ def load_tfds(
         A `Source`.
     """
     splits = DEFAULT_SPLITS if splits is None else splits
+    if not isinstance(splits, str) and not set(splits) <= set(SPLIT_NAMES):
+        raise ValueError(f"`splits` keys must be among {SPLIT_NAMES}; received splits={splits!r}.")
     tfds_splits = [splits] if isinstance(splits, str) else list(splits.values())
     datasets, info = tfds.load(
         name, split=tfds_splits, data_dir=data_dir, download=download, with_info=True

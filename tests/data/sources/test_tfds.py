@@ -61,5 +61,7 @@ def test_one_tfds_split_string_is_cut_by_fractions_with_resize(data_dir):
 def test_tfds_errors(data_dir):
     with pytest.raises(ValueError, match="share class"):
         load_source("tfds:tiny_few_shot", data_dir=data_dir, download=False, splits={"train": "train", "test": "train[:50%]"}, verbose=False)
+    with pytest.raises(ValueError, match="`splits` keys"):
+        load_source("tfds:tiny_few_shot", data_dir=data_dir, download=False, splits={"holdout": "test"}, verbose=False)
     with pytest.raises(ValueError, match="no feature 'picture'"):
         load_source("tfds:tiny_few_shot", data_dir=data_dir, download=False, image_key="picture", verbose=False)
