@@ -261,50 +261,74 @@ void SrwmForwardPack(const SrwmSizes& sizes, const SrwmForwardArgs<T>& args, int
 }
 
 // Runs the backward of one pack from the last step to the first.
+//
+// Step t read W_{t-1} and wrote W_t = W_{t-1} + outer(k_t, update_t). Going backwards, one pass
+// over W and G finishes step t (dL/dx_t = W_{t-1} grad_reads_t; G becomes dL/dW_{t-1}) and, in
+// the same sweep, reverts step t-1 (W_{t-2} = W_{t-1} - outer(k, update)) and reads G through
+// that update (k G and G update), so W and G are swept twice per step (this pass and
+// dL/d(q - k) = W grad_difference).
 template <typename T>
 void SrwmBackwardPack(const SrwmSizes& sizes, const SrwmBackwardArgs<T>& args, int64_t pack) {
   const int64_t E = sizes.head_dim, M = sizes.columns(), L = sizes.length;
   const int64_t F = sizes.trace_size(), C = sizes.checkpoint_interval;
   const PackIo<T> io(sizes, pack);
-  std::vector<Lanes<T>> w(E * M), g(E * M), x(E), grad_y(E), query_minus_key(E);
-  std::vector<Lanes<T>> update(M), grad_update(M), grad_difference(M), grad_reads(M);
-  std::vector<Lanes<T>> grad_key_outer(E), grad_query(E), grad_key(E), grad_x(E);
+  std::vector<Lanes<T>> w(E * M), g(E * M), x(E), grad_x(E), query_minus_key(E), zeros_e(E);
+  std::vector<Lanes<T>> update(M), grad_update(M), grad_difference(M), grad_reads(M), zeros_m(M);
+  std::vector<Lanes<T>> grad_key_outer(E), grad_query(E), grad_key(E);
   const Lanes<T>* trace = reinterpret_cast<const Lanes<T>*>(args.trace) + pack * L * F;
   const Lanes<T>* checkpoints =
       reinterpret_cast<const Lanes<T>*>(args.checkpoints) + pack * sizes.checkpoints() * E * M;
+  auto restore_checkpoint = [&](int64_t index) {
+    std::copy(checkpoints + index * E * M, checkpoints + (index + 1) * E * M, w.begin());
+  };
 
-  std::copy(checkpoints + (sizes.checkpoints() - 1) * E * M,
-            checkpoints + sizes.checkpoints() * E * M, w.begin());
+  // One sweep: G += outer(query_minus_key, grad_difference) + outer(x, grad_reads) with
+  // grad_x = W grad_reads, then W -= outer(key, update), grad_update = key G and
+  // grad_key_outer = G update (with the new G).
+  auto finish_and_revert = [&](const Lanes<T>* step_grad_reads, const Lanes<T>* step_grad_difference,
+                               const Lanes<T>* key) {
+    std::fill(grad_update.begin(), grad_update.end(), Lanes<T>{});
+    ForEachBlock(E, [&](auto height, int64_t first) {
+      Lanes<T> grad_x_rows[height] = {}, outer_rows[height] = {};
+      for (int64_t m = 0; m < M; ++m) {
+        Lanes<T> grad_update_m = grad_update[m];
+        for (int i = 0; i < height; ++i) {
+          const int64_t e = first + i, index = e * M + m;
+          grad_x_rows[i] += w[index] * step_grad_reads[m];
+          const Lanes<T> g_new = g[index] + query_minus_key[e] * step_grad_difference[m] + x[e] * step_grad_reads[m];
+          g[index] = g_new;
+          w[index] -= key[e] * update[m];
+          grad_update_m += key[e] * g_new;
+          outer_rows[i] += g_new * update[m];
+        }
+        grad_update[m] = grad_update_m;
+      }
+      for (int i = 0; i < height; ++i) {
+        grad_x[first + i] = grad_x_rows[i];
+        grad_key_outer[first + i] = outer_rows[i];
+      }
+    });
+  };
+  // Sets `update` to that of step t (from the trace) and returns its k.
+  auto load_update = [&](int64_t t) {
+    const Lanes<T>* step = trace + t * F;
+    ScaleByRates<T>(step + TraceRate(E), step + TraceDifference(E), E, update.data());
+    return step + TraceKey(E);
+  };
+  auto restore_if_checkpointed = [&](int64_t t) {  // W now holds the weights after t steps.
+    if (t > 0 && t % C == 0) restore_checkpoint(t / C - 1);
+  };
+
+  restore_checkpoint(sizes.checkpoints() - 1);
   io.GatherWeights(args.grad_final, g.data());
+  std::fill(query_minus_key.begin(), query_minus_key.end(), Lanes<T>{});
+  finish_and_revert(zeros_m.data(), zeros_m.data(), load_update(L - 1));
+  restore_if_checkpointed(L - 1);
   for (int64_t t = L - 1; t >= 0; --t) {
     const Lanes<T>* q = trace + t * F + TraceQuery(E);
     const Lanes<T>* k = trace + t * F + TraceKey(E);
     const Lanes<T>* beta = trace + t * F + TraceRate(E);
     const Lanes<T>* difference = trace + t * F + TraceDifference(E);
-    io.GatherStep(args.x, t, x.data());
-    io.GatherStep(args.grad_y, t, grad_y.data());
-    ScaleByRates<T>(beta, difference, E, update.data());
-
-    // W_t = W_{t-1} + outer(k, update): revert it, and back-propagate G = dL/dW_t into
-    // update (k G) and into k as the outer-product key (G update).
-    std::fill(grad_update.begin(), grad_update.end(), Lanes<T>{});
-    ForEachBlock(E, [&](auto height, int64_t first) {
-      Lanes<T> total[height] = {};
-      for (int64_t m = 0; m < M; ++m) {
-        Lanes<T> grad_update_m = grad_update[m];
-        for (int i = 0; i < height; ++i) {
-          const int64_t index = (first + i) * M + m;
-          w[index] -= k[first + i] * update[m];
-          grad_update_m += k[first + i] * g[index];
-          total[i] += g[index] * update[m];
-        }
-        grad_update[m] = grad_update_m;
-      }
-      for (int i = 0; i < height; ++i) grad_key_outer[first + i] = total[i];
-    });
-    if (t > 0 && t % C == 0) {
-      std::copy(checkpoints + (t / C - 1) * E * M, checkpoints + (t / C) * E * M, w.begin());
-    }
 
     // update = beta (per column) * difference, difference = (q - k) W_{t-1}.
     ScaleByRates<T>(beta, grad_update.data(), E, grad_difference.data());
@@ -327,25 +351,21 @@ void SrwmBackwardPack(const SrwmSizes& sizes, const SrwmBackwardArgs<T>& args, i
     });
 
     // The reads x W_{t-1}: y directly, q and k through softmax, beta through sigmoid.
-    std::copy(grad_y.begin(), grad_y.end(), grad_reads.begin());
+    io.GatherStep(args.grad_y, t, grad_reads.data());
     SoftmaxBackward<T>(q, grad_query.data(), E, grad_reads.data() + E);
     SoftmaxBackward<T>(k, grad_key.data(), E, grad_reads.data() + 2 * E);
     for (int i = 0; i < kNumRates; ++i) {
       grad_reads[3 * E + i] = grad_beta[i] * beta[i] * (1 - beta[i]);
     }
 
-    // dL/dx_t = W_{t-1} grad_reads; G becomes dL/dW_{t-1}.
-    ForEachBlock(E, [&](auto height, int64_t first) {
-      Lanes<T> total[height] = {};
-      for (int64_t m = 0; m < M; ++m) {
-        for (int i = 0; i < height; ++i) {
-          const int64_t e = first + i, index = e * M + m;
-          total[i] += w[index] * grad_reads[m];
-          g[index] += query_minus_key[e] * grad_difference[m] + x[e] * grad_reads[m];
-        }
-      }
-      for (int i = 0; i < height; ++i) grad_x[first + i] = total[i];
-    });
+    io.GatherStep(args.x, t, x.data());
+    if (t > 0) {
+      finish_and_revert(grad_reads.data(), grad_difference.data(), load_update(t - 1));
+      restore_if_checkpointed(t - 1);
+    } else {
+      std::fill(update.begin(), update.end(), Lanes<T>{});
+      finish_and_revert(grad_reads.data(), grad_difference.data(), zeros_e.data());
+    }
     io.ScatterStep(grad_x.data(), t, args.grad_x);
   }
   io.ScatterWeights(g.data(), args.grad_initial);
