@@ -7,7 +7,7 @@ import numpy as np
 from kerasrwm.benchmarks import data as benchmark
 from kerasrwm.data import EpisodeSpec
 from kerasrwm.data import episode_dataset
-from tests.data.conftest import decode
+from tests.data.tagged_images import decode
 
 
 def test_numpy_sampler_matches_the_in_graph_batch_layout(tagged_store):

@@ -7,7 +7,7 @@ import tensorflow as tf
 from kerasrwm.data import ClassStore
 from kerasrwm.data import EpisodeSpec
 from kerasrwm.data import episode_dataset
-from tests.data.conftest import decode
+from tests.data.tagged_images import decode
 
 SPEC = EpisodeSpec(n_way=4, k_shot=3, k_extra=2, n_queries=3)
 

@@ -8,7 +8,7 @@ import pytest
 from kerasrwm.data import EpisodeSpec
 from kerasrwm.data import episode_dataset
 from kerasrwm.data import evaluation_dataset
-from tests.data.conftest import decode
+from tests.data.tagged_images import decode
 
 SPEC = EpisodeSpec(n_way=4, k_shot=2, n_queries=2)
 

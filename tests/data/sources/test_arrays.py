@@ -3,7 +3,7 @@ import pytest
 
 from kerasrwm.data import from_arrays
 from kerasrwm.data import load_npz
-from tests.data.conftest import labelled_arrays
+from tests.data.tagged_images import labelled_arrays
 
 OMNIGLOT_28 = "/work/shared/data/omniglot_28.npz"
 OMNIGLOT_105 = "/work/shared/data/omniglot_105_packed.npz"
