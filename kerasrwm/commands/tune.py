@@ -1,0 +1,78 @@
+"""`kerasrwm tune`: KerasTuner grid search over beta2 and K', scored by validation student accuracy."""
+
+import argparse
+
+from kerasrwm.commands.common import add_config_arguments
+from kerasrwm.commands.common import config_from_args
+from kerasrwm.training.tuning import OBJECTIVE
+from kerasrwm.training.tuning import check_values
+from kerasrwm.training.tuning import trial_results
+from kerasrwm.training.tuning import tune
+from kerasrwm.validation import positive_int
+
+
+def _value_list(value_type):
+    """An argparse type: distinct numbers >= 0 separated by commas (see `check_values`)."""
+
+    def parse(text):
+        try:
+            return check_values("values", [value_type(item) for item in text.split(",")], value_type)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(
+                f"expected distinct {value_type.__name__}s >= 0 separated by commas; received {text!r}."
+            ) from error
+
+    return parse
+
+
+def _positive_int(text):
+    try:
+        return positive_int("max_trials", int(text))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1; received {text!r}.") from error
+
+
+def add_arguments(parser):
+    parser.add_argument(
+        "--output", required=True, help="search directory (trials, TensorBoard logs, best.json); rerun to resume"
+    )
+    parser.add_argument(
+        "--beta2", required=True, type=_value_list(float), metavar="B2,...", help="distillation weights, e.g. 0,1,5,10"
+    )
+    parser.add_argument(
+        "--k-extra", required=True, type=_value_list(int), metavar="K',...", help="extra shots per class, e.g. 1,5,10"
+    )
+    parser.add_argument(
+        "--max-trials", type=_positive_int, help="most trials in all, finished ones included (default: the whole grid)"
+    )
+    add_config_arguments(parser, skip=("beta2", "k_extra"))
+
+
+def format_trials(trials, best_trial_id):
+    """The trials as an aligned text table, the best one marked with `*`."""
+    header = ("trial", "beta2", "k_extra", OBJECTIVE, "status")
+    rows = [
+        (
+            ("* " if trial["trial_id"] == best_trial_id else "  ") + trial["trial_id"],
+            f"{trial['beta2']:g}",
+            str(trial["k_extra"]),
+            "-" if trial[OBJECTIVE] is None else f"{trial[OBJECTIVE]:.4f}",
+            trial["status"],
+        )
+        for trial in trials
+    ]
+    widths = [max(len(row[column]) for row in (header, *rows)) for column in range(len(header))]
+    return "\n".join("  ".join(cell.rjust(width) for cell, width in zip(row, widths)) for row in (header, *rows))
+
+
+def run(args):
+    config = config_from_args(args)
+    max_trials = args.max_trials or len(args.beta2) * len(args.k_extra)
+    best = tune(config, args.beta2, args.k_extra, max_trials, args.output)
+    print(
+        f"Best: beta2={best['beta2']:g}, k_extra={best['k_extra']} "
+        f"({OBJECTIVE} {best[OBJECTIVE]:.4f}, trial {best['trial_id']}); written to {args.output}/best.json"
+    )
+    print(format_trials(trial_results(args.output), best["trial_id"]))
+    print(f"TensorBoard (HParams tab): tensorboard --logdir {args.output}/logs")
+    return best

@@ -1,0 +1,245 @@
+"""KerasTuner grid search over the distillation weight beta2 and the extra shots K'.
+
+beta2 only weights a loss term, so `BootstrapHyperModel.build` declares it and passes it to the
+learner. K' changes the episodes themselves, so `BootstrapHyperModel.fit` declares it and builds
+that trial's training stream. Every trial is scored on the same fixed validation episodes (at
+`validation_k_shot`, without extras) by its best epoch's `val_student_accuracy`.
+
+Layout of `output_dir`: `search.json` (the settings; a rerun must match them), `kerastuner/`
+(KerasTuner's project: the oracle and one `trial_<id>/` folder per trial), `logs/` (TensorBoard,
+one folder per trial with its hyper-parameters) and `best.json` (the best trial so far).
+Rerunning `tune` on the same `output_dir` resumes the search: finished trials are kept, an
+interrupted trial runs again, and a larger `max_trials` extends the search.
+"""
+
+import glob
+import json
+import numbers
+import os
+
+import keras
+import keras_tuner as kt
+
+from kerasrwm.data import load_source
+from kerasrwm.training.experiment import build_learner
+from kerasrwm.training.experiment import episode_spec
+from kerasrwm.training.experiment import training_stream
+from kerasrwm.training.experiment import validation_episodes
+from kerasrwm.validation import positive_int
+
+OBJECTIVE = "val_student_accuracy"
+PROJECT_NAME = "kerastuner"
+
+
+def check_values(name, values, value_type):
+    """Returns `values` as a list of distinct non-negative `value_type` numbers.
+
+    Args:
+        name: the argument name used in error messages.
+        values: a non-empty sequence of numbers.
+        value_type: `float` (integers are converted) or `int`.
+
+    Raises:
+        ValueError: naming `name`, if `values` is empty, holds a non-number, a negative
+            number, a non-integer where `value_type` is `int`, or a repeated value.
+    """
+    values = list(values)
+    kind = numbers.Integral if value_type is int else numbers.Real
+    if not values or any(isinstance(v, bool) or not isinstance(v, kind) or v < 0 for v in values):
+        raise ValueError(f"`{name}` must be a non-empty list of {value_type.__name__}s >= 0; received {values!r}.")
+    values = [value_type(v) for v in values]
+    if len(set(values)) < len(values):
+        raise ValueError(f"`{name}` must not repeat a value; received {values!r}.")
+    return values
+
+
+class BootstrapHyperModel(kt.HyperModel):
+    """The bootstrapped learner of a configuration, with beta2 and K' left to the tuner.
+
+    Args:
+        config: a full configuration (`kerasrwm.training.experiment.make_config`); every
+            setting but `beta2` and `k_extra` is the same in every trial.
+        beta2_values: the distillation weights to try (numbers >= 0).
+        k_extra_values: the extra shots K' per class to try (integers >= 0).
+
+    Example (`tune` runs such a search as a resumable grid):
+
+    >>> config = make_config({"steps": 400})
+    >>> source = load_source(config["data"])
+    >>> hypermodel = BootstrapHyperModel(config, [0, 1, 10], [1, 5])
+    >>> tuner = kt.RandomSearch(hypermodel, objective=kt.Objective(OBJECTIVE, "max"), max_trials=4)
+    >>> tuner.search(source.split("train"), validation_data=validation_episodes(config, source.split("validation")))
+    """
+
+    def __init__(self, config, beta2_values, k_extra_values):
+        super().__init__(name="bootstrapped_learner")
+        self.config = config
+        self.beta2_values = check_values("beta2_values", beta2_values, float)
+        self.k_extra_values = check_values("k_extra_values", k_extra_values, int)
+
+    def build(self, hp):
+        """A compiled learner with this trial's beta2, initialised from the configuration's seed."""
+        beta2 = hp.Choice("beta2", self.beta2_values)
+        keras.utils.set_random_seed(self.config["seed"])
+        return build_learner({**self.config, "beta2": beta2})
+
+    def fit(self, hp, model, train_store, **kwargs):
+        """Trains `model` for the configured steps on episodes with this trial's K'.
+
+        Args:
+            hp: the trial's `HyperParameters`.
+            model: the learner returned by `build`.
+            train_store: the training `ClassStore`.
+            **kwargs: further `model.fit` arguments (`validation_data`, `callbacks`, `verbose`).
+
+        Returns:
+            The `History` of `model.fit`.
+        """
+        config = {**self.config, "k_extra": hp.Choice("k_extra", self.k_extra_values)}
+        episodes = training_stream(config, train_store)
+        # Built before `fit` so that KerasTuner can save its weights at the first epoch end.
+        model.build({key: tuple(spec.shape) for key, spec in episodes.element_spec.items()})
+        return model.fit(
+            episodes,
+            epochs=config["steps"] // config["steps_per_epoch"],
+            steps_per_epoch=config["steps_per_epoch"],
+            **kwargs,
+        )
+
+
+class GridOracle(kt.Oracle):
+    """Tries the combinations of a fixed grid in order, skipping those that already have a trial.
+
+    `kt.GridSearch` (KerasTuner 1.4.8) keeps its place in the grid only in memory, so a search
+    reloaded from its directory stops at once; this oracle derives the next combination from the
+    recorded trials, so a reloaded search carries on. An interrupted trial is rerun first (by
+    `kt.Oracle` itself).
+
+    Args:
+        grid: the hyper-parameter values of each trial, as a list of dicts, in trial order.
+        **kwargs: `kt.Oracle` arguments (`objective`, `max_trials`, ...).
+    """
+
+    def __init__(self, grid, **kwargs):
+        super().__init__(**kwargs)
+        self.grid = grid
+
+    def populate_space(self, trial_id):
+        tried = [trial.hyperparameters.values for trial in self.trials.values()]
+        for values in self.grid:
+            if values not in tried:
+                return {"status": kt.engine.trial.TrialStatus.RUNNING, "values": dict(values)}
+        return {"status": kt.engine.trial.TrialStatus.STOPPED, "values": None}
+
+
+def _check_k_extra(config, train_store, k_extra_values):
+    """Raises a `ValueError` naming `k_extra_values` if its largest K' does not fit the classes."""
+    train_store.for_spec(episode_spec(config, k_extra=0))  # errors of n_way or k_shot name them
+    largest = max(k_extra_values)
+    try:
+        train_store.for_spec(episode_spec(config, k_extra=largest))
+    except ValueError as error:
+        raise ValueError(
+            f"`k_extra_values` holds k_extra={largest}, more extra shots than the training classes "
+            f"allow: {error}"
+        ) from error
+
+
+def _claim_directory(output_dir, settings):
+    """Writes `search.json`, or checks that an earlier search in `output_dir` used `settings`."""
+    path = os.path.join(output_dir, "search.json")
+    settings = json.loads(json.dumps(settings))
+    if os.path.exists(path):
+        with open(path) as file:
+            if json.load(file) != settings:
+                raise ValueError(
+                    f"`output_dir` {output_dir!r} holds a search with different settings; use a new "
+                    "directory, or the same configuration and values to resume it."
+                )
+        return
+    os.makedirs(output_dir, exist_ok=True)
+    with open(path, "w") as file:
+        json.dump(settings, file, indent=2)
+
+
+def _summary(trial):
+    """A trial's id, hyper-parameter values and objective (its best epoch's; None until completed)."""
+    score = None if trial.score is None else float(trial.score)
+    return {"trial_id": trial.trial_id, **trial.hyperparameters.values, OBJECTIVE: score}
+
+
+def trial_results(output_dir):
+    """Every trial of the search in `output_dir`, read from KerasTuner's own records.
+
+    Returns:
+        A list, by trial id, of dicts with `trial_id`, `beta2`, `k_extra`,
+        `val_student_accuracy` (None unless the trial completed) and `status` (e.g.
+        `"COMPLETED"`, or `"RUNNING"` for a trial that was interrupted).
+    """
+    pattern = os.path.join(glob.escape(output_dir), PROJECT_NAME, "trial_*", "trial.json")
+    trials = sorted(map(kt.engine.trial.Trial.load, glob.glob(pattern)), key=lambda trial: int(trial.trial_id))
+    return [{**_summary(trial), "status": trial.status} for trial in trials]
+
+
+def tune(config, beta2_values, k_extra_values, max_trials, output_dir, verbose=1):
+    """Grid search over beta2 and K', maximising the validation student accuracy.
+
+    The source is loaded once; each trial builds a learner with its beta2 (same seed) and
+    trains it for `config["steps"]` steps on episodes with its K'. Trials run in grid order
+    (beta2 outer, K' inner) until `max_trials` or the grid is exhausted. Rerunning on the same
+    `output_dir` resumes (see the module docstring).
+
+    Args:
+        config: a full configuration (`kerasrwm.training.experiment.make_config`).
+        beta2_values: distillation weights to try (numbers >= 0).
+        k_extra_values: extra shots K' per class to try (integers >= 0).
+        max_trials: the most trials of the whole search, finished ones included.
+        output_dir: the search directory.
+        verbose: 0 (silent), 1 (KerasTuner's trial summaries and Keras progress bars) or 2.
+
+    Returns:
+        The best trial as a dict with `trial_id`, `beta2`, `k_extra` and
+        `val_student_accuracy`, also written to `output_dir/best.json`.
+
+    Raises:
+        ValueError: on an empty or invalid value list, a non-positive `max_trials`, a K' too
+            large for the training classes, or an `output_dir` holding another search.
+        RuntimeError: as soon as a trial fails (with its traceback), or if no trial completed.
+    """
+    max_trials = positive_int("max_trials", max_trials)
+    hypermodel = BootstrapHyperModel(config, beta2_values, k_extra_values)
+    source = load_source(config["data"], **config["data_options"])
+    train_store = source.split("train")
+    _check_k_extra(config, train_store, hypermodel.k_extra_values)
+    validation = validation_episodes(config, source.split("validation"))
+    _claim_directory(
+        output_dir,
+        {"config": config, "beta2_values": hypermodel.beta2_values, "k_extra_values": hypermodel.k_extra_values},
+    )
+    grid = [
+        {"beta2": beta2, "k_extra": k_extra}
+        for beta2 in hypermodel.beta2_values
+        for k_extra in hypermodel.k_extra_values
+    ]
+    oracle = GridOracle(
+        grid,
+        objective=kt.Objective(OBJECTIVE, direction="max"),
+        max_trials=max_trials,
+        max_consecutive_failed_trials=1,  # a failing trial is a configuration error: stop at once
+    )
+    tuner = kt.Tuner(
+        oracle=oracle, hypermodel=hypermodel, directory=output_dir, project_name=PROJECT_NAME, overwrite=False
+    )
+    tuner.search(
+        train_store,
+        validation_data=validation,
+        callbacks=[keras.callbacks.TensorBoard(os.path.join(output_dir, "logs"))],
+        verbose=verbose,
+    )
+    best_trials = tuner.oracle.get_best_trials(1)
+    if not best_trials:
+        raise RuntimeError(f"No trial of the search in {output_dir!r} completed; see `trial_results`.")
+    best = _summary(best_trials[0])
+    with open(os.path.join(output_dir, "best.json"), "w") as file:
+        json.dump(best, file, indent=2)
+    return best

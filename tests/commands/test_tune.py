@@ -1,0 +1,60 @@
+"""`kerasrwm tune`: the flags reach the search, the best setting and the trial table are printed."""
+
+import argparse
+import json
+import os
+
+import pytest
+
+from kerasrwm.commands import tune
+
+
+def parse(argv):
+    parser = argparse.ArgumentParser(prog="kerasrwm tune")
+    tune.add_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def test_tune_prints_the_best_setting_and_the_trials(tmp_path, capsys):
+    output_dir = str(tmp_path / "search")
+    args = parse([
+        "--output", output_dir, "--beta2", "0,2.5", "--k-extra", "1", "--max-trials", "1",
+        "--data", "synthetic", "--data-option", "num_classes=40", "--data-option", "image_size=16",
+        "--n-way", "3", "--k-shot", "2", "--hidden-size", "8", "--num-layers", "1", "--num-heads", "2",
+        "--ff-dim", "8", "--backbone-channels", "4", "--batch-size", "4", "--steps", "2", "--steps-per-epoch", "2",
+        "--validation-episodes", "4", "--learning-rate", "0.01", "--jit-compile", "false",
+    ])
+    best = tune.run(args)
+    lines = capsys.readouterr().out.splitlines()
+    with open(os.path.join(output_dir, "best.json")) as file:
+        assert json.load(file) == best
+    assert (best["trial_id"], best["beta2"], best["k_extra"]) == ("0", 0.0, 1)  # max_trials=1: the grid's first
+    summary = next(line for line in lines if line.startswith("Best: "))
+    assert summary.startswith(f"Best: beta2=0, k_extra=1 (val_student_accuracy {best['val_student_accuracy']:.4f}")
+    table = lines[lines.index(summary) + 1 :]
+    assert table[0].split() == ["trial", "beta2", "k_extra", "val_student_accuracy", "status"]
+    assert table[1].split() == ["*", "0", "0", "1", f"{best['val_student_accuracy']:.4f}", "COMPLETED"]
+    with open(os.path.join(output_dir, "search.json")) as file:
+        search = json.load(file)
+    assert search["beta2_values"] == [0.0, 2.5] and search["k_extra_values"] == [1]
+    assert search["config"]["data_options"] == {"num_classes": 40, "image_size": 16}
+    assert (search["config"]["n_way"], search["config"]["hidden_size"], search["config"]["jit_compile"]) == (3, 8, False)
+
+
+def test_max_trials_defaults_to_the_whole_grid():
+    assert parse(["--output", "x", "--beta2", "0,1,5", "--k-extra", "1,5"]).max_trials is None
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--beta2", "0,-1", "--k-extra", "1"], "argument --beta2: expected distinct floats >= 0"),
+        (["--beta2", "1,1", "--k-extra", "1"], "argument --beta2: expected distinct floats >= 0"),
+        (["--beta2", "1", "--k-extra", "1,x"], "argument --k-extra: expected distinct ints >= 0"),
+        (["--beta2", "1", "--k-extra", "1", "--max-trials", "0"], "argument --max-trials: expected an integer >= 1"),
+    ],
+)
+def test_bad_flags_give_a_one_line_error_naming_the_flag(flags, message, capsys):
+    with pytest.raises(SystemExit):
+        parse(["--output", "x", *flags])
+    assert message in capsys.readouterr().err
