@@ -11,9 +11,11 @@ COMMANDS = (
     (("demo",), "kerasrwm.commands.demo", "train a no-bootstrap and a bootstrapped learner on synthetic data and compare"),
     (("train",), "kerasrwm.commands.train", "train (or resume) a bootstrapped SRWM learner"),
     (("evaluate",), "kerasrwm.commands.evaluate", "K_test sweep of trained runs on fixed test episodes"),
+    (("tune",), "kerasrwm.commands.tune", "KerasTuner grid search over beta2 and K' on validation student accuracy; rerun to resume"),
     (("export",), "kerasrwm.commands.export", "write a portable SavedModel with an adapt_and_predict signature"),
     (("build-ops",), "kerasrwm.ops.build", "build the fused SRWM op library now and print where it is"),
     (("bench", "op"), "kerasrwm.benchmarks.op", "time forward+backward of the SRWM implementations"),
+    (("bench", "data"), "kerasrwm.benchmarks.data", "episodes/s of the in-graph sampler vs a NumPy sampler"),
     (("bench", "step"), "kerasrwm.benchmarks.step", "time the bootstrapped training step against its alternatives"),
 )
 
@@ -52,7 +54,11 @@ def build_parser():
 def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
-    result = importlib.import_module(args.module_name).run(args)
+    try:
+        result = importlib.import_module(args.module_name).run(args)
+    except ValueError as error:
+        print(f"kerasrwm: error: {error}", file=sys.stderr)
+        return 2
     if args.module_name.startswith("kerasrwm.benchmarks."):
         if getattr(args, "json", False):
             print(json.dumps(result))

@@ -11,6 +11,7 @@ import json
 import os
 
 import keras
+import tensorflow as tf
 
 from kerasrwm.data import EpisodeSpec
 from kerasrwm.data import episode_dataset
@@ -115,7 +116,7 @@ def validation_episodes(config, store):
     batches = max(1, config["validation_episodes"] // config["batch_size"])
     spec = episode_spec(config, k_shot=config["validation_k_shot"], k_extra=0)
     episodes = evaluation_dataset(store, spec, config["batch_size"], 1, batches * config["batch_size"], config["seed"])
-    return episodes.dataset().cache()
+    return episodes.dataset().apply(tf.data.experimental.assert_cardinality(batches)).cache()
 
 
 def _completed_epochs(backup_dir):
@@ -167,6 +168,7 @@ def train(config, output_dir, callbacks=(), verbose=1):
             keras.callbacks.TensorBoard(os.path.join(output_dir, "logs")),
             *callbacks,
         ],
+        shuffle=False,
         verbose=verbose,
     )
     if not model.stop_training:
