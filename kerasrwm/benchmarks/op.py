@@ -3,13 +3,16 @@
 In one run: the loop implementation in graph mode and under XLA and the fused op, at the
 requested shape (default: the paper's B=16, H=16, E=16, L=76) and at that shape with L=1000 and
 with E=32, each with the speed-up of the fused op; and the peak memory of a fused forward +
-backward at L=100 and L=1000.
+backward at L=100 and L=1000. The implementations are timed in turn within each repetition
+(medians), so that the ratios hold on a machine whose load changes during the run.
 """
+
+import functools
+import time
 
 import numpy as np
 import tensorflow as tf
 
-from kerasrwm.benchmarks.timing import time_call
 from kerasrwm.ops import fused_srwm
 from kerasrwm.ops import srwm
 
@@ -55,25 +58,43 @@ def forward_backward_step(implementation, jit_compile):
     return step
 
 
-def time_forward_backward(implementation, jit_compile, x, weights, repeats):
-    step = forward_backward_step(implementation, jit_compile)
-    return time_call(lambda: tf.nest.map_structure(np.asarray, step(x, weights)), repeats)
+def time_interleaved(functions, repeats, warmup=2):
+    """Median wall-clock milliseconds of each of `functions` (name -> callable).
+
+    The functions are called in turn within each repetition, so that a change of the machine's
+    load during the run affects all of them alike and their ratios stay comparable.
+    """
+    for _ in range(warmup):
+        for function in functions.values():
+            function()
+    durations = {name: [] for name in functions}
+    for _ in range(repeats):
+        for name, function in functions.items():
+            start = time.perf_counter()
+            function()
+            durations[name].append(time.perf_counter() - start)
+    return {name: float(np.median(values) * 1000.0) for name, values in durations.items()}
 
 
 def _time_shape(shape, repeats, fused):
     """Milliseconds per forward+backward of each implementation at one shape, with ratios."""
     x, weights = _random_problem(shape["batch"], shape["heads"], shape["head_dim"], shape["length"])
-    figures = {
-        "shape": dict(shape),
-        "loop_graph_ms": time_forward_backward("loop", False, x, weights, repeats),
-        "loop_xla_ms": time_forward_backward("loop", True, x, weights, repeats),
-    }
+    steps = {"loop_graph_ms": forward_backward_step("loop", False), "loop_xla_ms": forward_backward_step("loop", True)}
+    if fused:
+        steps["fused_ms"] = forward_backward_step("fused", False)
+    timings = time_interleaved(
+        {name: functools.partial(_run, step, x, weights) for name, step in steps.items()}, repeats
+    )
+    figures = {"shape": dict(shape), **timings}
     figures["xla_speedup_over_graph"] = figures["loop_graph_ms"] / figures["loop_xla_ms"]
     if fused:
-        figures["fused_ms"] = time_forward_backward("fused", False, x, weights, repeats)
         figures["fused_speedup_over_graph"] = figures["loop_graph_ms"] / figures["fused_ms"]
         figures["fused_speedup_over_xla"] = figures["loop_xla_ms"] / figures["fused_ms"]
     return figures
+
+
+def _run(step, x, weights):
+    return tf.nest.map_structure(np.asarray, step(x, weights))
 
 
 def _fused_peak_memory(shape, length):
