@@ -18,11 +18,12 @@ DEMO_SETTINGS = {
     "n_way": 5,
     "k_shot": 5,
     "k_extra": 5,
+    "n_queries": 4,
     "hidden_size": 64,
-    "num_layers": 1,
+    "num_layers": 2,
     "num_heads": 4,
     "ff_dim": 128,
-    "backbone_channels": 32,
+    "backbone_channels": 16,
     "batch_size": 16,
     "learning_rate": 1e-3,
     "validation_episodes": 128,
@@ -31,7 +32,7 @@ DEMO_SETTINGS = {
 
 def add_arguments(parser):
     parser.add_argument("--output", default="kerasrwm-demo", help="directory for both runs and the results")
-    parser.add_argument("--steps", type=int, default=600, help="training steps of each learner")
+    parser.add_argument("--steps", type=int, default=1000, help="training steps of each learner")
     parser.add_argument("--beta2", type=float, default=1.0, help="distillation weight of the bootstrapped learner")
     parser.add_argument("--k-test", default="1,5,10", help="comma-separated K_test values")
     parser.add_argument("--runs", type=int, default=3)

@@ -104,12 +104,18 @@ class SequenceLearner(keras.layers.Layer):
         self.supports_jit = all(block.supports_jit for block in self.blocks)
 
     def build(self, images_shape):
-        self.backbone.build((None,) + tuple(images_shape[2:]))
-        feature_size = self.backbone.compute_output_shape((None,) + tuple(images_shape[2:]))[-1]
-        self.input_projection.build((None, None, feature_size + self.n_way))
-        for block in self.blocks:
-            block.build((None, None, self.hidden_size))
-        self.classifier.build((None, None, self.hidden_size))
+        # Sub-layers may already be built: `train_step` calls them directly, not through `self`.
+        image_shape = (None,) + tuple(images_shape[2:])
+        feature_size = self.backbone.compute_output_shape(image_shape)[-1]
+        shapes = [
+            (self.backbone, image_shape),
+            (self.input_projection, (None, None, feature_size + self.n_way)),
+            *[(block, (None, None, self.hidden_size)) for block in self.blocks],
+            (self.classifier, (None, None, self.hidden_size)),
+        ]
+        for layer, shape in shapes:
+            if not layer.built:
+                layer.build(shape)
 
     def encode(self, images, training=None):
         """Backbone features of `[batch, length, h, w, c]` images → `[batch, length, features]`."""

@@ -1,18 +1,16 @@
 """`kerasrwm tune`: the flags reach the search, the best setting and the trial table are printed."""
 
-import argparse
 import json
 import os
 
 import pytest
 
+from kerasrwm.cli import build_parser
 from kerasrwm.commands import tune
 
 
 def parse(argv):
-    parser = argparse.ArgumentParser(prog="kerasrwm tune")
-    tune.add_arguments(parser)
-    return parser.parse_args(argv)
+    return build_parser().parse_args(["tune", *argv])
 
 
 def test_tune_prints_the_best_setting_and_the_trials(tmp_path, capsys):

@@ -182,3 +182,17 @@ class TestBadInput:
         batch["query_images"] = batch["query_images"][:, 0]
         with pytest.raises(ValueError, match=r"`query_images` must have rank 5"):
             model(batch)
+
+
+def test_call_after_fit_on_an_unbuilt_model():
+    """`fit` traces `train_step`, which builds the sub-layers but not the model itself."""
+    model = kerasrwm.BootstrappedLearner(
+        n_way=3, backbone="conv4", backbone_channels=4, hidden_size=8, num_layers=1, num_heads=2, ff_dim=8
+    )
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    batch = random_episode_batch(image_shape=(16, 16, 1), seed=7)
+    model.fit(tf.data.Dataset.from_tensors(batch), verbose=0)
+    before = [w.numpy() for w in model.weights]
+    assert model(batch).shape == (2, 2, 3)
+    for a, b in zip(before, model.weights):
+        np.testing.assert_array_equal(a, b.numpy())
