@@ -1,15 +1,17 @@
 """Argument checks shared across the package; each raises `ValueError` naming the argument."""
 
+import numbers
 
-def positive_int(name, value, minimum=1):
-    """Returns `value` if it is an integer >= `minimum`."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"`{name}` must be an integer >= {minimum}; received: {value!r}.")
-    return value
+
+def check_integer(name, value, minimum=1):
+    """Returns `value` as an int if it is an integer (Python or NumPy) >= `minimum`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"`{name}` must be an integer >= {minimum}; received {name}={value!r}.")
+    return int(value)
 
 
 def rate(name, value):
     """Returns `value` as a float if it lies in [0, 1)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-        raise ValueError(f"`{name}` must be a float in [0, 1); received: {value!r}.")
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value < 1.0:
+        raise ValueError(f"`{name}` must be a float in [0, 1); received {name}={value!r}.")
     return float(value)

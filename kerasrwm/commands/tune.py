@@ -8,7 +8,7 @@ from kerasrwm.training.tuning import OBJECTIVE
 from kerasrwm.training.tuning import check_values
 from kerasrwm.training.tuning import trial_results
 from kerasrwm.training.tuning import tune
-from kerasrwm.validation import positive_int
+from kerasrwm.validation import check_integer
 
 
 def _value_list(value_type):
@@ -25,9 +25,9 @@ def _value_list(value_type):
     return parse
 
 
-def _positive_int(text):
+def _max_trials(text):
     try:
-        return positive_int("max_trials", int(text))
+        return check_integer("max_trials", int(text))
     except ValueError as error:
         raise argparse.ArgumentTypeError(f"expected an integer >= 1; received {text!r}.") from error
 
@@ -43,7 +43,7 @@ def add_arguments(parser):
         "--k-extra", required=True, type=_value_list(int), metavar="K',...", help="extra shots per class, e.g. 1,5,10"
     )
     parser.add_argument(
-        "--max-trials", type=_positive_int, help="most trials in all, finished ones included (default: the whole grid)"
+        "--max-trials", type=_max_trials, help="most trials in all, finished ones included (default: the whole grid)"
     )
     add_config_arguments(parser, skip=("beta2", "k_extra"))
 

@@ -10,7 +10,7 @@ import collections
 
 import tensorflow as tf
 
-from kerasrwm.data.checks import check_integer
+from kerasrwm.validation import check_integer
 
 RNG_ALGORITHM = "philox"  # pinned so that episodes do not depend on the device
 TRAINING_STREAM = 0

@@ -2,7 +2,7 @@
 
 import dataclasses
 
-from kerasrwm.data.checks import check_integer
+from kerasrwm.validation import check_integer
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 import tensorflow as tf
 
-from kerasrwm.data.checks import check_integer
+from kerasrwm.validation import check_integer
 from kerasrwm.data.episode_sampler import EVALUATION_STREAM
 from kerasrwm.data.episode_sampler import episode_tables
 from kerasrwm.data.episode_sampler import fold_in

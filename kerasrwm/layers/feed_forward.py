@@ -3,7 +3,7 @@
 import keras
 
 from kerasrwm.layers.initializers import torch_linear_initializer
-from kerasrwm.validation import positive_int
+from kerasrwm.validation import check_integer
 from kerasrwm.validation import rate
 
 
@@ -27,7 +27,7 @@ class FeedForward(keras.layers.Layer):
 
     def __init__(self, ff_dim, dropout=0.0, layer_norm_epsilon=1e-5, **kwargs):
         super().__init__(**kwargs)
-        self.ff_dim = positive_int("ff_dim", ff_dim)
+        self.ff_dim = check_integer("ff_dim", ff_dim)
         self.dropout = rate("dropout", dropout)
         self.layer_norm_epsilon = float(layer_norm_epsilon)
         self.layer_norm = keras.layers.LayerNormalization(

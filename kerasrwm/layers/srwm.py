@@ -9,7 +9,7 @@ from kerasrwm.layers.initializers import torch_linear_initializer
 from kerasrwm.ops import resolve_implementation
 from kerasrwm.ops import srwm
 from kerasrwm.ops.srwm import MIN_HEAD_DIM
-from kerasrwm.validation import positive_int
+from kerasrwm.validation import check_integer
 from kerasrwm.validation import rate
 
 STATE_NAMES = ("w_y", "w_q", "w_k", "w_b")
@@ -77,8 +77,8 @@ class SRWM(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.num_heads = positive_int("num_heads", num_heads)
-        self.head_dim = positive_int("head_dim", head_dim, minimum=MIN_HEAD_DIM)
+        self.num_heads = check_integer("num_heads", num_heads)
+        self.head_dim = check_integer("head_dim", head_dim, minimum=MIN_HEAD_DIM)
         self.dropout = rate("dropout", dropout)
         self.use_layer_norm = bool(use_layer_norm)
         self.input_softmax = bool(input_softmax)

@@ -6,7 +6,7 @@ import tensorflow as tf
 from kerasrwm.layers import SRWMBlock
 from kerasrwm.layers.initializers import torch_linear_initializer
 from kerasrwm.models.backbones import get_backbone
-from kerasrwm.validation import positive_int
+from kerasrwm.validation import check_integer
 from kerasrwm.validation import rate
 
 UNKNOWN_LABELS = ("zeros", "class0")
@@ -56,18 +56,18 @@ class SequenceLearner(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.n_way = positive_int("n_way", n_way, minimum=2)
-        self.backbone_channels = positive_int("backbone_channels", backbone_channels)
+        self.n_way = check_integer("n_way", n_way, minimum=2)
+        self.backbone_channels = check_integer("backbone_channels", backbone_channels)
         self.vision_dropout = rate("vision_dropout", vision_dropout)
-        self.hidden_size = positive_int("hidden_size", hidden_size)
-        self.num_layers = positive_int("num_layers", num_layers)
-        self.num_heads = positive_int("num_heads", num_heads)
+        self.hidden_size = check_integer("hidden_size", hidden_size)
+        self.num_layers = check_integer("num_layers", num_layers)
+        self.num_heads = check_integer("num_heads", num_heads)
         if self.hidden_size % self.num_heads:
             raise ValueError(
                 f"`hidden_size` must be divisible by `num_heads`; received hidden_size={hidden_size}, "
                 f"num_heads={num_heads}."
             )
-        self.ff_dim = positive_int("ff_dim", ff_dim)
+        self.ff_dim = check_integer("ff_dim", ff_dim)
         self.dropout = rate("dropout", dropout)
         if unknown_label not in UNKNOWN_LABELS:
             raise ValueError(f"`unknown_label` must be one of {UNKNOWN_LABELS}; received: {unknown_label!r}.")

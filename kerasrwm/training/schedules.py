@@ -2,7 +2,7 @@
 
 import keras
 
-from kerasrwm.validation import positive_int
+from kerasrwm.validation import check_integer
 
 
 @keras.saving.register_keras_serializable(package="kerasrwm")
@@ -21,8 +21,8 @@ class NoamSchedule(keras.optimizers.schedules.LearningRateSchedule):
     """
 
     def __init__(self, model_dim, warmup_steps=5000):
-        self.model_dim = positive_int("model_dim", model_dim)
-        self.warmup_steps = positive_int("warmup_steps", warmup_steps)
+        self.model_dim = check_integer("model_dim", model_dim)
+        self.warmup_steps = check_integer("warmup_steps", warmup_steps)
 
     def __call__(self, step):
         step = keras.ops.cast(step, "float32") + 1.0

@@ -25,7 +25,7 @@ from kerasrwm.training.experiment import build_learner
 from kerasrwm.training.experiment import episode_spec
 from kerasrwm.training.experiment import training_stream
 from kerasrwm.training.experiment import validation_episodes
-from kerasrwm.validation import positive_int
+from kerasrwm.validation import check_integer
 
 OBJECTIVE = "val_student_accuracy"
 PROJECT_NAME = "kerastuner"
@@ -206,7 +206,7 @@ def tune(config, beta2_values, k_extra_values, max_trials, output_dir, verbose=1
             large for the training classes, or an `output_dir` holding another search.
         RuntimeError: as soon as a trial fails (with its traceback), or if no trial completed.
     """
-    max_trials = positive_int("max_trials", max_trials)
+    max_trials = check_integer("max_trials", max_trials)
     hypermodel = BootstrapHyperModel(config, beta2_values, k_extra_values)
     source = load_source(config["data"], **config["data_options"])
     train_store = source.split("train")

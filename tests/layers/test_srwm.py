@@ -135,7 +135,7 @@ class TestBadInput:
             kerasrwm.SRWM(num_heads=4, head_dim=4)(np.zeros((2, 16), np.float32))
 
     def test_head_dim_at_least_four(self):
-        with pytest.raises(ValueError, match=r"`head_dim` must be an integer >= 4; received: 2"):
+        with pytest.raises(ValueError, match=r"`head_dim` must be an integer >= 4; received head_dim=2"):
             kerasrwm.SRWM(num_heads=4, head_dim=2)
 
     @pytest.mark.parametrize("name, value", [("num_heads", 0), ("num_heads", 2.0), ("dropout", 1.5)])

@@ -160,7 +160,7 @@ class TestBadInput:
             ({"temperature": 0}, r"`temperature` must be a number > 0"),
             ({"unknown_label": "none"}, r"`unknown_label` must be one of"),
             ({"hidden_size": 10, "num_heads": 4}, r"`hidden_size` must be divisible by `num_heads`"),
-            ({"n_way": 1}, r"`n_way` must be an integer >= 2; received: 1"),
+            ({"n_way": 1}, r"`n_way` must be an integer >= 2; received n_way=1"),
         ],
     )
     def test_constructor(self, arguments, pattern):

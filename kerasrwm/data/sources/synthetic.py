@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from kerasrwm.data.checks import check_integer
+from kerasrwm.validation import check_integer
 from kerasrwm.data.source import Source
 from kerasrwm.data.sources.images import DEFAULT_SPLIT_FRACTIONS
 from kerasrwm.data.sources.images import split_by_fractions

@@ -6,7 +6,7 @@ from kerasrwm.layers.initializers import torch_linear_initializer
 from kerasrwm.models.backbones.common import check_float_images
 from kerasrwm.models.backbones.common import check_image_shape
 from kerasrwm.models.backbones.common import dropout_layer
-from kerasrwm.validation import positive_int
+from kerasrwm.validation import check_integer
 from kerasrwm.validation import rate
 
 NUM_BLOCKS = 4
@@ -52,7 +52,7 @@ class Conv4Backbone(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.channels = positive_int("channels", channels)
+        self.channels = check_integer("channels", channels)
         self.dropout = rate("dropout", dropout)
         if dropout_type not in DROPOUT_TYPES:
             raise ValueError(f"`dropout_type` must be one of {DROPOUT_TYPES}; received: {dropout_type!r}.")

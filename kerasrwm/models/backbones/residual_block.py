@@ -3,7 +3,7 @@
 import keras
 
 from kerasrwm.models.backbones.common import dropout_layer
-from kerasrwm.validation import positive_int
+from kerasrwm.validation import check_integer
 from kerasrwm.validation import rate
 
 
@@ -46,7 +46,7 @@ class ResidualBlock(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.filters = positive_int("filters", filters)
+        self.filters = check_integer("filters", filters)
         self.dropout = rate("dropout", dropout)
         self.in_block_dropout = bool(in_block_dropout)
         self.spatial_dropout = bool(spatial_dropout)

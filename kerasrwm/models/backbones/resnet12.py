@@ -5,7 +5,7 @@ import keras
 from kerasrwm.models.backbones.common import check_float_images
 from kerasrwm.models.backbones.common import check_image_shape
 from kerasrwm.models.backbones.residual_block import ResidualBlock
-from kerasrwm.validation import positive_int
+from kerasrwm.validation import check_integer
 from kerasrwm.validation import rate
 
 DROPOUT_TYPES = ("base", "inblock", "2d", "2d_inblock")
@@ -51,7 +51,7 @@ class ResNet12Backbone(keras.layers.Layer):
         super().__init__(**kwargs)
         if isinstance(channels, (str, bytes)) or not hasattr(channels, "__iter__") or not len(channels):
             raise ValueError(f"`channels` must be a non-empty sequence of positive integers; received: {channels!r}.")
-        self.channels = tuple(positive_int("channels", value) for value in channels)
+        self.channels = tuple(check_integer("channels", value) for value in channels)
         self.dropout = rate("dropout", dropout)
         if dropout_type not in DROPOUT_TYPES:
             raise ValueError(f"`dropout_type` must be one of {DROPOUT_TYPES}; received: {dropout_type!r}.")
