@@ -6,10 +6,10 @@ import tensorflow as tf
 
 from kerasrwm.ops import fused_srwm
 from kerasrwm.ops import srwm
-from tests.ops.test_srwm_loop import loss_coefficients
-from tests.ops.test_srwm_loop import random_problem
+from tests.ops.problems import loss_and_gradients
+from tests.ops.problems import loss_coefficients
+from tests.ops.problems import random_problem
 from tests.reference import srwm_numpy
-from tests.reference.finite_differences import numerical_gradient
 
 WEIGHT_NAMES = ("w_y", "w_q", "w_k", "w_b")
 
@@ -25,18 +25,6 @@ def sizes_for(length, head_dim):
     if length >= 1000:
         return 1, 2
     return (3, 7) if head_dim <= 16 else (2, 3)
-
-
-def loss_and_gradients(function, x, weights, y_coefficients, final_coefficients):
-    """Loss over every output and every final weight, and its gradient w.r.t. all inputs."""
-    variables = [tf.constant(a) for a in [x, *weights]]
-    with tf.GradientTape() as tape:
-        tape.watch(variables)
-        y, finals = function(*variables)
-        loss = tf.reduce_sum(y * y_coefficients) + tf.add_n(
-            [tf.reduce_sum(f * c) for f, c in zip(finals, final_coefficients)]
-        )
-    return y, finals, [g.numpy() for g in tape.gradient(loss, variables)]
 
 
 def fused(*arrays, **kwargs):
@@ -77,39 +65,6 @@ def test_forward_and_gradients_match_numpy_and_loop(head_dim, length):
     assert_close(y32, expected_y, 1e-4, "float32 y")
     for name, final, expected in zip(WEIGHT_NAMES, finals32, expected_finals):
         assert_close(final, expected, 1e-4, f"float32 final {name}")
-
-
-def test_gradients_match_finite_differences_through_outputs_and_final_weights():
-    x, weights = random_problem(2, 7, 3, 4, seed=11)
-    y_coefficients, final_coefficients = loss_coefficients(x, weights)
-
-    def reference_loss(arrays):
-        y, finals = srwm_numpy.srwm(*arrays)
-        return float(np.sum(y * y_coefficients) + sum(np.sum(f * c) for f, c in zip(finals, final_coefficients)))
-
-    expected = numerical_gradient(reference_loss, [x, *weights])
-    _, _, gradients = loss_and_gradients(fused, x, weights, y_coefficients, final_coefficients)
-    for name, gradient, reference in zip(("x", *WEIGHT_NAMES), gradients, expected):
-        np.testing.assert_allclose(gradient, reference, rtol=1e-6, atol=1e-8, err_msg=name)
-
-
-def test_gradient_of_final_weights_flows_exactly_once():
-    """A loss on the final weights only (the authors' op returns U + dL/dW0 here)."""
-    x, weights = random_problem(1, 5, 2, 4, seed=5)
-    _, final_coefficients = loss_coefficients(x, weights, seed=2)
-
-    def reference_loss(arrays):
-        _, finals = srwm_numpy.srwm(*arrays)
-        return float(sum(np.sum(f * c) for f, c in zip(finals, final_coefficients)))
-
-    expected = numerical_gradient(reference_loss, [x, *weights])
-    variables = [tf.constant(a) for a in [x, *weights]]
-    with tf.GradientTape() as tape:
-        tape.watch(variables)
-        _, finals = fused(*variables)
-        loss = tf.add_n([tf.reduce_sum(f * c) for f, c in zip(finals, final_coefficients)])
-    for name, gradient, reference in zip(("x", *WEIGHT_NAMES), tape.gradient(loss, variables), expected):
-        np.testing.assert_allclose(gradient.numpy(), reference, rtol=1e-6, atol=1e-8, err_msg=name)
 
 
 def test_output_only_loss_gives_same_gradients_as_loop():

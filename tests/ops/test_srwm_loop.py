@@ -5,17 +5,9 @@ import pytest
 import tensorflow as tf
 
 from kerasrwm.ops import srwm
+from tests.ops.problems import loss_coefficients
+from tests.ops.problems import random_problem
 from tests.reference import srwm_numpy
-from tests.reference.finite_differences import numerical_gradient
-
-
-def random_problem(batch, length, heads, head_dim, seed=0, dtype=np.float64):
-    """Random inputs and random (not layer-initialised) initial weights."""
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(batch, length, heads, head_dim))
-    weights = [rng.normal(scale=0.6, size=(batch, heads, head_dim, head_dim)) for _ in range(3)]
-    weights.append(rng.normal(scale=0.6, size=(batch, heads, head_dim, 4)))
-    return x.astype(dtype), [w.astype(dtype) for w in weights]
 
 
 @pytest.mark.parametrize("head_dim", [4, 8, 16, 32])
@@ -38,52 +30,6 @@ def test_input_softmax_matches_reference():
     np.testing.assert_allclose(finals[3].numpy(), expected_finals[3], rtol=1e-10, atol=1e-12)
     unsoftmaxed, _ = srwm(x, *weights)
     assert not np.allclose(unsoftmaxed.numpy(), y.numpy())
-
-
-def loss_coefficients(x, weights, seed=7):
-    """Random weightings so that the loss depends on every output and every final weight."""
-    rng = np.random.default_rng(seed)
-    return rng.normal(size=x.shape), [rng.normal(size=w.shape) for w in weights]
-
-
-def test_gradients_match_finite_differences_through_outputs_and_final_weights():
-    x, weights = random_problem(1, 6, 2, 4, seed=11)
-    y_coefficients, final_coefficients = loss_coefficients(x, weights)
-
-    def reference_loss(arrays):
-        y, finals = srwm_numpy.srwm(*arrays)
-        return float(np.sum(y * y_coefficients) + sum(np.sum(f * c) for f, c in zip(finals, final_coefficients)))
-
-    expected = numerical_gradient(reference_loss, [x, *weights])
-    variables = [tf.constant(a) for a in [x, *weights]]
-    with tf.GradientTape() as tape:
-        tape.watch(variables)
-        y, finals = srwm(*variables)
-        loss = tf.reduce_sum(y * y_coefficients) + tf.add_n(
-            [tf.reduce_sum(f * c) for f, c in zip(finals, final_coefficients)]
-        )
-    gradients = tape.gradient(loss, variables)
-    for name, gradient, reference in zip(["x", "w_y", "w_q", "w_k", "w_b"], gradients, expected):
-        np.testing.assert_allclose(gradient.numpy(), reference, rtol=1e-6, atol=1e-8, err_msg=name)
-
-
-def test_final_weight_gradient_alone_is_exact():
-    """A loss on the final weights only: the gradient must flow through the state exactly once."""
-    x, weights = random_problem(1, 4, 1, 4, seed=5)
-    _, final_coefficients = loss_coefficients(x, weights, seed=2)
-
-    def reference_loss(arrays):
-        _, finals = srwm_numpy.srwm(*arrays)
-        return float(sum(np.sum(f * c) for f, c in zip(finals, final_coefficients)))
-
-    expected = numerical_gradient(reference_loss, [x, *weights])
-    variables = [tf.constant(a) for a in [x, *weights]]
-    with tf.GradientTape() as tape:
-        tape.watch(variables)
-        _, finals = srwm(*variables)
-        loss = tf.add_n([tf.reduce_sum(f * c) for f, c in zip(finals, final_coefficients)])
-    for gradient, reference in zip(tape.gradient(loss, variables), expected):
-        np.testing.assert_allclose(gradient.numpy(), reference, rtol=1e-6, atol=1e-8)
 
 
 def test_xla_matches_graph_mode_for_outputs_and_gradients():

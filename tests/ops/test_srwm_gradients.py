@@ -1,0 +1,49 @@
+"""Gradients of both implementations against central finite differences of the NumPy reference."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kerasrwm.ops import srwm
+from tests.ops.problems import loss_and_gradients
+from tests.ops.problems import loss_coefficients
+from tests.ops.problems import random_problem
+from tests.reference import srwm_numpy
+from tests.reference.finite_differences import numerical_gradient
+
+NAMES = ("x", "w_y", "w_q", "w_k", "w_b")
+
+
+def reference_loss_function(y_coefficients, final_coefficients):
+    def reference_loss(arrays):
+        y, finals = srwm_numpy.srwm(*arrays)
+        y_term = 0.0 if y_coefficients is None else np.sum(y * y_coefficients)
+        return float(y_term + sum(np.sum(f * c) for f, c in zip(finals, final_coefficients)))
+
+    return reference_loss
+
+
+@pytest.mark.parametrize("implementation", ["loop", "fused"])
+def test_gradients_through_outputs_and_final_weights(implementation):
+    x, weights = random_problem(2, 7, 3, 4, seed=11)
+    y_coefficients, final_coefficients = loss_coefficients(x, weights)
+    expected = numerical_gradient(reference_loss_function(y_coefficients, final_coefficients), [x, *weights])
+    function = lambda *arrays: srwm(*arrays, implementation=implementation)  # noqa: E731
+    _, _, gradients = loss_and_gradients(function, x, weights, y_coefficients, final_coefficients)
+    for name, gradient, reference in zip(NAMES, gradients, expected):
+        np.testing.assert_allclose(gradient, reference, rtol=1e-6, atol=1e-8, err_msg=name)
+
+
+@pytest.mark.parametrize("implementation", ["loop", "fused"])
+def test_gradient_of_final_weights_flows_exactly_once(implementation):
+    """A loss on the final weights only (the authors' op returns U + dL/dW0 here)."""
+    x, weights = random_problem(1, 5, 2, 4, seed=5)
+    _, final_coefficients = loss_coefficients(x, weights, seed=2)
+    expected = numerical_gradient(reference_loss_function(None, final_coefficients), [x, *weights])
+    variables = [tf.constant(a) for a in [x, *weights]]
+    with tf.GradientTape() as tape:
+        tape.watch(variables)
+        _, finals = srwm(*variables, implementation=implementation)
+        loss = tf.add_n([tf.reduce_sum(f * c) for f, c in zip(finals, final_coefficients)])
+    for name, gradient, reference in zip(NAMES, tape.gradient(loss, variables), expected):
+        np.testing.assert_allclose(gradient.numpy(), reference, rtol=1e-6, atol=1e-8, err_msg=name)
