@@ -2,15 +2,22 @@
 
 from kerasrwm.commands.common import add_config_arguments
 from kerasrwm.commands.common import config_from_args
+from kerasrwm.training.distributed import STRATEGIES
 from kerasrwm.training.experiment import train
 
 
 def add_arguments(parser):
     parser.add_argument("--output", required=True, help="run directory (checkpoints, TensorBoard logs); rerun to resume")
+    parser.add_argument(
+        "--strategy", choices=STRATEGIES, default="none",
+        help="none: one device; mirrored: all local GPUs (or logical CPUs, see KERASRWM_LOGICAL_CPUS); "
+        "multiworker: the cluster in TF_CONFIG (run the command on every worker). --batch-size is the "
+        "global batch. Not saved in the run: a run may resume under another strategy (default: none)",
+    )
     add_config_arguments(parser)
 
 
 def run(args):
     config = config_from_args(args)
-    train(config, args.output)
+    train(config, args.output, strategy=args.strategy)
     print(f"Trained run in {args.output}. TensorBoard: tensorboard --logdir {args.output}/logs")

@@ -3,8 +3,9 @@
 The configuration is a JSON-able dict (`DEFAULT_CONFIG` lists every key); `train` writes it
 to `output_dir/config.json` so that `evaluate` and `export` rebuild the same model and data.
 Layout of `output_dir`: `config.json`, `model.keras` (latest weights at each epoch end),
-`backup/` (Keras `BackupAndRestore`: resume after a kill), `logs/` (TensorBoard), and an
-empty `finished` file once all steps are done.
+`backup/` (Keras `BackupAndRestore`: resume after a kill) or, for multi-worker runs,
+`checkpoints/` (`tf.train.Checkpoint`s), `logs/` (TensorBoard), and an empty `finished` file
+once all steps are done.
 """
 
 import json
@@ -18,6 +19,11 @@ from kerasrwm.data import episode_dataset
 from kerasrwm.data import evaluation_dataset
 from kerasrwm.data import load_source
 from kerasrwm.models import BootstrappedLearner
+from kerasrwm.training.distributed import CHECKPOINT_DIR
+from kerasrwm.training.distributed import check_global_batch
+from kerasrwm.training.distributed import fit_multiworker
+from kerasrwm.training.distributed import is_chief
+from kerasrwm.training.distributed import make_strategy
 from kerasrwm.training.optimizers import reference_adam
 from kerasrwm.training.schedules import NoamSchedule
 
@@ -106,9 +112,25 @@ def episode_spec(config, k_shot=None, k_extra=None):
     )
 
 
-def training_stream(config, store, start_batch=0):
-    """The training episodes: batch `i` depends only on (`seed`, `i`), so a resumed run continues."""
-    return episode_dataset(store, episode_spec(config), config["batch_size"], config["seed"], start_batch=start_batch)
+def training_stream(config, store, start_batch=0, input_context=None):
+    """The training episodes: batch `i` depends only on (`seed`, `i`), so a resumed run continues.
+
+    With `input_context` (a `tf.distribute.InputContext`), the stream of one input pipeline of
+    a distributed run: batches of `batch_size / num_replicas_in_sync` episodes from the seed
+    `seed * num_input_pipelines + input_pipeline_id`, so that pipelines draw from different
+    random streams and a single pipeline draws the stream above. `start_batch` is then the
+    global step: a pipeline feeding R local replicas starts at its batch `R * start_batch`.
+    """
+    if input_context is None:
+        return episode_dataset(store, episode_spec(config), config["batch_size"], config["seed"], start_batch)
+    pipelines = input_context.num_input_pipelines
+    return episode_dataset(
+        store,
+        episode_spec(config),
+        input_context.get_per_replica_batch_size(config["batch_size"]),
+        config["seed"] * pipelines + input_context.input_pipeline_id,
+        start_batch * (input_context.num_replicas_in_sync // pipelines),
+    )
 
 
 def validation_episodes(config, store):
@@ -128,37 +150,94 @@ def _completed_epochs(backup_dir):
         return int(json.load(file)["epoch"])
 
 
-def train(config, output_dir, callbacks=(), verbose=1):
-    """Trains (or resumes) the run in `output_dir`; returns the trained model.
-
-    Rerunning on the same `output_dir` after a kill restores the weights, optimiser and epoch
-    from the last completed epoch and continues the same episode stream from there.
-    """
-    os.makedirs(output_dir, exist_ok=True)
+def _prepare_run_dir(config, output_dir, write):
+    """Checks that `output_dir` is new or holds a run of `config`; writes config.json if `write`."""
     config_path = os.path.join(output_dir, "config.json")
     if os.path.exists(config_path) and load_config(output_dir) != config:
         raise ValueError(
             f"`output_dir` {output_dir!r} holds a run with a different configuration; "
             "use a new directory or the same settings to resume."
         )
-    with open(config_path, "w") as file:
-        json.dump(config, file, indent=2)
+    if write and not os.path.exists(config_path):
+        os.makedirs(output_dir, exist_ok=True)
+        temporary_path = config_path + ".tmp"
+        with open(temporary_path, "w") as file:
+            json.dump(config, file, indent=2)
+        os.replace(temporary_path, config_path)  # workers reading it never see a partial file
+
+
+def _check_resumable(output_dir, strategy):
+    """Raises `ValueError` when `output_dir` holds a partial run that `strategy` cannot resume."""
+    multiworker_run = os.path.isdir(os.path.join(output_dir, CHECKPOINT_DIR))
+    if strategy == "multiworker" and _completed_epochs(os.path.join(output_dir, "backup")):
+        raise ValueError(
+            f"`output_dir` {output_dir!r} holds a run started with Keras `fit`; resume it with "
+            "`strategy` 'none' or 'mirrored'."
+        )
+    if strategy != "multiworker" and multiworker_run:
+        raise ValueError(f"`output_dir` {output_dir!r} holds a multi-worker run; resume it with `strategy` 'multiworker'.")
+
+
+def train(config, output_dir, callbacks=(), verbose=1, strategy="none", build_model=build_learner):
+    """Trains (or resumes) the run in `output_dir`; returns the trained model.
+
+    Rerunning on the same `output_dir` after a kill restores the weights, optimiser and epoch
+    from the last completed epoch and continues the same episode stream from there.
+
+    Args:
+        config: a full configuration (`make_config`).
+        output_dir: the run directory (see the module docstring).
+        callbacks: extra Keras callbacks (with `"multiworker"`, epoch-level hooks only).
+        verbose: Keras `fit` verbosity; with `"multiworker"`, one line per epoch if true.
+        strategy: `"none"`, `"mirrored"` or `"multiworker"` (`kerasrwm.training.distributed`).
+            It is not part of the configuration: it changes where a run executes, not what it
+            learns, so `"none"` and `"mirrored"` resume each other's runs (on the same
+            episode stream); a multi-worker run resumes under `"multiworker"`, with any
+            number of workers. `config["batch_size"]` is the global batch.
+        build_model: `build_model(config)` returns a compiled `BootstrappedLearner`, called in
+            the strategy's scope. For learners that the configuration cannot describe (e.g. a
+            custom backbone layer or optimiser).
+    """
+    distribution = make_strategy(strategy)  # first: no TensorFlow op may run before it
+    chief = is_chief(distribution)
+    _prepare_run_dir(config, output_dir, write=chief)
     finished_path = os.path.join(output_dir, "finished")
     if os.path.exists(finished_path):
         if verbose:
             print(f"{output_dir} already holds a finished run; loading it.")
         return load_trained(output_dir)[1]
+    _check_resumable(output_dir, strategy)
+    check_global_batch(config["batch_size"], distribution.num_replicas_in_sync)
+    if strategy == "multiworker" and config["jit_compile"] is True:
+        raise ValueError("`jit_compile=True` is not supported with strategy 'multiworker'; use 'auto' or false.")
+    if verbose and strategy != "none":
+        print(f"Training with strategy {strategy!r} on {distribution.num_replicas_in_sync} replicas.")
     keras.utils.set_random_seed(config["seed"])
     source = load_source(config["data"], **config["data_options"])
     train_store = source.split("train")
-    backup_dir = os.path.join(output_dir, "backup")
-    initial_epoch = _completed_epochs(backup_dir)
-    steps_per_epoch = config["steps_per_epoch"]
     validation = validation_episodes(config, source.split("validation"))
-    model = build_learner(config)
-    model(next(iter(validation)))
+    with distribution.scope():
+        model = build_model(config)
+        model(next(iter(validation)))
+    if strategy == "multiworker":
+        fit_multiworker(
+            model, distribution, lambda context, start: training_stream(config, train_store, start, context),
+            validation, output_dir, config["steps"] // config["steps_per_epoch"], config["steps_per_epoch"],
+            callbacks, verbose,
+        )
+    else:
+        _fit(model, config, output_dir, train_store, validation, callbacks, verbose)
+    if chief and not model.stop_training:
+        open(finished_path, "w").close()
+    return model
+
+
+def _fit(model, config, output_dir, train_store, validation, callbacks, verbose):
+    """Keras `fit` with backup (resume), per-epoch `model.keras` and TensorBoard logs."""
+    backup_dir = os.path.join(output_dir, "backup")
+    steps_per_epoch = config["steps_per_epoch"]
     model.fit(
-        training_stream(config, train_store, start_batch=initial_epoch * steps_per_epoch),
+        training_stream(config, train_store, start_batch=_completed_epochs(backup_dir) * steps_per_epoch),
         epochs=config["steps"] // steps_per_epoch,
         steps_per_epoch=steps_per_epoch,
         validation_data=validation,
@@ -171,9 +250,6 @@ def train(config, output_dir, callbacks=(), verbose=1):
         shuffle=False,
         verbose=verbose,
     )
-    if not model.stop_training:
-        open(finished_path, "w").close()
-    return model
 
 
 def load_trained(output_dir):
