@@ -12,7 +12,8 @@ def add_arguments(parser):
         "--strategy", choices=STRATEGIES, default="none",
         help="none: one device; mirrored: all local GPUs (or logical CPUs, see KERASRWM_LOGICAL_CPUS); "
         "multiworker: the cluster in TF_CONFIG (run the command on every worker). --batch-size is the "
-        "global batch. Not saved in the run: a run may resume under another strategy (default: none)",
+        "global batch. Not saved in the run: none and mirrored resume each other's runs; a multiworker "
+        "run resumes under multiworker (default: none)",
     )
     add_config_arguments(parser)
 
