@@ -236,10 +236,13 @@ def tune(config, beta2_values, k_extra_values, max_trials, output_dir, verbose=1
         callbacks=[keras.callbacks.TensorBoard(os.path.join(output_dir, "logs"))],
         verbose=verbose,
     )
-    best_trials = tuner.oracle.get_best_trials(1)
-    if not best_trials:
+    completed = [
+        trial for trial in tuner.oracle.trials.values() if trial.status == "COMPLETED" and trial.score is not None
+    ]
+    if not completed:
         raise RuntimeError(f"No trial of the search in {output_dir!r} completed; see `trial_results`.")
-    best = _summary(best_trials[0])
+    # Highest score; ties go to the earliest trial, so the answer does not change on a rerun.
+    best = _summary(min(completed, key=lambda trial: (-trial.score, int(trial.trial_id))))
     with open(os.path.join(output_dir, "best.json"), "w") as file:
         json.dump(best, file, indent=2)
     return best

@@ -122,7 +122,7 @@ def test_rerun_with_other_settings_is_refused(search):
     [
         ([], [1], 1, r"`beta2_values` .*received \[\]"),
         ([1.0], [], 1, r"`k_extra_values` .*received \[\]"),
-        ([1.0], [1], 0, r"`max_trials` .*received: 0"),
+        ([1.0], [1], 0, r"`max_trials` .*received max_trials=0"),
         ([1.0, -0.5], [1], 2, r"`beta2_values` .*>= 0; received \[1.0, -0.5\]"),
         ([1.0, 1], [1], 2, r"`beta2_values` must not repeat a value; received \[1.0, 1.0\]"),
         ([1.0], [1, 2.5], 2, r"`k_extra_values` .*ints >= 0; received \[1, 2.5\]"),
