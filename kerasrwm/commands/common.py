@@ -29,6 +29,13 @@ def _data_option(text):
     return key, _parse_value(value)
 
 
+def _int_list(text):
+    try:
+        return [int(value) for value in text.split(",") if value]
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers; received {text!r}.") from error
+
+
 def _jit_compile(text):
     return text if text == "auto" else _parse_value(text)
 
@@ -45,6 +52,10 @@ def add_config_arguments(parser, skip=()):
             continue
         if key == "jit_compile":
             value_type = _jit_compile
+        elif isinstance(default, list):
+            value_type = _int_list
+        elif key == "profile_batch":
+            value_type = _parse_value
         elif default is None:
             value_type = OPTIONAL_TYPES[key]
         else:

@@ -24,6 +24,7 @@ from kerasrwm.training.distributed import check_global_batch
 from kerasrwm.training.distributed import fit_multiworker
 from kerasrwm.training.distributed import is_chief
 from kerasrwm.training.distributed import make_strategy
+from kerasrwm.training.k_test_sweep_callback import KTestSweepCallback
 from kerasrwm.training.optimizers import reference_adam
 from kerasrwm.training.schedules import NoamSchedule
 
@@ -37,6 +38,7 @@ DEFAULT_CONFIG = {
     "n_queries": 1,
     "validation_k_shot": None,  # None: the training k_shot
     "validation_episodes": 256,
+    "k_test_sweep": [],  # K_test values evaluated on validation episodes at every epoch end
     # loss
     "beta1": 1.0,
     "beta2": 1.0,
@@ -62,6 +64,8 @@ DEFAULT_CONFIG = {
     "warmup_steps": 500,
     "seed": 0,
     "jit_compile": "auto",
+    # monitoring
+    "profile_batch": 0,  # TensorBoard profiler: batch (or "start,stop") to profile; 0 is off
 }
 
 LEARNER_KEYS = (
@@ -133,12 +137,34 @@ def training_stream(config, store, start_batch=0, input_context=None):
     )
 
 
+def _validation_batches(config):
+    """Batches of validation episodes: `validation_episodes` rounded down to whole batches (>= 1)."""
+    return max(1, config["validation_episodes"] // config["batch_size"])
+
+
 def validation_episodes(config, store):
     """A fixed set of validation episodes at `validation_k_shot`, without extras, cached."""
-    batches = max(1, config["validation_episodes"] // config["batch_size"])
+    batches = _validation_batches(config)
     spec = episode_spec(config, k_shot=config["validation_k_shot"], k_extra=0)
     episodes = evaluation_dataset(store, spec, config["batch_size"], 1, batches * config["batch_size"], config["seed"])
     return episodes.dataset().apply(tf.data.experimental.assert_cardinality(batches)).cache()
+
+
+def k_test_sweep_callback(config, store, output_dir):
+    """Evaluates `config["k_test_sweep"]` on fixed validation episodes at every epoch end.
+
+    The scalars `k_test_sweep/accuracy_k{K}` go to `output_dir/logs/k_test_sweep`.
+    """
+    return KTestSweepCallback(
+        store,
+        config["k_test_sweep"],
+        runs=1,
+        episodes=_validation_batches(config) * config["batch_size"],
+        batch_size=config["batch_size"],
+        seed=config["seed"],
+        n_queries=config["n_queries"],
+        log_dir=os.path.join(output_dir, "logs", "k_test_sweep"),
+    )
 
 
 def _completed_epochs(backup_dir):
@@ -216,6 +242,8 @@ def train(config, output_dir, callbacks=(), verbose=1, strategy="none", build_mo
     source = load_source(config["data"], **config["data_options"])
     train_store = source.split("train")
     validation = validation_episodes(config, source.split("validation"))
+    if chief and config["k_test_sweep"]:
+        callbacks = [k_test_sweep_callback(config, source.split("validation"), output_dir), *callbacks]
     with distribution.scope():
         model = build_model(config)
         model(next(iter(validation)))
@@ -244,7 +272,7 @@ def _fit(model, config, output_dir, train_store, validation, callbacks, verbose)
         callbacks=[
             keras.callbacks.BackupAndRestore(backup_dir),
             keras.callbacks.ModelCheckpoint(os.path.join(output_dir, "model.keras")),
-            keras.callbacks.TensorBoard(os.path.join(output_dir, "logs")),
+            keras.callbacks.TensorBoard(os.path.join(output_dir, "logs"), profile_batch=config["profile_batch"]),
             *callbacks,
         ],
         shuffle=False,

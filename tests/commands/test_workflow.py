@@ -56,6 +56,7 @@ def test_train_writes_config_checkpoint_and_tensorboard_logs(trained_run):
     for name in ("student_loss", "distill_loss", "teacher_loss", "student_accuracy", "teacher_accuracy", "learning_rate"):
         assert f"epoch_{name}" in tags, sorted(tags)
     assert "epoch_student_accuracy" in scalar_tags(os.path.join(trained_run, "logs", "validation"))
+    assert {"k_test_sweep/accuracy_k1", "k_test_sweep/accuracy_k2"} <= scalar_tags(os.path.join(trained_run, "logs", "k_test_sweep"))
 
 
 def test_resume_after_kill_equals_an_uninterrupted_run(tmp_path, trained_run):

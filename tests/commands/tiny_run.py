@@ -15,6 +15,7 @@ TINY_FLAGS = [
     "--n-way", "3", "--k-shot", "2", "--k-extra", "1", "--hidden-size", "8", "--num-layers", "1",
     "--num-heads", "2", "--ff-dim", "8", "--backbone-channels", "4", "--batch-size", "4",
     "--steps", "6", "--steps-per-epoch", "2", "--validation-episodes", "8", "--learning-rate", "0.01",
+    "--k-test-sweep", "1,2",
 ]
 
 
