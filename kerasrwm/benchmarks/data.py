@@ -13,7 +13,7 @@ from kerasrwm.data import EpisodeSpec
 from kerasrwm.data import episode_dataset
 from kerasrwm.data import load_source
 
-DEFAULT_OMNIGLOT = "/work/shared/data/omniglot_28.npz"
+DEFAULT_OMNIGLOT = "../shared/data/omniglot_28.npz"  # relative to the repository root
 
 
 def add_arguments(parser):

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -5,10 +7,11 @@ from kerasrwm.data import from_arrays
 from kerasrwm.data import load_npz
 from tests.data.tagged_images import labelled_arrays
 
-OMNIGLOT_28 = "/work/shared/data/omniglot_28.npz"
-OMNIGLOT_105 = "/work/shared/data/omniglot_105_packed.npz"
+SHARED_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"  # beside the repository
+OMNIGLOT_28 = str(SHARED_DATA / "omniglot_28.npz")
+OMNIGLOT_105 = str(SHARED_DATA / "omniglot_105_packed.npz")
 needs_omniglot = pytest.mark.skipif(
-    not all(__import__("os").path.exists(p) for p in (OMNIGLOT_28, OMNIGLOT_105)), reason="no Omniglot files"
+    not all(Path(p).exists() for p in (OMNIGLOT_28, OMNIGLOT_105)), reason=f"no Omniglot files in {SHARED_DATA}"
 )
 
 
