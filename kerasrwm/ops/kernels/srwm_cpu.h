@@ -1,6 +1,6 @@
 // CPU forward and backward of the SRWM recurrence for one pack of sequences. TF-independent.
 //
-// A pack holds PackLanes<T>() sequences (16 in float32, 8 in float64); every value of the
+// A pack holds PackLanes<T>() sequences (8 in float32, 4 in float64); every value of the
 // recurrence is a `Lanes<T>` vector with one lane per sequence, so each line below is one SIMD
 // instruction for the whole pack and the loops need no horizontal reductions. The fast
 // weights of a pack, W [E][3E + 4] (and in the backward their gradient G), stay in L1/L2.
@@ -22,7 +22,7 @@
 namespace kerasrwm {
 namespace cpu {
 
-// One value of every sequence of a pack (a 64-byte SIMD vector).
+// One value of every sequence of a pack (a kPackBytes SIMD vector).
 template <typename T>
 struct LaneVector {
   typedef T type __attribute__((vector_size(kPackBytes)));
@@ -120,21 +120,27 @@ class PackIo {
     for (int lane = 0; lane < active_; ++lane) step_offsets_[lane] = sizes.InputIndex(first_ + lane, 0, 0);
   }
 
-  // out[e] = tensor[sequence, t, e] for the E features of step t.
-  void GatherStep(const T* tensor, int64_t t, Lanes<T>* out) const {
-    const int64_t E = sizes_.head_dim, offset = t * sizes_.InputStepStride();
-    for (int64_t e = 0; e < E; ++e) out[e] = Lanes<T>{};
+  // out[(t - first_step) * E + e] = tensor[sequence, t, e] for `steps` steps from `first_step`.
+  // Steps are moved in chunks so that the lane-by-lane stores are long retired when the
+  // kernel loads the vectors (a vector load right after its lanes' stores stalls).
+  void GatherSteps(const T* tensor, int64_t first_step, int64_t steps, Lanes<T>* out) const {
+    const int64_t E = sizes_.head_dim, stride = sizes_.InputStepStride();
+    for (int64_t i = 0; i < steps * E; ++i) out[i] = Lanes<T>{};
     for (int lane = 0; lane < active_; ++lane) {
-      const T* source = tensor + step_offsets_[lane] + offset;
-      for (int64_t e = 0; e < E; ++e) out[e][lane] = source[e];
+      const T* source = tensor + step_offsets_[lane] + first_step * stride;
+      for (int64_t step = 0; step < steps; ++step) {
+        for (int64_t e = 0; e < E; ++e) out[step * E + e][lane] = source[step * stride + e];
+      }
     }
   }
 
-  void ScatterStep(const Lanes<T>* values, int64_t t, T* tensor) const {
-    const int64_t E = sizes_.head_dim, offset = t * sizes_.InputStepStride();
+  void ScatterSteps(const Lanes<T>* values, int64_t first_step, int64_t steps, T* tensor) const {
+    const int64_t E = sizes_.head_dim, stride = sizes_.InputStepStride();
     for (int lane = 0; lane < active_; ++lane) {
-      T* target = tensor + step_offsets_[lane] + offset;
-      for (int64_t e = 0; e < E; ++e) target[e] = values[e][lane];
+      T* target = tensor + step_offsets_[lane] + first_step * stride;
+      for (int64_t step = 0; step < steps; ++step) {
+        for (int64_t e = 0; e < E; ++e) target[step * stride + e] = values[step * E + e][lane];
+      }
     }
   }
 
@@ -210,25 +216,31 @@ inline void ScaleByRates(const Lanes<T>* beta, const Lanes<T>* difference, int64
   }
 }
 
+// Steps whose inputs and outputs are moved between the tensors and lane vectors at once.
+constexpr int64_t kStepChunk = 32;
+
 // Runs the whole sequence of one pack: y, final weights, trace and checkpoints.
 template <typename T>
 void SrwmForwardPack(const SrwmSizes& sizes, const SrwmForwardArgs<T>& args, int64_t pack) {
   const int64_t E = sizes.head_dim, M = sizes.columns(), L = sizes.length;
   const int64_t F = sizes.trace_size(), C = sizes.checkpoint_interval;
   const PackIo<T> io(sizes, pack);
-  std::vector<Lanes<T>> w(E * M), x_next(E), reads(M), query_minus_key(E), update(M);
+  std::vector<Lanes<T>> w(E * M), x_chunk(kStepChunk * E), y_chunk(kStepChunk * E), zeros(E);
+  std::vector<Lanes<T>> reads(M), query_minus_key(E), update(M);
   Lanes<T>* trace = reinterpret_cast<Lanes<T>*>(args.trace) + pack * L * F;
   Lanes<T>* checkpoints = reinterpret_cast<Lanes<T>*>(args.checkpoints) + pack * sizes.checkpoints() * E * M;
 
   io.GatherWeights(args.initial, w.data());
-  io.GatherStep(args.x, 0, x_next.data());
-  Read<T>(w.data(), x_next.data(), E, M, reads.data());
+  io.GatherSteps(args.x, 0, std::min(kStepChunk, L), x_chunk.data());
+  Read<T>(w.data(), x_chunk.data(), E, M, reads.data());
   for (int64_t t = 0; t < L; ++t) {
+    const int64_t slot = t % kStepChunk;
     Lanes<T>* q = trace + t * F + TraceQuery(E);
     Lanes<T>* k = trace + t * F + TraceKey(E);
     Lanes<T>* beta = trace + t * F + TraceRate(E);
     Lanes<T>* difference = trace + t * F + TraceDifference(E);
-    io.ScatterStep(reads.data(), t, args.y);
+    std::copy(reads.begin(), reads.begin() + E, y_chunk.begin() + slot * E);
+    if (slot + 1 == kStepChunk || t + 1 == L) io.ScatterSteps(y_chunk.data(), t - slot, slot + 1, args.y);
     Softmax<T>(reads.data() + E, E, q);
     Softmax<T>(reads.data() + 2 * E, E, k);
     for (int i = 0; i < kNumRates; ++i) beta[i] = 1 / (1 + Exp<T>(-reads[3 * E + i]));
@@ -236,19 +248,22 @@ void SrwmForwardPack(const SrwmSizes& sizes, const SrwmForwardArgs<T>& args, int
     Read<T>(w.data(), query_minus_key.data(), E, M, difference);
     ScaleByRates<T>(beta, difference, E, update.data());
 
-    // W += outer(k, update), fused with the read x_{t+1} W of the next step.
+    // W += outer(k, update), fused with the read x_{t+1} W of the next step (x_L = 0).
+    const Lanes<T>* x_next = zeros.data();
     if (t + 1 < L) {
-      io.GatherStep(args.x, t + 1, x_next.data());
-    } else {
-      std::fill(x_next.begin(), x_next.end(), Lanes<T>{});
+      if (slot + 1 == kStepChunk) io.GatherSteps(args.x, t + 1, std::min(kStepChunk, L - t - 1), x_chunk.data());
+      x_next = x_chunk.data() + (t + 1) % kStepChunk * E;
     }
+    // The operands are copied into locals: the stores to w would otherwise force reloads.
     ForEachBlock(M, [&](auto width, int64_t first) {
-      Lanes<T> total[width] = {};
+      Lanes<T> total[width] = {}, column_update[width];
+      for (int j = 0; j < width; ++j) column_update[j] = update[first + j];
       for (int64_t e = 0; e < E; ++e) {
+        const Lanes<T> key = k[e], input = x_next[e];
         for (int j = 0; j < width; ++j) {
-          Lanes<T>& entry = w[e * M + first + j];
-          entry += k[e] * update[first + j];
-          total[j] += x_next[e] * entry;
+          const Lanes<T> entry = w[e * M + first + j] + key * column_update[j];
+          w[e * M + first + j] = entry;
+          total[j] += input * entry;
         }
       }
       for (int j = 0; j < width; ++j) reads[first + j] = total[j];
@@ -272,7 +287,8 @@ void SrwmBackwardPack(const SrwmSizes& sizes, const SrwmBackwardArgs<T>& args, i
   const int64_t E = sizes.head_dim, M = sizes.columns(), L = sizes.length;
   const int64_t F = sizes.trace_size(), C = sizes.checkpoint_interval;
   const PackIo<T> io(sizes, pack);
-  std::vector<Lanes<T>> w(E * M), g(E * M), x(E), grad_x(E), query_minus_key(E), zeros_e(E);
+  std::vector<Lanes<T>> w(E * M), g(E * M), query_minus_key(E), zeros_e(E), unused_grad_x(E);
+  std::vector<Lanes<T>> x_chunk(kStepChunk * E), grad_y_chunk(kStepChunk * E), grad_x_chunk(kStepChunk * E);
   std::vector<Lanes<T>> update(M), grad_update(M), grad_difference(M), grad_reads(M), zeros_m(M);
   std::vector<Lanes<T>> grad_key_outer(E), grad_query(E), grad_key(E);
   const Lanes<T>* trace = reinterpret_cast<const Lanes<T>*>(args.trace) + pack * L * F;
@@ -286,20 +302,30 @@ void SrwmBackwardPack(const SrwmSizes& sizes, const SrwmBackwardArgs<T>& args, i
   // grad_x = W grad_reads, then W -= outer(key, update), grad_update = key G and
   // grad_key_outer = G update (with the new G).
   auto finish_and_revert = [&](const Lanes<T>* step_grad_reads, const Lanes<T>* step_grad_difference,
-                               const Lanes<T>* key) {
+                               const Lanes<T>* x, const Lanes<T>* key, Lanes<T>* grad_x) {
     std::fill(grad_update.begin(), grad_update.end(), Lanes<T>{});
+    // The operands are copied into locals: the stores to w and g would otherwise force reloads.
     ForEachBlock(E, [&](auto height, int64_t first) {
       Lanes<T> grad_x_rows[height] = {}, outer_rows[height] = {};
+      Lanes<T> row_query_minus_key[height], row_x[height], row_key[height];
+      for (int i = 0; i < height; ++i) {
+        row_query_minus_key[i] = query_minus_key[first + i];
+        row_x[i] = x[first + i];
+        row_key[i] = key[first + i];
+      }
       for (int64_t m = 0; m < M; ++m) {
+        const Lanes<T> grad_reads_m = step_grad_reads[m], grad_difference_m = step_grad_difference[m];
+        const Lanes<T> update_m = update[m];
         Lanes<T> grad_update_m = grad_update[m];
         for (int i = 0; i < height; ++i) {
-          const int64_t e = first + i, index = e * M + m;
-          grad_x_rows[i] += w[index] * step_grad_reads[m];
-          const Lanes<T> g_new = g[index] + query_minus_key[e] * step_grad_difference[m] + x[e] * step_grad_reads[m];
+          const int64_t index = (first + i) * M + m;
+          const Lanes<T> w_old = w[index];
+          grad_x_rows[i] += w_old * grad_reads_m;
+          const Lanes<T> g_new = g[index] + row_query_minus_key[i] * grad_difference_m + row_x[i] * grad_reads_m;
           g[index] = g_new;
-          w[index] -= key[e] * update[m];
-          grad_update_m += key[e] * g_new;
-          outer_rows[i] += g_new * update[m];
+          w[index] = w_old - row_key[i] * update_m;
+          grad_update_m += row_key[i] * g_new;
+          outer_rows[i] += g_new * update_m;
         }
         grad_update[m] = grad_update_m;
       }
@@ -322,9 +348,18 @@ void SrwmBackwardPack(const SrwmSizes& sizes, const SrwmBackwardArgs<T>& args, i
   restore_checkpoint(sizes.checkpoints() - 1);
   io.GatherWeights(args.grad_final, g.data());
   std::fill(query_minus_key.begin(), query_minus_key.end(), Lanes<T>{});
-  finish_and_revert(zeros_m.data(), zeros_m.data(), load_update(L - 1));
+  finish_and_revert(zeros_m.data(), zeros_m.data(), zeros_e.data(), load_update(L - 1), unused_grad_x.data());
   restore_if_checkpointed(L - 1);
   for (int64_t t = L - 1; t >= 0; --t) {
+    const int64_t slot = t % kStepChunk;
+    if (slot + 1 == kStepChunk || t + 1 == L) {
+      io.GatherSteps(args.x, t - slot, slot + 1, x_chunk.data());
+      io.GatherSteps(args.grad_y, t - slot, slot + 1, grad_y_chunk.data());
+    }
+    if (t >= 2) {  // The trace is read backwards, which the hardware prefetchers miss.
+      const char* ahead = reinterpret_cast<const char*>(trace + (t - 2) * F);
+      for (size_t byte = 0; byte < F * sizeof(Lanes<T>); byte += 64) __builtin_prefetch(ahead + byte);
+    }
     const Lanes<T>* q = trace + t * F + TraceQuery(E);
     const Lanes<T>* k = trace + t * F + TraceKey(E);
     const Lanes<T>* beta = trace + t * F + TraceRate(E);
@@ -351,22 +386,23 @@ void SrwmBackwardPack(const SrwmSizes& sizes, const SrwmBackwardArgs<T>& args, i
     });
 
     // The reads x W_{t-1}: y directly, q and k through softmax, beta through sigmoid.
-    io.GatherStep(args.grad_y, t, grad_reads.data());
+    std::copy(grad_y_chunk.begin() + slot * E, grad_y_chunk.begin() + (slot + 1) * E, grad_reads.begin());
     SoftmaxBackward<T>(q, grad_query.data(), E, grad_reads.data() + E);
     SoftmaxBackward<T>(k, grad_key.data(), E, grad_reads.data() + 2 * E);
     for (int i = 0; i < kNumRates; ++i) {
       grad_reads[3 * E + i] = grad_beta[i] * beta[i] * (1 - beta[i]);
     }
 
-    io.GatherStep(args.x, t, x.data());
+    const Lanes<T>* x = x_chunk.data() + slot * E;
+    Lanes<T>* grad_x = grad_x_chunk.data() + slot * E;
     if (t > 0) {
-      finish_and_revert(grad_reads.data(), grad_difference.data(), load_update(t - 1));
+      finish_and_revert(grad_reads.data(), grad_difference.data(), x, load_update(t - 1), grad_x);
       restore_if_checkpointed(t - 1);
     } else {
       std::fill(update.begin(), update.end(), Lanes<T>{});
-      finish_and_revert(grad_reads.data(), grad_difference.data(), zeros_e.data());
+      finish_and_revert(grad_reads.data(), grad_difference.data(), x, zeros_e.data(), grad_x);
     }
-    io.ScatterStep(grad_x.data(), t, args.grad_x);
+    if (slot == 0) io.ScatterSteps(grad_x_chunk.data(), t, std::min(kStepChunk, L - t), args.grad_x);
   }
   io.ScatterWeights(g.data(), args.grad_initial);
 }

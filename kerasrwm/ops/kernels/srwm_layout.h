@@ -18,10 +18,11 @@
 namespace kerasrwm {
 
 constexpr int kNumRates = 4;  // beta scales the y, q, k and b columns respectively.
-constexpr int kPackBytes = 64;
+constexpr int kPackBytes = 32;
 
-// Sequences are stored interleaved in packs of `PackLanes<T>()` (one cache line of T), so
-// that the CPU kernel processes a pack with one SIMD lane per sequence.
+// Sequences are stored interleaved in packs of `PackLanes<T>()` (one 256-bit SIMD register of
+// T), so that the CPU kernel processes a pack with one SIMD lane per sequence. 256 bits rather
+// than 512: the fast weights of a pack at head_dim 16 (26.6 KB in float32) then fit in L1.
 template <typename T>
 SRWM_HOST_DEVICE constexpr int PackLanes() {
   return kPackBytes / static_cast<int>(sizeof(T));
