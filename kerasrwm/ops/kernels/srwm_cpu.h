@@ -17,6 +17,10 @@
 #include <type_traits>
 #include <vector>
 
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
+
 #include "srwm_layout.h"
 
 namespace kerasrwm {
@@ -107,6 +111,107 @@ inline void SoftmaxBackward(const Lanes<T>* probabilities, const Lanes<T>* grad,
   for (int64_t i = 0; i < size; ++i) grad_logits[i] = probabilities[i] * (grad[i] - inner);
 }
 
+// Transposes of full packs: columns [i, i + block) of the rows `rows[lane]` to and from the
+// lane vectors out[i .. i + block). Return how many columns they moved (0 without AVX).
+#if defined(__AVX__)
+inline void Transpose8x8(__m256 r[8]) {
+  __m256 t[8], s[8];
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    s[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+    s[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+    s[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    s[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+  }
+  for (int i = 0; i < 4; ++i) {
+    r[i] = _mm256_permute2f128_ps(s[i], s[i + 4], 0x20);
+    r[i + 4] = _mm256_permute2f128_ps(s[i], s[i + 4], 0x31);
+  }
+}
+
+inline void Transpose4x4(__m256d r[4]) {
+  const __m256d t0 = _mm256_unpacklo_pd(r[0], r[1]), t1 = _mm256_unpackhi_pd(r[0], r[1]);
+  const __m256d t2 = _mm256_unpacklo_pd(r[2], r[3]), t3 = _mm256_unpackhi_pd(r[2], r[3]);
+  r[0] = _mm256_permute2f128_pd(t0, t2, 0x20);
+  r[1] = _mm256_permute2f128_pd(t1, t3, 0x20);
+  r[2] = _mm256_permute2f128_pd(t0, t2, 0x31);
+  r[3] = _mm256_permute2f128_pd(t1, t3, 0x31);
+}
+
+// Register type and unaligned row load / store of the 256-bit transposes.
+template <typename T>
+struct Avx;
+template <>
+struct Avx<float> {
+  using Register = __m256;
+  static Register Load(const float* p) { return _mm256_loadu_ps(p); }
+  static void Store(float* p, Register r) { _mm256_storeu_ps(p, r); }
+  static void Transpose(Register* r) { Transpose8x8(r); }
+};
+template <>
+struct Avx<double> {
+  using Register = __m256d;
+  static Register Load(const double* p) { return _mm256_loadu_pd(p); }
+  static void Store(double* p, Register r) { _mm256_storeu_pd(p, r); }
+  static void Transpose(Register* r) { Transpose4x4(r); }
+};
+
+template <typename T>
+inline int64_t GatherFullPack(const T* const* rows, int64_t count, Lanes<T>* out) {
+  static_assert(sizeof(Lanes<T>) == sizeof(typename Avx<T>::Register), "one register per lane vector");
+  constexpr int kLanes = PackLanes<T>();
+  int64_t i = 0;
+  for (; i + kLanes <= count; i += kLanes) {
+    typename Avx<T>::Register r[kLanes];
+    for (int lane = 0; lane < kLanes; ++lane) r[lane] = Avx<T>::Load(rows[lane] + i);
+    Avx<T>::Transpose(r);
+    for (int j = 0; j < kLanes; ++j) out[i + j] = reinterpret_cast<const Lanes<T>&>(r[j]);
+  }
+  return i;
+}
+
+template <typename T>
+inline int64_t ScatterFullPack(const Lanes<T>* values, int64_t count, T* const* rows) {
+  constexpr int kLanes = PackLanes<T>();
+  int64_t i = 0;
+  for (; i + kLanes <= count; i += kLanes) {
+    typename Avx<T>::Register r[kLanes];
+    for (int j = 0; j < kLanes; ++j) r[j] = reinterpret_cast<const typename Avx<T>::Register&>(values[i + j]);
+    Avx<T>::Transpose(r);
+    for (int lane = 0; lane < kLanes; ++lane) Avx<T>::Store(rows[lane] + i, r[lane]);
+  }
+  return i;
+}
+#else
+template <typename T>
+inline int64_t GatherFullPack(const T* const*, int64_t, Lanes<T>*) { return 0; }
+template <typename T>
+inline int64_t ScatterFullPack(const Lanes<T>*, int64_t, T* const*) { return 0; }
+#endif
+
+// out[i][lane] = rows[lane][i] for i < count; lanes from `active` on read as zeros.
+template <typename T>
+inline void GatherLanes(const T* const* rows, int active, int64_t count, Lanes<T>* out) {
+  int64_t i = active == PackLanes<T>() ? GatherFullPack<T>(rows, count, out) : 0;
+  for (; i < count; ++i) {
+    Lanes<T> value = {};
+    for (int lane = 0; lane < active; ++lane) value[lane] = rows[lane][i];
+    out[i] = value;
+  }
+}
+
+// rows[lane][i] = values[i][lane] for i < count and the first `active` lanes.
+template <typename T>
+inline void ScatterLanes(const Lanes<T>* values, int active, int64_t count, T* const* rows) {
+  int64_t i = active == PackLanes<T>() ? ScatterFullPack<T>(values, count, rows) : 0;
+  for (; i < count; ++i) {
+    for (int lane = 0; lane < active; ++lane) rows[lane][i] = values[i][lane];
+  }
+}
+
 // Moves the values of one pack between the natural [batch, length, heads, E] / weight tensors
 // and lane vectors. Lanes past the last sequence read as zeros and are never written back.
 template <typename T>
@@ -115,62 +220,63 @@ class PackIo {
   PackIo(const SrwmSizes& sizes, int64_t pack)
       : sizes_(sizes),
         first_(pack * sizes.lanes),
-        active_(static_cast<int>(std::min<int64_t>(sizes.lanes, sizes.sequences() - first_))),
-        step_offsets_(active_) {
+        active_(static_cast<int>(std::min<int64_t>(sizes.lanes, sizes.sequences() - first_))) {
     for (int lane = 0; lane < active_; ++lane) step_offsets_[lane] = sizes.InputIndex(first_ + lane, 0, 0);
   }
 
   // out[(t - first_step) * E + e] = tensor[sequence, t, e] for `steps` steps from `first_step`.
-  // Steps are moved in chunks so that the lane-by-lane stores are long retired when the
-  // kernel loads the vectors (a vector load right after its lanes' stores stalls).
   void GatherSteps(const T* tensor, int64_t first_step, int64_t steps, Lanes<T>* out) const {
-    const int64_t E = sizes_.head_dim, stride = sizes_.InputStepStride();
-    for (int64_t i = 0; i < steps * E; ++i) out[i] = Lanes<T>{};
-    for (int lane = 0; lane < active_; ++lane) {
-      const T* source = tensor + step_offsets_[lane] + first_step * stride;
-      for (int64_t step = 0; step < steps; ++step) {
-        for (int64_t e = 0; e < E; ++e) out[step * E + e][lane] = source[step * stride + e];
-      }
+    const T* rows[kMaxLanes];
+    for (int64_t step = 0; step < steps; ++step) {
+      StepRows(tensor, first_step + step, rows);
+      GatherLanes<T>(rows, active_, sizes_.head_dim, out + step * sizes_.head_dim);
     }
   }
 
   void ScatterSteps(const Lanes<T>* values, int64_t first_step, int64_t steps, T* tensor) const {
-    const int64_t E = sizes_.head_dim, stride = sizes_.InputStepStride();
-    for (int lane = 0; lane < active_; ++lane) {
-      T* target = tensor + step_offsets_[lane] + first_step * stride;
-      for (int64_t step = 0; step < steps; ++step) {
-        for (int64_t e = 0; e < E; ++e) target[step * stride + e] = values[step * E + e][lane];
-      }
+    T* rows[kMaxLanes];
+    for (int64_t step = 0; step < steps; ++step) {
+      StepRows(tensor, first_step + step, rows);
+      ScatterLanes<T>(values + step * sizes_.head_dim, active_, sizes_.head_dim, rows);
     }
   }
 
   // w[row * columns + column] from the four weight tensors.
   void GatherWeights(const WeightPointers<const T*>& tensors, Lanes<T>* w) const {
-    const int64_t size = sizes_.head_dim * sizes_.columns();
-    for (int64_t i = 0; i < size; ++i) w[i] = Lanes<T>{};
-    ForEachWeight([&](int lane, int64_t i, int matrix, int64_t index) {
-      w[i][lane] = tensors.matrices[matrix][index];
+    const T* rows[kMaxLanes];
+    ForEachWeightRow(tensors, rows, [&](int64_t first_weight, int64_t width) {
+      GatherLanes<T>(rows, active_, width, w + first_weight);
     });
   }
 
   void ScatterWeights(const Lanes<T>* w, const WeightPointers<T*>& tensors) const {
-    ForEachWeight([&](int lane, int64_t i, int matrix, int64_t index) {
-      tensors.matrices[matrix][index] = w[i][lane];
+    T* rows[kMaxLanes];
+    ForEachWeightRow(tensors, rows, [&](int64_t first_weight, int64_t width) {
+      ScatterLanes<T>(w + first_weight, active_, width, rows);
     });
   }
 
  private:
-  // visit(lane, index into w, matrix, index into that weight tensor) for every weight.
-  template <typename Visit>
-  void ForEachWeight(Visit visit) const {
+  static constexpr int kMaxLanes = PackLanes<T>();
+
+  // rows[lane] = the E features of step t of the lane's sequence.
+  template <typename Pointer>
+  void StepRows(Pointer tensor, int64_t t, Pointer* rows) const {
+    for (int lane = 0; lane < active_; ++lane) rows[lane] = tensor + step_offsets_[lane] + t * sizes_.InputStepStride();
+  }
+
+  // For each row of each weight matrix: sets rows[lane] to it in the lane's weight tensor and
+  // calls visit(index of its first weight in w, width of the matrix).
+  template <typename Pointer, typename Visit>
+  void ForEachWeightRow(const WeightPointers<Pointer>& tensors, Pointer* rows, Visit visit) const {
     const int64_t E = sizes_.head_dim, M = sizes_.columns();
-    for (int lane = 0; lane < active_; ++lane) {
-      for (int matrix = 0; matrix < kNumRates; ++matrix) {
-        const int64_t width = matrix < 3 ? E : kNumRates;
-        for (int64_t row = 0; row < E; ++row) {
-          const int64_t source = ((first_ + lane) * E + row) * width;
-          for (int64_t c = 0; c < width; ++c) visit(lane, row * M + matrix * E + c, matrix, source + c);
+    for (int matrix = 0; matrix < kNumRates; ++matrix) {
+      const int64_t width = matrix < 3 ? E : kNumRates;
+      for (int64_t row = 0; row < E; ++row) {
+        for (int lane = 0; lane < active_; ++lane) {
+          rows[lane] = tensors.matrices[matrix] + ((first_ + lane) * E + row) * width;
         }
+        visit(row * M + matrix * E, width);
       }
     }
   }
@@ -178,7 +284,7 @@ class PackIo {
   const SrwmSizes& sizes_;
   const int64_t first_;
   const int active_;
-  std::vector<int64_t> step_offsets_;  // of (sequence, t = 0, e = 0) per lane
+  int64_t step_offsets_[kMaxLanes];  // of (sequence, t = 0, e = 0) per lane
 };
 
 // Independent accumulators per loop: enough to hide the latency of the multiply-adds.
