@@ -5,6 +5,11 @@ requested shape (default: the paper's B=16, H=16, E=16, L=76) and at that shape 
 with E=32, each with the speed-up of the fused op; and the peak memory of a fused forward +
 backward at L=100 and L=1000. The implementations are timed in turn within each repetition
 (medians), so that the ratios hold on a machine whose load changes during the run.
+
+Each timed call of a `tf.function` also pays Python's dispatch of the call (about 1-2 ms here),
+which a training step pays once for the whole model, not once per layer. At the requested shape
+the implementations are therefore also timed "in graph": one call runs `--steps-in-graph`
+dependent forward+backward passes and the time is divided by their number.
 """
 
 import functools
@@ -15,6 +20,7 @@ import tensorflow as tf
 
 from kerasrwm.ops import fused_srwm
 from kerasrwm.ops import srwm
+from kerasrwm.validation import check_integer
 
 PAPER_SHAPE = {"batch": 16, "heads": 16, "head_dim": 16, "length": 76}
 MEMORY_LENGTHS = (100, 1000)
@@ -26,6 +32,9 @@ def add_arguments(parser):
     parser.add_argument("--head-dim", type=int, default=PAPER_SHAPE["head_dim"], help="head_dim E")
     parser.add_argument("--length", type=int, default=PAPER_SHAPE["length"], help="sequence length L")
     parser.add_argument("--repeats", type=int, default=10, help="timed calls per implementation")
+    parser.add_argument(
+        "--steps-in-graph", type=int, default=8, help="forward+backward passes per call of the in-graph timing"
+    )
 
 
 def _random_problem(batch, heads, head_dim, length, seed=0):
@@ -41,19 +50,34 @@ def _random_problem(batch, heads, head_dim, length, seed=0):
     return x, weights
 
 
-def forward_backward_step(implementation, jit_compile):
+def forward_backward_step(implementation, jit_compile, steps=1):
     """A compiled function returning the loss and the gradients w.r.t. x and the weights.
 
     The loss uses both the outputs and the final weights, so both gradient paths are timed.
+    With `steps > 1` the function runs `steps` forward+backward passes in a `tf.while_loop`, each
+    on the initial weights moved by a gradient step of the previous pass, so that none can be
+    skipped or run concurrently; it returns the last pass's loss and gradients.
     """
 
-    @tf.function(jit_compile=jit_compile, autograph=False)
-    def step(x, weights):
+    def forward_backward(x, weights):
         with tf.GradientTape() as tape:
             tape.watch([x, weights])
             y, finals = srwm(x, *weights, implementation=implementation)
             loss = tf.reduce_sum(y * y) + tf.add_n([tf.reduce_sum(w) for w in finals])
         return loss, tape.gradient(loss, [x, weights])
+
+    @tf.function(jit_compile=jit_compile, autograph=False)
+    def step(x, weights):
+        loss, grads = forward_backward(x, weights)
+        if steps == 1:
+            return loss, grads
+
+        def next_step(index, loss, grads):
+            moved = [w - 1e-3 * g for w, g in zip(weights, grads[1])]
+            return (index + 1, *forward_backward(x, moved))
+
+        _, loss, grads = tf.while_loop(lambda index, *_: index < steps, next_step, (tf.constant(1), loss, grads))
+        return loss, grads
 
     return step
 
@@ -76,16 +100,18 @@ def time_interleaved(functions, repeats, warmup=2):
     return {name: float(np.median(values) * 1000.0) for name, values in durations.items()}
 
 
-def _time_shape(shape, repeats, fused):
+def _time_shape(shape, repeats, fused, steps=1):
     """Milliseconds per forward+backward of each implementation at one shape, with ratios."""
     x, weights = _random_problem(shape["batch"], shape["heads"], shape["head_dim"], shape["length"])
-    steps = {"loop_graph_ms": forward_backward_step("loop", False), "loop_xla_ms": forward_backward_step("loop", True)}
+    implementations = {"loop_graph_ms": ("loop", False), "loop_xla_ms": ("loop", True)}
     if fused:
-        steps["fused_ms"] = forward_backward_step("fused", False)
-    timings = time_interleaved(
-        {name: functools.partial(_run, step, x, weights) for name, step in steps.items()}, repeats
-    )
-    figures = {"shape": dict(shape), **timings}
+        implementations["fused_ms"] = ("fused", False)
+    calls = {
+        name: functools.partial(_run, forward_backward_step(implementation, jit, steps), x, weights)
+        for name, (implementation, jit) in implementations.items()
+    }
+    timings = {name: milliseconds / steps for name, milliseconds in time_interleaved(calls, repeats).items()}
+    figures = {"shape": dict(shape), "steps_per_call": steps, **timings}
     figures["xla_speedup_over_graph"] = figures["loop_graph_ms"] / figures["loop_xla_ms"]
     if fused:
         figures["fused_speedup_over_graph"] = figures["loop_graph_ms"] / figures["fused_ms"]
@@ -109,11 +135,14 @@ def _fused_peak_memory(shape, length):
 
 
 def run(args):
+    check_integer("repeats", args.repeats)
+    check_integer("steps_in_graph", args.steps_in_graph)
     shape = {"batch": args.batch, "heads": args.heads, "head_dim": args.head_dim, "length": args.length}
     fused = fused_srwm.is_available()
     figures = {
         "fused_available": fused,
         "requested": _time_shape(shape, args.repeats, fused),
+        "requested_in_graph": _time_shape(shape, max(2, args.repeats // 2), fused, steps=args.steps_in_graph),
         "long": _time_shape({**shape, "length": 1000}, max(2, args.repeats // 3), fused),
         "wide": _time_shape({**shape, "head_dim": 32}, args.repeats, fused),
     }
