@@ -64,6 +64,54 @@ def k_test_sweep(model, store, k_tests, runs=10, episodes=320, batch_size=32, se
     return rows
 
 
+def summarize_over_seeds(sweeps):
+    """Mean and std over training seeds of the sweeps of one setting (Table-2 style).
+
+    Args:
+        sweeps: one `k_test_sweep` result per seed, all over the same K_test values.
+
+    Returns:
+        A list of dicts, one per K_test, with `k_test`, `accuracy_mean` (mean over seeds of each
+        seed's mean accuracy), `accuracy_std` (sample standard deviation over seeds; 0 for one
+        seed) and `seeds`.
+    """
+    if not sweeps:
+        raise ValueError("`sweeps` must hold at least one sweep.")
+    k_tests = [row["k_test"] for row in sweeps[0]]
+    for sweep in sweeps[1:]:
+        if [row["k_test"] for row in sweep] != k_tests:
+            raise ValueError(f"every sweep must cover the same K_test values; received {k_tests} and "
+                             f"{[row['k_test'] for row in sweep]}.")
+    rows = []
+    for index, k_test in enumerate(k_tests):
+        means = [sweep[index]["accuracy_mean"] for sweep in sweeps]
+        rows.append(
+            {
+                "k_test": k_test,
+                "accuracy_mean": float(np.mean(means)),
+                "accuracy_std": float(np.std(means, ddof=1)) if len(means) > 1 else 0.0,
+                "seeds": len(means),
+            }
+        )
+    return rows
+
+
+def format_settings_table(settings):
+    """Settings (name -> `summarize_over_seeds` rows) as a Markdown table, one row per setting.
+
+    Cells are accuracy in percent, mean ± std over seeds.
+    """
+    k_tests = [row["k_test"] for row in next(iter(settings.values()))]
+    lines = [
+        "| setting | seeds | " + " | ".join(f"K_test={k}" for k in k_tests) + " |",
+        "|---|---|" + "---|" * len(k_tests),
+    ]
+    for name, rows in settings.items():
+        cells = " | ".join(f"{100 * row['accuracy_mean']:.2f} ± {100 * row['accuracy_std']:.2f}" for row in rows)
+        lines.append(f"| {name} | {rows[0]['seeds']} | {cells} |")
+    return "\n".join(lines)
+
+
 def format_sweep_table(rows):
     """The sweep as a text table: one line per K_test, accuracy in percent, mean ± std."""
     lines = ["K_test | accuracy (%)", "------ | ------------"]

@@ -90,6 +90,29 @@ def test_evaluate_writes_table_json_csv_and_plot(trained_run, tmp_path, capsys):
     assert os.path.getsize(os.path.join(output, "k_test.png")) > 1000
 
 
+def test_evaluate_summarizes_named_runs_per_setting(trained_run, tmp_path, capsys):
+    output = str(tmp_path / "settings")
+    main(["evaluate", f"first={trained_run}", f"second={trained_run}", "--k-test", "1,3", "--runs", "2",
+          "--episodes", "8", "--batch-size", "4", "--output", output])
+    printed = capsys.readouterr().out
+    with open(os.path.join(output, "results.json")) as file:
+        results = json.load(file)
+    with open(os.path.join(output, "settings.json")) as file:
+        settings = json.load(file)
+    assert list(results) == [trained_run]
+    rows = results[trained_run]
+    for name in ("first", "second"):
+        assert settings[name]["runs"] == [trained_run]
+        assert [row["accuracy_mean"] for row in settings[name]["rows"]] == [row["accuracy_mean"] for row in rows]
+        cells = " | ".join(f"{100 * row['accuracy_mean']:.2f} ± 0.00" for row in rows)
+        assert f"| {name} | 1 | {cells} |" in printed
+
+
+def test_evaluate_refuses_a_mix_of_named_and_unnamed_runs(trained_run, capsys):
+    assert main(["evaluate", f"first={trained_run}", trained_run]) == 2
+    assert "name every run (NAME=DIR) or none" in capsys.readouterr().err
+
+
 def test_export_loads_without_kerasrwm_and_agrees(trained_run, tmp_path):
     saved = str(tmp_path / "saved")
     main(["export", trained_run, "--output", saved])

@@ -8,8 +8,10 @@ import tensorflow as tf
 from kerasrwm.data import EpisodeSpec
 from kerasrwm.data import evaluation_dataset
 from kerasrwm.data import load_synthetic
+from kerasrwm.models import format_settings_table
 from kerasrwm.models import format_sweep_table
 from kerasrwm.models import k_test_sweep
+from kerasrwm.models import summarize_over_seeds
 
 
 @pytest.fixture(scope="module")
@@ -61,3 +63,29 @@ def test_oracle_scores_one_and_the_table_shows_percentages(store):
 def test_bad_k_tests(store, k_tests):
     with pytest.raises(ValueError, match=r"`k_tests` must be a non-empty list of integers >= 1"):
         k_test_sweep(Oracle(n_way=3), store, k_tests)
+
+
+def _sweep(means):
+    return [{"k_test": k, "accuracy_mean": mean, "accuracy_std": 0.5, "runs": 2, "episodes": 4}
+            for k, mean in zip((1, 5), means)]
+
+
+def test_summary_over_seeds_is_mean_and_sample_std_of_the_seed_means():
+    seeds = [(0.5, 0.8), (0.6, 0.7), (0.7, 0.9)]
+    rows = summarize_over_seeds([_sweep(means) for means in seeds])
+    for index, row in enumerate(rows):
+        column = [means[index] for means in seeds]
+        assert row["k_test"] == (1, 5)[index] and row["seeds"] == 3
+        assert row["accuracy_mean"] == pytest.approx(np.mean(column))
+        assert row["accuracy_std"] == pytest.approx(np.std(column, ddof=1))
+    assert summarize_over_seeds([_sweep((0.5, 0.8))])[0]["accuracy_std"] == 0.0
+    table = format_settings_table({"plain": rows, "bootstrap": summarize_over_seeds([_sweep((0.25, 1.0))])})
+    assert "| setting | seeds | K_test=1 | K_test=5 |" in table
+    assert "| plain | 3 | 60.00 ± 10.00 | 80.00 ± 10.00 |" in table
+    assert "| bootstrap | 1 | 25.00 ± 0.00 | 100.00 ± 0.00 |" in table
+
+
+def test_summary_refuses_sweeps_over_different_k_tests():
+    other = [dict(row, k_test=10) for row in _sweep((0.5, 0.8))]
+    with pytest.raises(ValueError, match="same K_test values"):
+        summarize_over_seeds([_sweep((0.5, 0.8)), other])
