@@ -16,6 +16,7 @@ COMMANDS = (
     (("build-ops",), "kerasrwm.ops.build", "build the fused SRWM op library now and print where it is"),
     (("bench", "op"), "kerasrwm.benchmarks.op", "time forward+backward of the SRWM implementations"),
     (("bench", "data"), "kerasrwm.benchmarks.data", "episodes/s of the in-graph sampler vs a NumPy sampler"),
+    (("bench", "precision"), "kerasrwm.benchmarks.precision", "error of the fused op's float32 gradients against float64"),
     (("bench", "step"), "kerasrwm.benchmarks.step", "time the bootstrapped training step against its alternatives"),
 )
 

@@ -37,12 +37,13 @@ def add_arguments(parser):
     )
 
 
-def _random_problem(batch, heads, head_dim, length, seed=0):
+def random_problem(batch, heads, head_dim, length, seed=0, dtype=np.float32):
+    """`(x, [w_y, w_q, w_k, w_b])` constants: x ~ N(0, 1), weights ~ N(0, 1 / head_dim)."""
     rng = np.random.default_rng(seed)
     scale = 1.0 / np.sqrt(head_dim)
 
     def normal(*shape, std=1.0):
-        return tf.constant(rng.normal(scale=std, size=shape).astype(np.float32))
+        return tf.constant(rng.normal(scale=std, size=shape).astype(dtype))
 
     x = normal(batch, length, heads, head_dim)
     weights = [normal(batch, heads, head_dim, head_dim, std=scale) for _ in range(3)]
@@ -102,7 +103,7 @@ def time_interleaved(functions, repeats, warmup=2):
 
 def _time_shape(shape, repeats, fused, steps=1):
     """Milliseconds per forward+backward of each implementation at one shape, with ratios."""
-    x, weights = _random_problem(shape["batch"], shape["heads"], shape["head_dim"], shape["length"])
+    x, weights = random_problem(shape["batch"], shape["heads"], shape["head_dim"], shape["length"])
     implementations = {"loop_graph_ms": ("loop", False), "loop_xla_ms": ("loop", True)}
     if fused:
         implementations["fused_ms"] = ("fused", False)
@@ -125,7 +126,7 @@ def _run(step, x, weights):
 
 def _fused_peak_memory(shape, length):
     """Peak bytes allocated on the CPU by one fused forward+backward at `length`."""
-    x, weights = _random_problem(shape["batch"], shape["heads"], shape["head_dim"], length)
+    x, weights = random_problem(shape["batch"], shape["heads"], shape["head_dim"], length)
     step = forward_backward_step("fused", False)
     tf.nest.map_structure(np.asarray, step(x, weights))
     tf.config.experimental.reset_memory_stats("CPU:0")
