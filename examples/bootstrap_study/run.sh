@@ -7,11 +7,11 @@
 #   bash examples/bootstrap_study/run.sh train k_extra     # Table-1 style: bootstrap with K' = 1 and 10, seed 0
 #   bash examples/bootstrap_study/run.sh evaluate          # test split, K_test 1, 5, 10, 15
 # or all stages in order: bash examples/bootstrap_study/run.sh
-# Output goes to $STUDY_DIR (default runs/bootstrap_study).
+# Output goes to $STUDY_DIR (default runs/bootstrap_study); $SEEDS sets the seeds (default "0 1 2").
 set -euo pipefail
 config=examples/bootstrap_study/config.json
 study=${STUDY_DIR:-runs/bootstrap_study}
-seeds=(0 1 2)
+read -r -a seeds <<< "${SEEDS:-0 1 2}"
 k_extra_sweep=(1 10)
 
 tune() {
