@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Does bootstrapping help at every K_test? Omniglot 5-way, K=5, K'=5, 3 seeds per setting.
+# Does bootstrapping help at every K_test? Omniglot 5-way, K=5, K'=5, 5 seeds per setting.
 # Every stage resumes where it stopped and skips what has finished, so rerun it after an
 # interruption. Run from the repository root:
 #   bash examples/bootstrap_study/run.sh tune              # beta2 in {1, 5, 10} on the validation split
@@ -7,11 +7,11 @@
 #   bash examples/bootstrap_study/run.sh train k_extra     # Table-1 style: bootstrap with K' = 1 and 10, seed 0
 #   bash examples/bootstrap_study/run.sh evaluate          # test split, K_test 1, 5, 10, 15
 # or all stages in order: bash examples/bootstrap_study/run.sh
-# Output goes to $STUDY_DIR (default runs/bootstrap_study); $SEEDS sets the seeds (default "0 1 2").
+# Output goes to $STUDY_DIR (default runs/bootstrap_study); $SEEDS sets the seeds (default "0 1 2 3 4").
 set -euo pipefail
 config=examples/bootstrap_study/config.json
 study=${STUDY_DIR:-runs/bootstrap_study}
-read -r -a seeds <<< "${SEEDS:-0 1 2}"
+read -r -a seeds <<< "${SEEDS:-0 1 2 3 4}"
 k_extra_sweep=(1 10)
 
 tune() {
