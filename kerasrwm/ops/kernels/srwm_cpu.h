@@ -208,6 +208,7 @@ inline void ScaleByRates(const Lanes<T>* beta, const Lanes<T>* difference, int64
 
 // Steps whose inputs and outputs are moved between the tensors and lane vectors at once.
 constexpr int64_t kStepChunk = 32;
+constexpr size_t kCacheLineBytes = 64;
 
 // Runs the whole sequence of one pack: y, final weights, trace and checkpoints.
 template <typename T>
@@ -348,7 +349,7 @@ void SrwmBackwardPack(const SrwmSizes& sizes, const SrwmBackwardArgs<T>& args, i
     }
     if (t >= 2) {  // The trace is read backwards, which the hardware prefetchers miss.
       const char* ahead = reinterpret_cast<const char*>(trace + (t - 2) * F);
-      for (size_t byte = 0; byte < F * sizeof(Lanes<T>); byte += 64) __builtin_prefetch(ahead + byte);
+      for (size_t byte = 0; byte < F * sizeof(Lanes<T>); byte += kCacheLineBytes) __builtin_prefetch(ahead + byte);
     }
     const Lanes<T>* q = trace + t * F + TraceQuery(E);
     const Lanes<T>* k = trace + t * F + TraceKey(E);
