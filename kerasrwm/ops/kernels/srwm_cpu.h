@@ -347,9 +347,13 @@ void SrwmBackwardPack(const SrwmSizes& sizes, const SrwmBackwardArgs<T>& args, i
       io.GatherSteps(args.x, t - slot, slot + 1, x_chunk.data());
       io.GatherSteps(args.grad_y, t - slot, slot + 1, grad_y_chunk.data());
     }
-    if (t >= 2) {  // The trace is read backwards, which the hardware prefetchers miss.
+    // The trace is read backwards, which the hardware prefetchers miss. It is fetched into L2
+    // only (locality 1): fetching it into L1 would evict the fast weights.
+    if (t >= 2) {
       const char* ahead = reinterpret_cast<const char*>(trace + (t - 2) * F);
-      for (size_t byte = 0; byte < F * sizeof(Lanes<T>); byte += kCacheLineBytes) __builtin_prefetch(ahead + byte);
+      for (size_t byte = 0; byte < F * sizeof(Lanes<T>); byte += kCacheLineBytes) {
+        __builtin_prefetch(ahead + byte, /*rw=*/0, /*locality=*/1);
+      }
     }
     const Lanes<T>* q = trace + t * F + TraceQuery(E);
     const Lanes<T>* k = trace + t * F + TraceKey(E);
