@@ -360,6 +360,15 @@ void SrwmBackwardPack(const SrwmSizes& sizes, const SrwmBackwardArgs<T>& args, i
     const Lanes<T>* beta = trace + t * F + TraceRate(E);
     const Lanes<T>* difference = trace + t * F + TraceDifference(E);
 
+    // The update of step t - 1, which this step's sweep reverts, is read from the trace first,
+    // so that the reads overlap the work before the sweep (there is none before step 0).
+    const Lanes<T>* previous_key = zeros_e.data();
+    if (t > 0) {
+      previous_key = load_update(t - 1);
+    } else {
+      std::fill(update.begin(), update.end(), Lanes<T>{});
+    }
+
     // update = beta (per column) * difference, difference = (q - k) W_{t-1}.
     ScaleByRates<T>(beta, grad_update.data(), E, grad_difference.data());
     Lanes<T> grad_beta[kNumRates] = {};
@@ -390,13 +399,8 @@ void SrwmBackwardPack(const SrwmSizes& sizes, const SrwmBackwardArgs<T>& args, i
 
     const Lanes<T>* x = x_chunk.data() + slot * E;
     Lanes<T>* grad_x = grad_x_chunk.data() + slot * E;
-    if (t > 0) {
-      finish_and_revert(grad_reads.data(), grad_difference.data(), x, load_update(t - 1), grad_x);
-      restore_if_checkpointed(t - 1);
-    } else {
-      std::fill(update.begin(), update.end(), Lanes<T>{});
-      finish_and_revert(grad_reads.data(), grad_difference.data(), x, zeros_e.data(), grad_x);
-    }
+    finish_and_revert(grad_reads.data(), grad_difference.data(), x, previous_key, grad_x);
+    if (t > 0) restore_if_checkpointed(t - 1);
     if (slot == 0) io.ScatterSteps(grad_x_chunk.data(), t, std::min(kStepChunk, L - t), args.grad_x);
   }
   io.ScatterWeights(g.data(), args.grad_initial);
