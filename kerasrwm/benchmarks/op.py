@@ -6,10 +6,6 @@ with E=32, each with the speed-up of the fused op; and the peak memory of a fuse
 backward at L=100 and L=1000. The implementations are timed in turn within each repetition
 (medians), so that the ratios hold on a machine whose load changes during the run.
 
-The backward is driven by fixed random upstream gradients of y and of the four final weights,
-as a layer's backward is in a model, so that both gradient paths are timed and no loss ops run
-besides the recurrence (a loss is computed once per model, not once per layer).
-
 Each timed call of a `tf.function` also pays Python's dispatch of the call (about 1-2 ms here),
 which a training step pays once for the whole model, not once per layer. At the requested shape
 the implementations are therefore also timed "in graph": one call runs `--steps-in-graph`
@@ -42,11 +38,7 @@ def add_arguments(parser):
 
 
 def random_problem(batch, heads, head_dim, length, seed=0, dtype=np.float32):
-    """`(x, [w_y, w_q, w_k, w_b], upstream)` constants.
-
-    x ~ N(0, 1) and weights ~ N(0, 1 / head_dim); `upstream` holds upstream gradients ~ N(0, 1) of
-    y and of the four final weights, in that order.
-    """
+    """`(x, [w_y, w_q, w_k, w_b])` constants: x ~ N(0, 1), weights ~ N(0, 1 / head_dim)."""
     rng = np.random.default_rng(seed)
     scale = 1.0 / np.sqrt(head_dim)
 
@@ -56,38 +48,37 @@ def random_problem(batch, heads, head_dim, length, seed=0, dtype=np.float32):
     x = normal(batch, length, heads, head_dim)
     weights = [normal(batch, heads, head_dim, head_dim, std=scale) for _ in range(3)]
     weights.append(normal(batch, heads, head_dim, 4, std=scale))
-    upstream = [normal(*tensor.shape) for tensor in (x, *weights)]
-    return x, weights, upstream
+    return x, weights
 
 
 def forward_backward_step(implementation, jit_compile, steps=1):
-    """A compiled `step(x, weights, upstream)` returning y and the gradients w.r.t. x and the weights.
+    """A compiled function returning the loss and the gradients w.r.t. x and the weights.
 
-    The gradients are those of `sum(y * upstream[0]) + sum_i sum(final_i * upstream[1 + i])`: the
-    backward receives `upstream` as the gradients of y and of the four final weights.
+    The loss uses both the outputs and the final weights, so both gradient paths are timed.
     With `steps > 1` the function runs `steps` forward+backward passes in a `tf.while_loop`, each
     on the initial weights moved by a gradient step of the previous pass, so that none can be
-    skipped or run concurrently; it returns the last pass's y and gradients.
+    skipped or run concurrently; it returns the last pass's loss and gradients.
     """
 
-    def forward_backward(x, weights, upstream):
+    def forward_backward(x, weights):
         with tf.GradientTape() as tape:
             tape.watch([x, weights])
             y, finals = srwm(x, *weights, implementation=implementation)
-        return y, tape.gradient([y, *finals], [x, weights], output_gradients=upstream)
+            loss = tf.reduce_sum(y * y) + tf.add_n([tf.reduce_sum(w) for w in finals])
+        return loss, tape.gradient(loss, [x, weights])
 
     @tf.function(jit_compile=jit_compile, autograph=False)
-    def step(x, weights, upstream):
-        y, grads = forward_backward(x, weights, upstream)
+    def step(x, weights):
+        loss, grads = forward_backward(x, weights)
         if steps == 1:
-            return y, grads
+            return loss, grads
 
-        def next_step(index, y, grads):
+        def next_step(index, loss, grads):
             moved = [w - 1e-3 * g for w, g in zip(weights, grads[1])]
-            return (index + 1, *forward_backward(x, moved, upstream))
+            return (index + 1, *forward_backward(x, moved))
 
-        _, y, grads = tf.while_loop(lambda index, *_: index < steps, next_step, (tf.constant(1), y, grads))
-        return y, grads
+        _, loss, grads = tf.while_loop(lambda index, *_: index < steps, next_step, (tf.constant(1), loss, grads))
+        return loss, grads
 
     return step
 
@@ -112,12 +103,12 @@ def time_interleaved(functions, repeats, warmup=2):
 
 def _time_shape(shape, repeats, fused, steps=1):
     """Milliseconds per forward+backward of each implementation at one shape, with ratios."""
-    problem = random_problem(shape["batch"], shape["heads"], shape["head_dim"], shape["length"])
+    x, weights = random_problem(shape["batch"], shape["heads"], shape["head_dim"], shape["length"])
     implementations = {"loop_graph_ms": ("loop", False), "loop_xla_ms": ("loop", True)}
     if fused:
         implementations["fused_ms"] = ("fused", False)
     calls = {
-        name: functools.partial(_run, forward_backward_step(implementation, jit, steps), *problem)
+        name: functools.partial(_run, forward_backward_step(implementation, jit, steps), x, weights)
         for name, (implementation, jit) in implementations.items()
     }
     timings = {name: milliseconds / steps for name, milliseconds in time_interleaved(calls, repeats).items()}
@@ -129,18 +120,18 @@ def _time_shape(shape, repeats, fused, steps=1):
     return figures
 
 
-def _run(step, x, weights, upstream):
-    return tf.nest.map_structure(np.asarray, step(x, weights, upstream))
+def _run(step, x, weights):
+    return tf.nest.map_structure(np.asarray, step(x, weights))
 
 
 def _fused_peak_memory(shape, length):
     """Peak bytes allocated on the CPU by one fused forward+backward at `length`."""
-    problem = random_problem(shape["batch"], shape["heads"], shape["head_dim"], length)
+    x, weights = random_problem(shape["batch"], shape["heads"], shape["head_dim"], length)
     step = forward_backward_step("fused", False)
-    _run(step, *problem)
+    tf.nest.map_structure(np.asarray, step(x, weights))
     tf.config.experimental.reset_memory_stats("CPU:0")
     baseline = tf.config.experimental.get_memory_info("CPU:0")["current"]
-    _run(step, *problem)
+    tf.nest.map_structure(np.asarray, step(x, weights))
     return tf.config.experimental.get_memory_info("CPU:0")["peak"] - baseline
 
 

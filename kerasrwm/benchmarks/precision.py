@@ -2,10 +2,9 @@
 
 The backward recovers each step's weights by reverting the rank-1 updates from the nearest
 checkpoint, so its float32 rounding error can grow with the sequence length. For each length,
-the same problem (the `bench op` one: weights at the initial scale 1 / sqrt(head_dim), random
-upstream gradients of y and of the final weights) is run in float64 and in float32, and each
-gradient's largest absolute error is reported relative to the largest absolute float64 value of
-that gradient.
+the same problem (the `bench op` one, weights at the initial scale 1 / sqrt(head_dim)) is run
+in float64 and in float32, and each gradient's largest absolute error is reported relative to
+the largest absolute float64 value of that gradient.
 """
 
 import numpy as np
@@ -32,10 +31,10 @@ def add_arguments(parser):
 
 def float32_gradient_errors(batch, heads, head_dim, length):
     """`{gradient name: relative error}` of float32 against float64 for one random problem."""
-    problem = random_problem(batch, heads, head_dim, length, seed=length, dtype=np.float64)
+    x, weights = random_problem(batch, heads, head_dim, length, seed=length, dtype=np.float64)
     step = forward_backward_step("fused", jit_compile=False)
-    _, (grad_x, grad_weights) = step(*problem)
-    _, (grad_x32, grad_weights32) = step(*tf.nest.map_structure(lambda tensor: tf.cast(tensor, tf.float32), problem))
+    _, (grad_x, grad_weights) = step(x, weights)
+    _, (grad_x32, grad_weights32) = step(tf.cast(x, tf.float32), [tf.cast(w, tf.float32) for w in weights])
     errors = {}
     for name, reference, gradient in zip(GRADIENT_NAMES, [grad_x, *grad_weights], [grad_x32, *grad_weights32]):
         reference = reference.numpy()
