@@ -6,10 +6,11 @@ with E=32, each with the speed-up of the fused op; and the peak memory of a fuse
 backward at L=100 and L=1000. The implementations are timed in turn within each repetition
 (medians), so that the ratios hold on a machine whose load changes during the run.
 
-Each timed call of a `tf.function` also pays Python's dispatch of the call (about 1-2 ms here),
-which a training step pays once for the whole model, not once per layer. At the requested shape
-the implementations are therefore also timed "in graph": one call runs `--steps-in-graph`
-dependent forward+backward passes and the time is divided by their number.
+Each timed call of a `tf.function` also pays a fixed cost per call (Python's dispatch, waking the
+thread pool, fetching the results: about 1-2 ms here), which a training step pays once for the
+whole model, not once per layer. At the requested shape the implementations are therefore also
+timed "in graph": one call runs `--steps-in-graph` dependent forward+backward passes and the time
+is divided by their number, so that the fixed cost is spread over many passes.
 """
 
 import functools
@@ -33,7 +34,7 @@ def add_arguments(parser):
     parser.add_argument("--length", type=int, default=PAPER_SHAPE["length"], help="sequence length L")
     parser.add_argument("--repeats", type=int, default=10, help="timed calls per implementation")
     parser.add_argument(
-        "--steps-in-graph", type=int, default=8, help="forward+backward passes per call of the in-graph timing"
+        "--steps-in-graph", type=int, default=32, help="forward+backward passes per call of the in-graph timing"
     )
 
 
