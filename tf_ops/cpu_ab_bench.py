@@ -100,6 +100,11 @@ def random_problem(batch, length, heads, head_dim, seed=0):
     return x, weights, rng.normal(size=x.shape), [rng.normal(size=w.shape) for w in weights]
 
 
+def _relative_difference(reference, other):
+    """Largest absolute difference relative to the largest absolute value of `reference`."""
+    return float(np.max(np.abs(other - reference)) / max(float(np.max(np.abs(reference))), 1e-30))
+
+
 def compare(baseline_kernels, candidate_kernels, shape, repeats, checkpoint_interval=256, warmup=3):
     """Times the two kernel folders in alternation; returns the figures as a dict."""
     problem = random_problem(*shape)
@@ -111,8 +116,7 @@ def compare(baseline_kernels, candidate_kernels, shape, repeats, checkpoint_inte
                 context.run()
         times = [[context.run() for context in contexts] for _ in range(repeats)]
         outputs = [context.outputs() for context in contexts]
-    difference = {name: float(np.max(np.abs(outputs[0][name] - outputs[1][name])) / max(np.max(np.abs(outputs[0][name])), 1e-30))
-                  for name in OUTPUT_NAMES}
+    difference = {name: _relative_difference(outputs[0][name], outputs[1][name]) for name in OUTPUT_NAMES}
     median = lambda values: float(statistics.median(values))  # noqa: E731
     figures = {"shape": dict(zip(("batch", "length", "heads", "head_dim"), shape)), "repeats": repeats}
     for index, part in enumerate(("forward", "backward")):
