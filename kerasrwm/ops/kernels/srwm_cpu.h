@@ -206,7 +206,8 @@ inline void ScaleByRates(const Lanes<T>* beta, const Lanes<T>* difference, int64
   }
 }
 
-// Steps whose inputs and outputs are moved between the tensors and lane vectors at once.
+// Steps whose inputs (x, grad_y) and whose grad_x are moved between the tensors and lane vectors
+// at once. The forward writes each y_t as soon as it is read, which timed faster than in chunks.
 constexpr int64_t kStepChunk = 32;
 constexpr size_t kCacheLineBytes = 64;
 
@@ -216,7 +217,7 @@ void SrwmForwardPack(const SrwmSizes& sizes, const SrwmForwardArgs<T>& args, int
   const int64_t E = sizes.head_dim, M = sizes.columns(), L = sizes.length;
   const int64_t F = sizes.trace_size(), C = sizes.checkpoint_interval;
   const PackIo<T> io(sizes, pack);
-  std::vector<Lanes<T>> w(E * M), x_chunk(kStepChunk * E), y_chunk(kStepChunk * E), zeros(E);
+  std::vector<Lanes<T>> w(E * M), x_chunk(kStepChunk * E), zeros(E);
   std::vector<Lanes<T>> reads(M), query_minus_key(E), update(M);
   Lanes<T>* trace = reinterpret_cast<Lanes<T>*>(args.trace) + pack * L * F;
   Lanes<T>* checkpoints = reinterpret_cast<Lanes<T>*>(args.checkpoints) + pack * sizes.checkpoints() * E * M;
@@ -230,8 +231,7 @@ void SrwmForwardPack(const SrwmSizes& sizes, const SrwmForwardArgs<T>& args, int
     Lanes<T>* k = trace + t * F + TraceKey(E);
     Lanes<T>* beta = trace + t * F + TraceRate(E);
     Lanes<T>* difference = trace + t * F + TraceDifference(E);
-    std::copy(reads.begin(), reads.begin() + E, y_chunk.begin() + slot * E);
-    if (slot + 1 == kStepChunk || t + 1 == L) io.ScatterSteps(y_chunk.data(), t - slot, slot + 1, args.y);
+    io.ScatterSteps(reads.data(), t, 1, args.y);  // y_t: the first E reads.
     Softmax<T>(reads.data() + E, E, q);
     Softmax<T>(reads.data() + 2 * E, E, k);
     for (int i = 0; i < kNumRates; ++i) beta[i] = 1 / (1 + Exp<T>(-reads[3 * E + i]));
