@@ -400,7 +400,7 @@ void SrwmBackwardPack(const SrwmSizes& sizes, const SrwmBackwardArgs<T>& args, i
     const Lanes<T>* x = x_chunk.data() + slot * E;
     Lanes<T>* grad_x = grad_x_chunk.data() + slot * E;
     finish_and_revert(grad_reads.data(), grad_difference.data(), x, previous_key, grad_x);
-    if (t > 0) restore_if_checkpointed(t - 1);
+    restore_if_checkpointed(t - 1);
     if (slot == 0) io.ScatterSteps(grad_x_chunk.data(), t, std::min(kStepChunk, L - t), args.grad_x);
   }
   io.ScatterWeights(g.data(), args.grad_initial);
