@@ -147,6 +147,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error(f"--repeats must be at least 1; received {args.repeats}.")
+    if not args.tolerance >= 0:
+        parser.error(f"--tolerance must be a number >= 0; received {args.tolerance}.")
+    cores = sorted(os.sched_getaffinity(0))
+    if args.core is not None and args.core not in cores:
+        parser.error(f"--core must be one of this process's cores {cores}; received {args.core}.")
     if args.core is not None:
         os.sched_setaffinity(0, {args.core})
     with tempfile.TemporaryDirectory() as work:

@@ -43,6 +43,12 @@ def test_a_kernel_that_changes_the_results_fails_the_comparison(ab_bench, tmp_pa
     assert ab_bench.main(arguments) == 1
 
 
-def test_bad_shape_is_refused_by_name(ab_bench):
+@pytest.mark.parametrize(
+    "arguments, name",
+    [(["--shape", "2,7,3"], "--shape"), (["--repeats", "0"], "--repeats"), (["--tolerance", "nan"], "--tolerance"),
+     (["--core", "100000"], "--core")],
+)
+def test_bad_arguments_are_refused_by_name(ab_bench, capsys, arguments, name):
     with pytest.raises(SystemExit):
-        ab_bench.main(["--shape", "2,7,3"])
+        ab_bench.main(arguments)
+    assert name in capsys.readouterr().err
