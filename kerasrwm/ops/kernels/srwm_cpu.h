@@ -96,6 +96,8 @@ inline void SoftmaxBackward(const Lanes<T>* probabilities, const Lanes<T>* grad,
   for (int64_t i = 0; i < size; ++i) grad_logits[i] = probabilities[i] * (grad[i] - inner);
 }
 
+constexpr size_t kCacheLineBytes = 64;
+
 // Moves the values of one pack between the natural [batch, length, heads, E] / weight tensors
 // and lane vectors. Lanes past the last sequence read as zeros and are never written back.
 template <typename T>
@@ -114,6 +116,17 @@ class PackIo {
     for (int64_t step = 0; step < steps; ++step) {
       StepRows(tensor, first_step + step, rows);
       GatherLanes<T>(rows, active_, sizes_.head_dim, out + step * sizes_.head_dim);
+    }
+  }
+
+  // Fetches step t of `tensor` into L2, ahead of a GatherSteps. Always inlined: GCC drops
+  // prefetches in small inline functions that it finds free of side effects.
+  __attribute__((always_inline)) inline void PrefetchStep(const T* tensor, int64_t t) const {
+    for (int lane = 0; lane < active_; ++lane) {
+      const char* row = reinterpret_cast<const char*>(tensor + step_offsets_[lane] + t * sizes_.InputStepStride());
+      for (size_t byte = 0; byte < sizes_.head_dim * sizeof(T); byte += kCacheLineBytes) {
+        __builtin_prefetch(row + byte, /*rw=*/0, /*locality=*/1);
+      }
     }
   }
 
@@ -208,8 +221,9 @@ inline void ScaleByRates(const Lanes<T>* beta, const Lanes<T>* difference, int64
 
 // Steps whose inputs (x, grad_y) and whose grad_x are moved between the tensors and lane vectors
 // at once. The forward writes each y_t as soon as it is read, which timed faster than in chunks.
+// Each step prefetches the inputs of the step one chunk ahead into L2, so that the gathers of
+// every chunk but the first read from L2.
 constexpr int64_t kStepChunk = 32;
-constexpr size_t kCacheLineBytes = 64;
 
 // Runs the whole sequence of one pack: y, final weights, trace and checkpoints.
 template <typename T>
@@ -232,6 +246,7 @@ void SrwmForwardPack(const SrwmSizes& sizes, const SrwmForwardArgs<T>& args, int
     Lanes<T>* beta = trace + t * F + TraceRate(E);
     Lanes<T>* difference = trace + t * F + TraceDifference(E);
     io.ScatterSteps(reads.data(), t, 1, args.y);  // y_t: the first E reads.
+    if (t + kStepChunk < L) io.PrefetchStep(args.x, t + kStepChunk);
     Softmax<T>(reads.data() + E, E, q);
     Softmax<T>(reads.data() + 2 * E, E, k);
     for (int i = 0; i < kNumRates; ++i) beta[i] = 1 / (1 + Exp<T>(-reads[3 * E + i]));
@@ -341,12 +356,20 @@ void SrwmBackwardPack(const SrwmSizes& sizes, const SrwmBackwardArgs<T>& args, i
   std::fill(query_minus_key.begin(), query_minus_key.end(), Lanes<T>{});
   finish_and_revert(zeros_m.data(), zeros_m.data(), zeros_e.data(), load_update(L - 1), unused_grad_x.data());
   restore_if_checkpointed(L - 1);
+  // Chunks are counted from the last step, so that the prefetches one chunk ahead cover them.
+  int64_t chunk_first = L, chunk_steps = 0;
   for (int64_t t = L - 1; t >= 0; --t) {
-    const int64_t slot = t % kStepChunk;
-    if (slot + 1 == kStepChunk || t + 1 == L) {
-      io.GatherSteps(args.x, t - slot, slot + 1, x_chunk.data());
-      io.GatherSteps(args.grad_y, t - slot, slot + 1, grad_y_chunk.data());
+    if (t < chunk_first) {
+      chunk_steps = std::min(kStepChunk, t + 1);
+      chunk_first = t + 1 - chunk_steps;
+      io.GatherSteps(args.x, chunk_first, chunk_steps, x_chunk.data());
+      io.GatherSteps(args.grad_y, chunk_first, chunk_steps, grad_y_chunk.data());
     }
+    if (t >= kStepChunk) {
+      io.PrefetchStep(args.x, t - kStepChunk);
+      io.PrefetchStep(args.grad_y, t - kStepChunk);
+    }
+    const int64_t slot = t - chunk_first;
     // The trace is read backwards, which the hardware prefetchers miss. It is fetched into L2
     // only (locality 1): fetching it into L1 would evict the fast weights.
     if (t >= 2) {
@@ -401,7 +424,7 @@ void SrwmBackwardPack(const SrwmSizes& sizes, const SrwmBackwardArgs<T>& args, i
     Lanes<T>* grad_x = grad_x_chunk.data() + slot * E;
     finish_and_revert(grad_reads.data(), grad_difference.data(), x, previous_key, grad_x);
     restore_if_checkpointed(t - 1);
-    if (slot == 0) io.ScatterSteps(grad_x_chunk.data(), t, std::min(kStepChunk, L - t), args.grad_x);
+    if (slot == 0) io.ScatterSteps(grad_x_chunk.data(), t, chunk_steps, args.grad_x);
   }
   io.ScatterWeights(g.data(), args.grad_initial);
 }
