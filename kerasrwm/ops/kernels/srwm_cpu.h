@@ -23,6 +23,8 @@
 namespace kerasrwm {
 namespace cpu {
 
+constexpr size_t kCacheLineBytes = 64;
+
 template <typename T>
 struct ExpTraits;
 template <>
@@ -96,7 +98,42 @@ inline void SoftmaxBackward(const Lanes<T>* probabilities, const Lanes<T>* grad,
   for (int64_t i = 0; i < size; ++i) grad_logits[i] = probabilities[i] * (grad[i] - inner);
 }
 
-constexpr size_t kCacheLineBytes = 64;
+// Prefetches memory regions into L2 a few cache lines at a time, so that the inputs a pack
+// starts with can be fetched while the pack before it runs.
+class Prefetcher {
+ public:
+  // `rows` rows of `row_bytes` bytes, `stride` bytes apart.
+  void Add(const void* base, int64_t rows, size_t row_bytes, size_t stride) {
+    regions_.push_back({static_cast<const char*>(base), rows, row_bytes, stride});
+    lines_ += rows * CeilDiv(row_bytes, kCacheLineBytes);
+  }
+  int64_t lines() const { return lines_; }
+
+  // Prefetches the next `count` cache lines of the regions, in the order they were added.
+  __attribute__((always_inline)) inline void Advance(int64_t count) {
+    for (; count > 0 && region_ < regions_.size(); --count) {
+      const Region& region = regions_[region_];
+      __builtin_prefetch(region.base + row_ * region.stride + byte_, /*rw=*/0, /*locality=*/1);
+      byte_ += kCacheLineBytes;
+      if (byte_ < region.row_bytes) continue;
+      byte_ = 0;
+      if (++row_ < region.rows) continue;
+      row_ = 0;
+      ++region_;
+    }
+  }
+
+ private:
+  struct Region {
+    const char* base;
+    int64_t rows;
+    size_t row_bytes, stride;
+  };
+  std::vector<Region> regions_;
+  int64_t lines_ = 0;
+  size_t region_ = 0, byte_ = 0;
+  int64_t row_ = 0;
+};
 
 // Moves the values of one pack between the natural [batch, length, heads, E] / weight tensors
 // and lane vectors. Lanes past the last sequence read as zeros and are never written back.
@@ -122,11 +159,29 @@ class PackIo {
   // Fetches step t of `tensor` into L2, ahead of a GatherSteps. Always inlined: GCC drops
   // prefetches in small inline functions that it finds free of side effects.
   __attribute__((always_inline)) inline void PrefetchStep(const T* tensor, int64_t t) const {
+    const T* rows[kMaxLanes];
+    StepRows(tensor, t, rows);
     for (int lane = 0; lane < active_; ++lane) {
-      const char* row = reinterpret_cast<const char*>(tensor + step_offsets_[lane] + t * sizes_.InputStepStride());
       for (size_t byte = 0; byte < sizes_.head_dim * sizeof(T); byte += kCacheLineBytes) {
-        __builtin_prefetch(row + byte, /*rw=*/0, /*locality=*/1);
+        __builtin_prefetch(reinterpret_cast<const char*>(rows[lane]) + byte, /*rw=*/0, /*locality=*/1);
       }
+    }
+  }
+
+  // Adds `steps` steps from `first_step` of `tensor` to `prefetcher`.
+  void PrefetchSteps(const T* tensor, int64_t first_step, int64_t steps, Prefetcher* prefetcher) const {
+    for (int lane = 0; lane < active_; ++lane) {
+      prefetcher->Add(tensor + step_offsets_[lane] + first_step * sizes_.InputStepStride(), steps,
+                      sizes_.head_dim * sizeof(T), sizes_.InputStepStride() * sizeof(T));
+    }
+  }
+
+  // Adds the pack's rows of the four weight tensors to `prefetcher`.
+  void PrefetchWeights(const WeightPointers<const T*>& tensors, Prefetcher* prefetcher) const {
+    for (int matrix = 0; matrix < kNumRates; ++matrix) {
+      const int64_t width = matrix < 3 ? sizes_.head_dim : kNumRates;
+      prefetcher->Add(tensors.matrices[matrix] + first_ * sizes_.head_dim * width, 1,
+                      active_ * sizes_.head_dim * width * sizeof(T), 0);
     }
   }
 
@@ -351,6 +406,22 @@ void SrwmBackwardPack(const SrwmSizes& sizes, const SrwmBackwardArgs<T>& args, i
     if (t > 0 && t % C == 0) restore_checkpoint(t / C - 1);
   };
 
+  // What the next pack starts with (its last checkpoint, grad_final, the trace of its last two
+  // steps and its first chunk of x and grad_y), fetched while this one runs: the packs of a
+  // thread mostly run in order.
+  Prefetcher next_pack;
+  if (pack + 1 < sizes.packs()) {
+    const PackIo<T> next_io(sizes, pack + 1);
+    const Lanes<T>* next_checkpoints = checkpoints + sizes.checkpoints() * E * M;
+    next_pack.Add(next_checkpoints + (sizes.checkpoints() - 1) * E * M, 1, E * M * sizeof(Lanes<T>), 0);
+    next_io.PrefetchWeights(args.grad_final, &next_pack);
+    const int64_t traced = std::min<int64_t>(2, L), chunk = std::min(kStepChunk, L);
+    next_pack.Add(trace + (2 * L - traced) * F, 1, traced * F * sizeof(Lanes<T>), 0);
+    next_io.PrefetchSteps(args.x, L - chunk, chunk, &next_pack);
+    next_io.PrefetchSteps(args.grad_y, L - chunk, chunk, &next_pack);
+  }
+  const int64_t next_pack_lines_per_step = CeilDiv(next_pack.lines(), L);
+
   restore_checkpoint(sizes.checkpoints() - 1);
   io.GatherWeights(args.grad_final, g.data());
   std::fill(query_minus_key.begin(), query_minus_key.end(), Lanes<T>{});
@@ -369,6 +440,7 @@ void SrwmBackwardPack(const SrwmSizes& sizes, const SrwmBackwardArgs<T>& args, i
       io.PrefetchStep(args.x, t - kStepChunk);
       io.PrefetchStep(args.grad_y, t - kStepChunk);
     }
+    next_pack.Advance(next_pack_lines_per_step);
     const int64_t slot = t - chunk_first;
     // The trace is read backwards, which the hardware prefetchers miss. It is fetched into L2
     // only (locality 1): fetching it into L1 would evict the fast weights.
