@@ -145,12 +145,14 @@ class SrwmBackwardOp : public OpKernel {
   int64_t checkpoint_interval_;
 };
 
-// Runs `run_pack(pack)` for every pack on TensorFlow's CPU thread pool.
+// Runs `run_pack(pack)` for every pack on TensorFlow's CPU thread pool, one pack per shard: a
+// thread that runs slower (on a core shared with another busy thread) then takes fewer packs,
+// and each thread still runs mostly consecutive packs, as SrwmBackwardPack's prefetch expects.
 void ForEachPack(OpKernelContext* context, const SrwmSizes& sizes,
                  const std::function<void(int64_t)>& run_pack) {
-  const int64_t cycles_per_pack = 30 * sizes.length * sizes.head_dim * sizes.columns();
+  using ::tensorflow::thread::ThreadPool;
   context->device()->tensorflow_cpu_worker_threads()->workers->ParallelFor(
-      sizes.packs(), cycles_per_pack, [&](int64_t begin, int64_t end) {
+      sizes.packs(), ThreadPool::SchedulingParams::Fixed(1), [&](int64_t begin, int64_t end) {
         for (int64_t pack = begin; pack < end; ++pack) run_pack(pack);
       });
 }
