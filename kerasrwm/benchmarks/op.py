@@ -55,7 +55,10 @@ def random_problem(batch, heads, head_dim, length, seed=0, dtype=np.float32):
 def forward_backward_step(implementation, jit_compile, steps=1):
     """A compiled function returning the loss and the gradients w.r.t. x and the weights.
 
-    The loss uses both the outputs and the final weights, so both gradient paths are timed.
+    The loss uses both the outputs and the final weights, so both gradient paths are timed. Its
+    output term, the sum of squares of y, is `2 * tf.nn.l2_loss(y)`: one op whose gradient is one
+    scaling of y. In graph mode `tf.reduce_sum(y * y)` runs as separate square, sum, tile and
+    product ops over y, which XLA fuses away and which would be charged to the fused op.
     With `steps > 1` the function runs `steps` forward+backward passes in a `tf.while_loop`, each
     on the initial weights moved by a gradient step of the previous pass, so that none can be
     skipped or run concurrently; it returns the last pass's loss and gradients.
@@ -65,7 +68,7 @@ def forward_backward_step(implementation, jit_compile, steps=1):
         with tf.GradientTape() as tape:
             tape.watch([x, weights])
             y, finals = srwm(x, *weights, implementation=implementation)
-            loss = tf.reduce_sum(y * y) + tf.add_n([tf.reduce_sum(w) for w in finals])
+            loss = 2.0 * tf.nn.l2_loss(y) + tf.add_n([tf.reduce_sum(w) for w in finals])
         return loss, tape.gradient(loss, [x, weights])
 
     @tf.function(jit_compile=jit_compile, autograph=False)
