@@ -27,16 +27,13 @@ import numpy as np
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 KERNELS = Path("kerasrwm") / "ops" / "kernels"
-NUM_RATES = 4
+sys.path.insert(0, str(REPOSITORY))
+
+from kerasrwm.ops.build import OPTIMIZATION_FLAGS  # noqa: E402 (the op library's own flags)
+from tests.reference.problems import random_problem  # noqa: E402
+
 OUTPUT_NAMES = ("y", "w_y_final", "w_q_final", "w_k_final", "w_b_final", "grad_x", "grad_w_y", "grad_w_q",
                 "grad_w_k", "grad_w_b")
-
-
-def _optimization_flags():
-    sys.path.insert(0, str(REPOSITORY))
-    from kerasrwm.ops.build import OPTIMIZATION_FLAGS  # noqa: E402 (the op library's own flags)
-
-    return list(OPTIMIZATION_FLAGS)
 
 
 def checkout_kernels(revision, work):
@@ -51,7 +48,7 @@ class KernelLibrary:
     """The kernels of one folder, compiled with the C entry point and loaded with ctypes."""
 
     def __init__(self, kernels, output):
-        command = [os.environ.get("CXX", "g++"), *_optimization_flags(), "-std=c++17", "-shared", "-fPIC",
+        command = [os.environ.get("CXX", "g++"), *OPTIMIZATION_FLAGS, "-std=c++17", "-shared", "-fPIC",
                    f"-I{kernels}", str(Path(__file__).with_name("srwm_cpu_capi.cc")), "-o", str(output)]
         subprocess.run(command, check=True)
         self._handle = ctypes.CDLL(str(output))
@@ -90,16 +87,6 @@ class KernelContext:
         self._handle.srwm_cpu_delete(self._context)
 
 
-def random_problem(batch, length, heads, head_dim, seed=0):
-    """x, weights at the initial scale 1 / sqrt(head_dim), and upstream gradients ~ N(0, 1)."""
-    rng = np.random.default_rng(seed)
-    scale = 1.0 / np.sqrt(head_dim)
-    x = rng.normal(size=(batch, length, heads, head_dim))
-    weights = [rng.normal(scale=scale, size=(batch, heads, head_dim, width))
-               for width in (head_dim, head_dim, head_dim, NUM_RATES)]
-    return x, weights, rng.normal(size=x.shape), [rng.normal(size=w.shape) for w in weights]
-
-
 def _relative_difference(reference, other):
     """Largest absolute difference relative to the largest absolute value of `reference`."""
     return float(np.max(np.abs(other - reference)) / max(float(np.max(np.abs(reference))), 1e-30))
@@ -107,7 +94,8 @@ def _relative_difference(reference, other):
 
 def compare(baseline_kernels, candidate_kernels, shape, repeats, checkpoint_interval=256, warmup=3):
     """Times the two kernel folders in alternation; returns the figures as a dict."""
-    problem = random_problem(*shape)
+    # Weights at the layer's initial scale 1 / sqrt(head_dim).
+    problem = random_problem(*shape, np.random.default_rng(0), weight_scale=1.0 / np.sqrt(shape[-1]))
     with tempfile.TemporaryDirectory() as work:
         contexts = [KernelLibrary(kernels, Path(work) / f"lib{name}.so").context(problem, checkpoint_interval)
                     for name, kernels in (("a", baseline_kernels), ("b", candidate_kernels))]

@@ -26,6 +26,7 @@ KERNELS = REPOSITORY / "kerasrwm" / "ops" / "kernels"
 sys.path.insert(0, str(REPOSITORY))
 
 from tests.reference import srwm_numpy  # noqa: E402
+from tests.reference.problems import random_problem  # noqa: E402
 
 NUM_RATES = 4
 DEFAULT_CHECKPOINT_INTERVAL = 256
@@ -118,15 +119,6 @@ def backward_reference(x, weights, grad_y, grad_finals):
             for grad, head_grad in zip(grad_weights, head_grads):
                 grad[b, h] = head_grad
     return grad_x, grad_weights
-
-
-def random_problem(batch, length, heads, head_dim, rng):
-    x = rng.normal(size=(batch, length, heads, head_dim))
-    weights = [rng.normal(scale=0.6, size=(batch, heads, head_dim, head_dim)) for _ in range(3)]
-    weights.append(rng.normal(scale=0.6, size=(batch, heads, head_dim, NUM_RATES)))
-    grad_y = rng.normal(size=x.shape)
-    grad_finals = [rng.normal(size=w.shape) for w in weights]
-    return x, weights, grad_y, grad_finals
 
 
 def check_reference_backward(rng):

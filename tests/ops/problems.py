@@ -3,13 +3,12 @@
 import numpy as np
 import tensorflow as tf
 
+from tests.reference import problems as reference_problems
+
 
 def random_problem(batch, length, heads, head_dim, seed=0, dtype=np.float64):
     """Random inputs and random (not layer-initialised) initial weights."""
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(batch, length, heads, head_dim))
-    weights = [rng.normal(scale=0.6, size=(batch, heads, head_dim, head_dim)) for _ in range(3)]
-    weights.append(rng.normal(scale=0.6, size=(batch, heads, head_dim, 4)))
+    x, weights, _, _ = reference_problems.random_problem(batch, length, heads, head_dim, np.random.default_rng(seed))
     return x.astype(dtype), [w.astype(dtype) for w in weights]
 
 
