@@ -23,7 +23,17 @@
 namespace kerasrwm {
 namespace cpu {
 
-constexpr size_t kCacheLineBytes = 64;
+constexpr uintptr_t kCacheLineBytes = 64;
+
+// Fetches the cache lines that hold [begin, begin + bytes) into L2 only (locality 1): fetching
+// into L1 would evict the fast weights. Always inlined: GCC drops the prefetches of small inline
+// functions that it finds free of side effects.
+__attribute__((always_inline)) inline void PrefetchToL2(const void* begin, size_t bytes) {
+  const uintptr_t start = reinterpret_cast<uintptr_t>(begin), end = start + bytes;
+  for (uintptr_t line = start & ~(kCacheLineBytes - 1); line < end; line += kCacheLineBytes) {
+    __builtin_prefetch(reinterpret_cast<const void*>(line), /*rw=*/0, /*locality=*/1);
+  }
+}
 
 template <typename T>
 struct ExpTraits;
@@ -98,41 +108,42 @@ inline void SoftmaxBackward(const Lanes<T>* probabilities, const Lanes<T>* grad,
   for (int64_t i = 0; i < size; ++i) grad_logits[i] = probabilities[i] * (grad[i] - inner);
 }
 
-// Prefetches memory regions into L2 a few cache lines at a time, so that the inputs a pack
-// starts with can be fetched while the pack before it runs.
+// A list of memory regions prefetched into L2 a few cache lines at a time, so that the inputs a
+// pack starts with can be fetched while the pack before it runs.
 class Prefetcher {
  public:
-  // `rows` rows of `row_bytes` bytes, `stride` bytes apart.
-  void Add(const void* base, int64_t rows, size_t row_bytes, size_t stride) {
-    regions_.push_back({static_cast<const char*>(base), rows, row_bytes, stride});
-    lines_ += rows * CeilDiv(row_bytes, kCacheLineBytes);
+  // `rows` rows of `row_bytes` bytes each, the first at `begin` and the next `stride` bytes on.
+  void Add(const void* begin, int64_t rows, size_t row_bytes, size_t stride) {
+    for (int64_t row = 0; row < rows; ++row) {
+      const uintptr_t start = reinterpret_cast<uintptr_t>(begin) + row * stride;
+      lines_.push_back({start & ~(kCacheLineBytes - 1), start + row_bytes});
+    }
   }
-  int64_t lines() const { return lines_; }
+  void Add(const void* begin, size_t bytes) { Add(begin, 1, bytes, 0); }
 
-  // Prefetches the next `count` cache lines of the regions, in the order they were added.
-  __attribute__((always_inline)) inline void Advance(int64_t count) {
-    for (; count > 0 && region_ < regions_.size(); --count) {
-      const Region& region = regions_[region_];
-      __builtin_prefetch(region.base + row_ * region.stride + byte_, /*rw=*/0, /*locality=*/1);
-      byte_ += kCacheLineBytes;
-      if (byte_ < region.row_bytes) continue;
-      byte_ = 0;
-      if (++row_ < region.rows) continue;
-      row_ = 0;
-      ++region_;
+  // Lines in the regions (lines shared by two rows count twice).
+  int64_t lines() const {
+    int64_t count = 0;
+    for (const Row& row : lines_) count += CeilDiv(row.end - row.first_line, kCacheLineBytes);
+    return count;
+  }
+
+  // Prefetches the next `count` lines, in the order the regions were added.
+  void Advance(int64_t count) {
+    for (; count > 0 && next_ < lines_.size(); --count) {
+      Row& row = lines_[next_];
+      __builtin_prefetch(reinterpret_cast<const void*>(row.first_line), /*rw=*/0, /*locality=*/1);
+      row.first_line += kCacheLineBytes;
+      if (row.first_line >= row.end) ++next_;
     }
   }
 
  private:
-  struct Region {
-    const char* base;
-    int64_t rows;
-    size_t row_bytes, stride;
+  struct Row {
+    uintptr_t first_line, end;  // the first line not yet prefetched, and the row's end
   };
-  std::vector<Region> regions_;
-  int64_t lines_ = 0;
-  size_t region_ = 0, byte_ = 0;
-  int64_t row_ = 0;
+  std::vector<Row> lines_;
+  size_t next_ = 0;
 };
 
 // Moves the values of one pack between the natural [batch, length, heads, E] / weight tensors
@@ -156,32 +167,29 @@ class PackIo {
     }
   }
 
-  // Fetches step t of `tensor` into L2, ahead of a GatherSteps. Always inlined: GCC drops
-  // prefetches in small inline functions that it finds free of side effects.
+  // Fetches step t of `tensor` into L2, ahead of a GatherSteps.
   __attribute__((always_inline)) inline void PrefetchStep(const T* tensor, int64_t t) const {
     const T* rows[kMaxLanes];
     StepRows(tensor, t, rows);
-    for (int lane = 0; lane < active_; ++lane) {
-      for (size_t byte = 0; byte < sizes_.head_dim * sizeof(T); byte += kCacheLineBytes) {
-        __builtin_prefetch(reinterpret_cast<const char*>(rows[lane]) + byte, /*rw=*/0, /*locality=*/1);
-      }
-    }
+    for (int lane = 0; lane < active_; ++lane) PrefetchToL2(rows[lane], sizes_.head_dim * sizeof(T));
   }
 
   // Adds `steps` steps from `first_step` of `tensor` to `prefetcher`.
-  void PrefetchSteps(const T* tensor, int64_t first_step, int64_t steps, Prefetcher* prefetcher) const {
+  void AddStepsTo(Prefetcher* prefetcher, const T* tensor, int64_t first_step, int64_t steps) const {
+    const T* rows[kMaxLanes];
+    StepRows(tensor, first_step, rows);
     for (int lane = 0; lane < active_; ++lane) {
-      prefetcher->Add(tensor + step_offsets_[lane] + first_step * sizes_.InputStepStride(), steps,
-                      sizes_.head_dim * sizeof(T), sizes_.InputStepStride() * sizeof(T));
+      prefetcher->Add(rows[lane], steps, sizes_.head_dim * sizeof(T), sizes_.InputStepStride() * sizeof(T));
     }
   }
 
-  // Adds the pack's rows of the four weight tensors to `prefetcher`.
-  void PrefetchWeights(const WeightPointers<const T*>& tensors, Prefetcher* prefetcher) const {
+  // Adds the pack's part of the four weight tensors (one block each) to `prefetcher`.
+  void AddWeightsTo(Prefetcher* prefetcher, const WeightPointers<const T*>& tensors) const {
     for (int matrix = 0; matrix < kNumRates; ++matrix) {
-      const int64_t width = matrix < 3 ? sizes_.head_dim : kNumRates;
-      prefetcher->Add(tensors.matrices[matrix] + first_ * sizes_.head_dim * width, 1,
-                      active_ * sizes_.head_dim * width * sizeof(T), 0);
+      const int64_t width = MatrixWidth(matrix);
+      const T* end = WeightRow(tensors.matrices[matrix], width, active_ - 1, sizes_.head_dim - 1) + width;
+      const T* begin = WeightRow(tensors.matrices[matrix], width, 0, 0);
+      prefetcher->Add(begin, (end - begin) * sizeof(T));
     }
   }
 
@@ -223,14 +231,21 @@ class PackIo {
   void ForEachWeightRow(const WeightPointers<Pointer>& tensors, Pointer* rows, Visit visit) const {
     const int64_t E = sizes_.head_dim, M = sizes_.columns();
     for (int matrix = 0; matrix < kNumRates; ++matrix) {
-      const int64_t width = matrix < 3 ? E : kNumRates;
+      const int64_t width = MatrixWidth(matrix);
       for (int64_t row = 0; row < E; ++row) {
-        for (int lane = 0; lane < active_; ++lane) {
-          rows[lane] = tensors.matrices[matrix] + ((first_ + lane) * E + row) * width;
-        }
+        for (int lane = 0; lane < active_; ++lane) rows[lane] = WeightRow(tensors.matrices[matrix], width, lane, row);
         visit(row * M + matrix * E, width);
       }
     }
+  }
+
+  // Columns of weight matrix `matrix` (0..3 for y, q, k, b).
+  int64_t MatrixWidth(int matrix) const { return matrix < 3 ? sizes_.head_dim : kNumRates; }
+
+  // Row `row` of the lane's sequence in the weight tensor `matrix` of `width` columns.
+  template <typename Pointer>
+  Pointer WeightRow(Pointer matrix, int64_t width, int lane, int64_t row) const {
+    return matrix + ((first_ + lane) * sizes_.head_dim + row) * width;
   }
 
   const SrwmSizes& sizes_;
@@ -407,20 +422,22 @@ void SrwmBackwardPack(const SrwmSizes& sizes, const SrwmBackwardArgs<T>& args, i
   };
 
   // What the next pack starts with (its last checkpoint, grad_final, the trace of its last two
-  // steps and its first chunk of x and grad_y), fetched while this one runs: the packs of a
-  // thread mostly run in order.
+  // steps and its first chunk of x and grad_y), fetched during the last steps of this one: the
+  // packs of a thread mostly run in order. Fetched earlier, at long L, the trace read in between
+  // would evict it from L2.
   Prefetcher next_pack;
   if (pack + 1 < sizes.packs()) {
     const PackIo<T> next_io(sizes, pack + 1);
     const Lanes<T>* next_checkpoints = checkpoints + sizes.checkpoints() * E * M;
-    next_pack.Add(next_checkpoints + (sizes.checkpoints() - 1) * E * M, 1, E * M * sizeof(Lanes<T>), 0);
-    next_io.PrefetchWeights(args.grad_final, &next_pack);
+    next_pack.Add(next_checkpoints + (sizes.checkpoints() - 1) * E * M, E * M * sizeof(Lanes<T>));
+    next_io.AddWeightsTo(&next_pack, args.grad_final);
     const int64_t traced = std::min<int64_t>(2, L), chunk = std::min(kStepChunk, L);
-    next_pack.Add(trace + (2 * L - traced) * F, 1, traced * F * sizeof(Lanes<T>), 0);
-    next_io.PrefetchSteps(args.x, L - chunk, chunk, &next_pack);
-    next_io.PrefetchSteps(args.grad_y, L - chunk, chunk, &next_pack);
+    next_pack.Add(trace + (2 * L - traced) * F, traced * F * sizeof(Lanes<T>));
+    next_io.AddStepsTo(&next_pack, args.x, L - chunk, chunk);
+    next_io.AddStepsTo(&next_pack, args.grad_y, L - chunk, chunk);
   }
-  const int64_t next_pack_lines_per_step = CeilDiv(next_pack.lines(), L);
+  const int64_t next_pack_steps = std::min(L, 2 * kStepChunk);
+  const int64_t next_pack_lines_per_step = CeilDiv(next_pack.lines(), next_pack_steps);
 
   restore_checkpoint(sizes.checkpoints() - 1);
   io.GatherWeights(args.grad_final, g.data());
@@ -440,16 +457,10 @@ void SrwmBackwardPack(const SrwmSizes& sizes, const SrwmBackwardArgs<T>& args, i
       io.PrefetchStep(args.x, t - kStepChunk);
       io.PrefetchStep(args.grad_y, t - kStepChunk);
     }
-    next_pack.Advance(next_pack_lines_per_step);
+    if (t < next_pack_steps) next_pack.Advance(next_pack_lines_per_step);
     const int64_t slot = t - chunk_first;
-    // The trace is read backwards, which the hardware prefetchers miss. It is fetched into L2
-    // only (locality 1): fetching it into L1 would evict the fast weights.
-    if (t >= 2) {
-      const char* ahead = reinterpret_cast<const char*>(trace + (t - 2) * F);
-      for (size_t byte = 0; byte < F * sizeof(Lanes<T>); byte += kCacheLineBytes) {
-        __builtin_prefetch(ahead + byte, /*rw=*/0, /*locality=*/1);
-      }
-    }
+    // The trace is read backwards, which the hardware prefetchers miss.
+    if (t >= 2) PrefetchToL2(trace + (t - 2) * F, F * sizeof(Lanes<T>));
     const Lanes<T>* q = trace + t * F + TraceQuery(E);
     const Lanes<T>* k = trace + t * F + TraceKey(E);
     const Lanes<T>* beta = trace + t * F + TraceRate(E);
@@ -496,7 +507,7 @@ void SrwmBackwardPack(const SrwmSizes& sizes, const SrwmBackwardArgs<T>& args, i
     Lanes<T>* grad_x = grad_x_chunk.data() + slot * E;
     finish_and_revert(grad_reads.data(), grad_difference.data(), x, previous_key, grad_x);
     restore_if_checkpointed(t - 1);
-    if (slot == 0) io.ScatterSteps(grad_x_chunk.data(), t, chunk_steps, args.grad_x);
+    if (slot == 0) io.ScatterSteps(grad_x_chunk.data(), chunk_first, chunk_steps, args.grad_x);
   }
   io.ScatterWeights(g.data(), args.grad_initial);
 }
