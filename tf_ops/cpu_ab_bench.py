@@ -29,7 +29,6 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 KERNELS = Path("kerasrwm") / "ops" / "kernels"
 sys.path.insert(0, str(REPOSITORY))
 
-from kerasrwm.ops.build import OPTIMIZATION_FLAGS  # noqa: E402 (the op library's own flags)
 from tests.reference.problems import random_problem  # noqa: E402
 
 OUTPUT_NAMES = ("y", "w_y_final", "w_q_final", "w_k_final", "w_b_final", "grad_x", "grad_w_y", "grad_w_q",
@@ -44,11 +43,17 @@ def checkout_kernels(revision, work):
     return Path(work) / KERNELS
 
 
+def _optimization_flags():
+    from kerasrwm.ops.build import OPTIMIZATION_FLAGS  # the op library's own flags (imports TensorFlow)
+
+    return list(OPTIMIZATION_FLAGS)
+
+
 class KernelLibrary:
     """The kernels of one folder, compiled with the C entry point and loaded with ctypes."""
 
     def __init__(self, kernels, output):
-        command = [os.environ.get("CXX", "g++"), *OPTIMIZATION_FLAGS, "-std=c++17", "-shared", "-fPIC",
+        command = [os.environ.get("CXX", "g++"), *_optimization_flags(), "-std=c++17", "-shared", "-fPIC",
                    f"-I{kernels}", str(Path(__file__).with_name("srwm_cpu_capi.cc")), "-o", str(output)]
         subprocess.run(command, check=True)
         self._handle = ctypes.CDLL(str(output))

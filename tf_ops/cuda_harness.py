@@ -26,9 +26,9 @@ KERNELS = REPOSITORY / "kerasrwm" / "ops" / "kernels"
 sys.path.insert(0, str(REPOSITORY))
 
 from tests.reference import srwm_numpy  # noqa: E402
+from tests.reference.problems import NUM_RATES  # noqa: E402
 from tests.reference.problems import random_problem  # noqa: E402
 
-NUM_RATES = 4
 DEFAULT_CHECKPOINT_INTERVAL = 256
 
 

@@ -57,8 +57,9 @@ def forward_backward_step(implementation, jit_compile, steps=1):
 
     The loss uses both the outputs and the final weights, so both gradient paths are timed. Its
     output term, the sum of squares of y, is `2 * tf.nn.l2_loss(y)`: one op whose gradient is one
-    scaling of y. In graph mode `tf.reduce_sum(y * y)` runs as separate square, sum, tile and
-    product ops over y, which XLA fuses away and which would be charged to the fused op.
+    scaling of y. In graph mode `tf.reduce_sum(y * y)` runs as separate ops over y (the product,
+    its sum, a tiled gradient, two products and their sum), which XLA fuses away and which would
+    be charged to the fused op.
     With `steps > 1` the function runs `steps` forward+backward passes in a `tf.while_loop`, each
     on the initial weights moved by a gradient step of the previous pass, so that none can be
     skipped or run concurrently; it returns the last pass's loss and gradients.
