@@ -116,7 +116,7 @@ class Prefetcher {
   void Add(const void* begin, int64_t rows, size_t row_bytes, size_t stride) {
     for (int64_t row = 0; row < rows; ++row) {
       const uintptr_t start = reinterpret_cast<uintptr_t>(begin) + row * stride;
-      lines_.push_back({start & ~(kCacheLineBytes - 1), start + row_bytes});
+      rows_.push_back({start & ~(kCacheLineBytes - 1), start + row_bytes});
     }
   }
   void Add(const void* begin, size_t bytes) { Add(begin, 1, bytes, 0); }
@@ -124,14 +124,14 @@ class Prefetcher {
   // Lines in the regions (lines shared by two rows count twice).
   int64_t lines() const {
     int64_t count = 0;
-    for (const Row& row : lines_) count += CeilDiv(row.end - row.first_line, kCacheLineBytes);
+    for (const Row& row : rows_) count += CeilDiv(row.end - row.first_line, kCacheLineBytes);
     return count;
   }
 
   // Prefetches the next `count` lines, in the order the regions were added.
   void Advance(int64_t count) {
-    for (; count > 0 && next_ < lines_.size(); --count) {
-      Row& row = lines_[next_];
+    for (; count > 0 && next_ < rows_.size(); --count) {
+      Row& row = rows_[next_];
       __builtin_prefetch(reinterpret_cast<const void*>(row.first_line), /*rw=*/0, /*locality=*/1);
       row.first_line += kCacheLineBytes;
       if (row.first_line >= row.end) ++next_;
@@ -142,7 +142,7 @@ class Prefetcher {
   struct Row {
     uintptr_t first_line, end;  // the first line not yet prefetched, and the row's end
   };
-  std::vector<Row> lines_;
+  std::vector<Row> rows_;
   size_t next_ = 0;
 };
 
