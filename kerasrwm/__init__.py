@@ -1,8 +1,14 @@
 """kerasrwm: self-referential weight matrices and bootstrapped few-shot learning for Keras 3."""
 
-from kerasrwm import layers
-from kerasrwm import models
-from kerasrwm import ops
-from kerasrwm.layers import SRWM
-from kerasrwm.layers import SRWMBlock
-from kerasrwm.models import BootstrappedLearner
+from kerasrwm import runtime
+
+runtime.enable_onednn()  # before anything below loads TensorFlow
+
+from kerasrwm import layers  # noqa: E402
+from kerasrwm import models  # noqa: E402
+from kerasrwm import ops  # noqa: E402
+from kerasrwm.layers import SRWM  # noqa: E402
+from kerasrwm.layers import SRWMBlock  # noqa: E402
+from kerasrwm.models import BootstrappedLearner  # noqa: E402
+
+runtime.hint_if_onednn_off()

@@ -18,6 +18,7 @@ COMMANDS = (
     (("bench", "data"), "kerasrwm.benchmarks.data", "episodes/s of the in-graph sampler vs a NumPy sampler"),
     (("bench", "precision"), "kerasrwm.benchmarks.precision", "error of the fused op's float32 gradients against float64"),
     (("bench", "step"), "kerasrwm.benchmarks.step", "time the bootstrapped training step against its alternatives"),
+    (("bench", "train"), "kerasrwm.benchmarks.train", "time a training step, its parts and its distance to the FLOP bound"),
 )
 
 

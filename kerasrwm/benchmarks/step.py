@@ -18,15 +18,7 @@ from kerasrwm.models import BootstrappedLearner
 class NaiveTwoPassLearner(BootstrappedLearner):
     """The bootstrapped loss without the shared prefix: the N·K support is read twice."""
 
-    def student_and_teacher_logits(self, batch, training=None):
-        support_features, extra_features, query_features = tf.split(
-            self.learner.encode(
-                tf.concat([batch["support_images"], batch["extra_images"], batch["query_images"]], axis=1),
-                training=training,
-            ),
-            [batch["support_images"].shape[1], batch["extra_images"].shape[1], batch["query_images"].shape[1]],
-            axis=1,
-        )
+    def logits_from_features(self, support_features, extra_features, query_features, batch, training=None):
         _, student_state = self.learner.read(
             support_features, self.learner.label_inputs(batch["support_labels"]), training=training
         )

@@ -115,20 +115,25 @@ class BootstrappedLearner(keras.Model):
         hidden, _ = self.learner.read(folded, labels, initial_state=folded_state, training=training)
         return tf.reshape(self.learner.classify(hidden), [batch, queries, self.n_way])
 
-    def student_and_teacher_logits(self, batch, training=None):
-        """Query logits of the student (after the support) and the teacher (after the extras).
+    def encode_episodes(self, batch, training=None):
+        """Backbone features `[B, length, features]` of the support, extra and query images.
+
+        All images go through the backbone in one call (one set of BatchNorm statistics).
+        """
+        pieces = [batch["support_images"], batch["extra_images"], batch["query_images"]]
+        features = self.learner.encode(tf.concat(pieces, axis=1), training=training)
+        return tf.split(features, [piece.shape[1] for piece in pieces], axis=1)
+
+    def logits_from_features(self, support_features, extra_features, query_features, batch, training=None):
+        """Student and teacher query logits `[B, Q, n_way]` from the episodes' backbone features.
 
         The teacher logits are None when the batch has no extra examples (K' = 0).
         """
-        pieces = [batch["support_images"], batch["extra_images"], batch["query_images"]]
-        sizes = [piece.shape[1] for piece in pieces]
-        features = self.learner.encode(tf.concat(pieces, axis=1), training=training)
-        support_features, extra_features, query_features = tf.split(features, sizes, axis=1)
         _, support_state = self.learner.read(
             support_features, self.learner.label_inputs(batch["support_labels"]), training=training
         )
         student = self._score_queries(query_features, support_state, training)
-        if sizes[1] == 0:
+        if extra_features.shape[1] == 0:
             return student, None
         _, extended_state = self.learner.read(
             extra_features,
@@ -137,6 +142,14 @@ class BootstrappedLearner(keras.Model):
             training=training,
         )
         return student, self._score_queries(query_features, extended_state, training)
+
+    def student_and_teacher_logits(self, batch, training=None):
+        """Query logits of the student (after the support) and the teacher (after the extras).
+
+        The teacher logits are None when the batch has no extra examples (K' = 0).
+        """
+        features = self.encode_episodes(batch, training=training)
+        return self.logits_from_features(*features, batch, training=training)
 
     def call(self, inputs, training=None):
         _check_episode(inputs, EPISODE_KEYS)

@@ -2,6 +2,7 @@
 
 import keras
 
+from kerasrwm.models.backbones.batch_normalization import BatchNormalization
 from kerasrwm.models.backbones.conv4 import Conv4Backbone
 from kerasrwm.models.backbones.resnet12 import ResNet12Backbone
 

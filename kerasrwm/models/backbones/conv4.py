@@ -3,9 +3,12 @@
 import keras
 
 from kerasrwm.layers.initializers import torch_linear_initializer
+from kerasrwm.models.backbones.batch_normalization import BatchNormalization
 from kerasrwm.models.backbones.common import check_float_images
 from kerasrwm.models.backbones.common import check_image_shape
 from kerasrwm.models.backbones.common import dropout_layer
+from kerasrwm.models.backbones.image_conv import can_normalize_on_patches
+from kerasrwm.models.backbones.image_conv import normalized_image_conv
 from kerasrwm.validation import check_integer
 from kerasrwm.validation import rate
 
@@ -23,6 +26,11 @@ class Conv4Backbone(keras.layers.Layer):
     are initialised as PyTorch does, U(±1/sqrt(fan_in)); biases start at zero. Features are
     flattened in (h, w, c) order, whereas PyTorch flattens (c, h, w); this only matters when
     porting weights of a following dense layer.
+
+    Training computes the same function faster: batch normalisation runs TensorFlow's fused
+    kernels (`kerasrwm.models.backbones.BatchNormalization`), and the first block's convolution
+    and normalisation are one matrix product over the image patches
+    (`kerasrwm.models.backbones.image_conv`).
 
     Irie & Schmidhuber, "Accelerating Neural Self-Improvement via Bootstrapping", 2023.
 
@@ -71,7 +79,7 @@ class Conv4Backbone(keras.layers.Layer):
             for index in range(NUM_BLOCKS)
         ]
         self.norms = [
-            keras.layers.BatchNormalization(
+            BatchNormalization(
                 momentum=self.batch_norm_momentum,
                 epsilon=self.batch_norm_epsilon,
                 dtype=self.dtype_policy,
@@ -99,9 +107,12 @@ class Conv4Backbone(keras.layers.Layer):
     def call(self, inputs, training=None):
         check_float_images(inputs)
         hidden = inputs
-        for conv, norm, dropout in zip(self.convs, self.norms, self.dropouts):
-            hidden = self.pool(norm(conv(hidden), training=training))
-            hidden = self.relu(dropout(hidden, training=training))
+        for index, (conv, norm, dropout) in enumerate(zip(self.convs, self.norms, self.dropouts)):
+            if index == 0 and can_normalize_on_patches(conv, norm, hidden, training):
+                hidden = normalized_image_conv(hidden, conv, norm)
+            else:
+                hidden = norm(conv(hidden), training=training)
+            hidden = self.relu(dropout(self.pool(hidden), training=training))
         return self.flatten(hidden)
 
     def compute_output_shape(self, input_shape):

@@ -2,6 +2,7 @@
 
 import keras
 
+from kerasrwm.models.backbones.batch_normalization import BatchNormalization
 from kerasrwm.models.backbones.common import dropout_layer
 from kerasrwm.validation import check_integer
 from kerasrwm.validation import rate
@@ -69,7 +70,7 @@ class ResidualBlock(keras.layers.Layer):
             for kernel_size, name in ((3, "conv_1"), (3, "conv_2"), (3, "conv_3"), (1, "shortcut_conv"))
         ]
         self.norms = [
-            keras.layers.BatchNormalization(
+            BatchNormalization(
                 momentum=self.batch_norm_momentum, epsilon=self.batch_norm_epsilon, dtype=self.dtype_policy, name=name
             )
             for name in ("batch_norm_1", "batch_norm_2", "batch_norm_3", "shortcut_batch_norm")
