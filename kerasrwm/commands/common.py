@@ -78,3 +78,13 @@ def config_from_args(args):
         if value is not None:
             overrides[key] = value
     return make_config(overrides)
+
+
+def add_model_argument(parser):
+    """`--model {best,last}`: which saved model of a run `evaluate` and `export` load."""
+    parser.add_argument(
+        "--model",
+        choices=("best", "last"),
+        default="best",
+        help="the epoch with the best validation student accuracy (best.keras, default) or the latest (model.keras)",
+    )

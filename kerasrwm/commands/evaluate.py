@@ -9,6 +9,7 @@ from kerasrwm.models import format_settings_table
 from kerasrwm.models import format_sweep_table
 from kerasrwm.models import k_test_sweep
 from kerasrwm.models import summarize_over_seeds
+from kerasrwm.commands.common import add_model_argument
 from kerasrwm.training.experiment import load_trained
 
 
@@ -36,6 +37,7 @@ def add_arguments(parser):
         "(default: first DIR)",
     )
     parser.add_argument("--json", action="store_true", help="print the results as one JSON object")
+    add_model_argument(parser)
 
 
 def parse_named_runs(arguments):
@@ -52,11 +54,11 @@ def parse_named_runs(arguments):
     return settings
 
 
-def evaluate_runs(run_dirs, k_tests, runs, episodes, batch_size, split, seed, verbose=1):
-    """`{run_dir: sweep rows}` for each trained run, on the same fixed episodes."""
+def evaluate_runs(run_dirs, k_tests, runs, episodes, batch_size, split, seed, verbose=1, which="best"):
+    """`{run_dir: sweep rows}` for each trained run's `which` model, on the same fixed episodes."""
     results = {}
     for run_dir in run_dirs:
-        config, model = load_trained(run_dir)
+        config, model = load_trained(run_dir, which)
         store = load_source(config["data"], **config["data_options"]).split(split)
         results[run_dir] = k_test_sweep(
             model, store, k_tests, runs=runs, episodes=episodes, batch_size=batch_size, seed=seed,
@@ -127,7 +129,9 @@ def _plot(curves, path):
 def run(args):
     settings = parse_named_runs(args.runs_dirs)
     run_dirs = list(dict.fromkeys(args.runs_dirs if settings is None else sum(settings.values(), [])))
-    results = evaluate_runs(run_dirs, args.k_test, args.runs, args.episodes, args.batch_size, args.split, args.seed)
+    results = evaluate_runs(
+        run_dirs, args.k_test, args.runs, args.episodes, args.batch_size, args.split, args.seed, which=args.model
+    )
     summaries = summarize_settings(results, settings) if settings else None
     paths = write_results(results, args.output or run_dirs[0], summaries)
     if args.json:

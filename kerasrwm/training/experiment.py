@@ -3,7 +3,8 @@
 The configuration is a JSON-able dict (`DEFAULT_CONFIG` lists every key); `train` writes it
 to `output_dir/config.json` so that `evaluate` and `export` rebuild the same model and data.
 Layout of `output_dir`: `config.json`, `model.keras` (latest weights at each epoch end),
-`backup/` (Keras `BackupAndRestore`: resume after a kill) or, for multi-worker runs,
+`best.keras` and `best.json` (the epoch with the best validation student accuracy; not for
+multi-worker runs), `backup/` (Keras `BackupAndRestore`: resume after a kill) or, for multi-worker runs,
 `checkpoints/` (`tf.train.Checkpoint`s), `logs/` (TensorBoard), and an empty `finished` file
 once all steps are done.
 """
@@ -24,6 +25,7 @@ from kerasrwm.training.distributed import check_global_batch
 from kerasrwm.training.distributed import fit_multiworker
 from kerasrwm.training.distributed import is_chief
 from kerasrwm.training.distributed import make_strategy
+from kerasrwm.training.best_model_checkpoint import BestModelCheckpoint
 from kerasrwm.training.k_test_sweep_callback import KTestSweepCallback
 from kerasrwm.training.optimizers import reference_adam
 from kerasrwm.training.schedules import NoamSchedule
@@ -270,6 +272,7 @@ def _fit(model, config, output_dir, train_store, validation, callbacks, verbose)
         steps_per_epoch=steps_per_epoch,
         validation_data=validation,
         callbacks=[
+            BestModelCheckpoint(output_dir),
             keras.callbacks.BackupAndRestore(backup_dir),
             keras.callbacks.ModelCheckpoint(os.path.join(output_dir, "model.keras")),
             keras.callbacks.TensorBoard(os.path.join(output_dir, "logs"), profile_batch=config["profile_batch"]),
@@ -280,10 +283,24 @@ def _fit(model, config, output_dir, train_store, validation, callbacks, verbose)
     )
 
 
-def load_trained(output_dir):
-    """`(config, model)` of a finished or interrupted run (latest saved weights)."""
+MODEL_FILES = {"best": "best.keras", "last": "model.keras"}
+
+
+def load_trained(output_dir, which="best"):
+    """`(config, model)` of a finished or interrupted run.
+
+    Args:
+        output_dir: the run directory.
+        which: `"best"`, the model of the epoch with the best validation student accuracy
+            (`best.keras`), or `"last"`, the latest epoch's (`model.keras`). A run trained before
+            best models were kept has only the latest, which `"best"` then loads.
+    """
+    if which not in MODEL_FILES:
+        raise ValueError(f"`which` must be one of {tuple(MODEL_FILES)}; received: {which!r}.")
     config = load_config(output_dir)
-    path = os.path.join(output_dir, "model.keras")
+    path = os.path.join(output_dir, MODEL_FILES[which])
+    if which == "best" and not os.path.exists(path):
+        path = os.path.join(output_dir, MODEL_FILES["last"])
     if not os.path.exists(path):
-        raise ValueError(f"`output_dir` {output_dir!r} has no model.keras yet: no epoch has finished.")
+        raise ValueError(f"`output_dir` {output_dir!r} has no {os.path.basename(path)} yet: no epoch has finished.")
     return config, keras.models.load_model(path)
