@@ -26,7 +26,6 @@ KERNELS = REPOSITORY / "kerasrwm" / "ops" / "kernels"
 sys.path.insert(0, str(REPOSITORY))
 
 from tests.reference import srwm_numpy  # noqa: E402
-from tests.reference.problems import NUM_RATES  # noqa: E402
 from tests.reference.problems import random_problem  # noqa: E402
 
 DEFAULT_CHECKPOINT_INTERVAL = 256
@@ -66,61 +65,6 @@ def run_kernels(handle, x, weights, grad_y, grad_finals, checkpoint_interval, re
     return y, rest[:4], rest[4], rest[5:], milliseconds.value
 
 
-def _softmax(v):
-    e = np.exp(v - v.max())
-    return e / e.sum()
-
-
-def backward_single_head(x, weights, grad_y, grad_finals):
-    """Float64 reverse-mode gradient of one head, keeping every intermediate weight matrix."""
-    head_dim = x.shape[-1]
-    rates_of_columns = np.repeat(np.arange(NUM_RATES), [head_dim, head_dim, head_dim, NUM_RATES])
-    w = np.concatenate(weights, axis=1)
-    history = []
-    for x_t in x:
-        reads = x_t @ w
-        q = _softmax(reads[head_dim:2 * head_dim])
-        k = _softmax(reads[2 * head_dim:3 * head_dim])
-        beta = 1.0 / (1.0 + np.exp(-reads[3 * head_dim:]))
-        difference = (q - k) @ w
-        update = beta[rates_of_columns] * difference
-        history.append((w, q, k, beta, difference, update))
-        w = w + np.outer(k, update)
-    g = np.concatenate(grad_finals, axis=1)
-    grad_x = np.zeros_like(x)
-    for t in reversed(range(len(x))):
-        w, q, k, beta, difference, update = history[t]
-        grad_update = k @ g
-        grad_key_outer = g @ update
-        grad_difference = beta[rates_of_columns] * grad_update
-        grad_beta = np.bincount(rates_of_columns, grad_update * difference, NUM_RATES)
-        through_w = w @ grad_difference
-        grad_query, grad_key = through_w, grad_key_outer - through_w
-        grad_reads = np.concatenate([
-            grad_y[t],
-            q * (grad_query - q @ grad_query),
-            k * (grad_key - k @ grad_key),
-            grad_beta * beta * (1 - beta),
-        ])
-        grad_x[t] = w @ grad_reads
-        g = g + np.outer(q - k, grad_difference) + np.outer(x[t], grad_reads)
-    return grad_x, np.split(g, [head_dim, 2 * head_dim, 3 * head_dim], axis=1)
-
-
-def backward_reference(x, weights, grad_y, grad_finals):
-    """Batched `backward_single_head` with the layout of the op."""
-    grad_x = np.zeros_like(x)
-    grad_weights = [np.zeros_like(w) for w in weights]
-    for b in range(x.shape[0]):
-        for h in range(x.shape[2]):
-            grad_x[b, :, h], head_grads = backward_single_head(
-                x[b, :, h], [w[b, h] for w in weights], grad_y[b, :, h], [g[b, h] for g in grad_finals]
-            )
-            for grad, head_grad in zip(grad_weights, head_grads):
-                grad[b, h] = head_grad
-    return grad_x, grad_weights
-
-
 def check_reference_backward(rng):
     """The NumPy backward against central differences of the NumPy forward."""
     x, weights, grad_y, grad_finals = random_problem(1, 5, 1, 4, rng)
@@ -129,7 +73,7 @@ def check_reference_backward(rng):
         y, finals = srwm_numpy.srwm(x, *weights)
         return np.sum(y * grad_y) + sum(np.sum(f * g) for f, g in zip(finals, grad_finals))
 
-    grad_x, grad_weights = backward_reference(x, weights, grad_y, grad_finals)
+    grad_x, grad_weights = srwm_numpy.srwm_backward(x, weights, grad_y, grad_finals)
     arrays = [x, *weights]
     worst = 0.0
     for array, analytic in zip(arrays, [grad_x, *grad_weights]):
@@ -159,7 +103,7 @@ def check_kernels(handle, rng):
         batch, heads = (2, 3) if length < 1000 else (1, 2)
         x, weights, grad_y, grad_finals = random_problem(batch, length, heads, head_dim, rng)
         expected_y, expected_finals = srwm_numpy.srwm(x, *weights)
-        expected_grad_x, expected_grad_weights = backward_reference(x, weights, grad_y, grad_finals)
+        expected_grad_x, expected_grad_weights = srwm_numpy.srwm_backward(x, weights, grad_y, grad_finals)
         expected = [expected_y, *expected_finals, expected_grad_x, *expected_grad_weights]
         for dtype, tolerance in ((np.float64, 1e-9), (np.float32, 2e-3)):
             y, finals, grad_x, grad_weights, _ = run_kernels(
