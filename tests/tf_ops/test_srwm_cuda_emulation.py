@@ -20,7 +20,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from kerasrwm.ops import gpu_limits
 from tests.reference import srwm_numpy
+from tests.reference.finite_differences import numerical_gradient
 from tests.reference.problems import NUM_RATES
 from tests.reference.problems import random_problem
 
@@ -66,6 +68,7 @@ def emulation():
         ctypes.POINTER(ctypes.c_void_p), ctypes.c_int, ctypes.c_uint64, ctypes.c_int, ctypes.c_char_p,
         ctypes.c_size_t,
     ]
+    handle.emulated_launch_shared_bytes.argtypes = [ctypes.POINTER(ctypes.c_int64), ctypes.c_int]
     handle.emulated_attribute_calls.argtypes = [ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_int),
                                                 ctypes.c_int]
     return handle
@@ -191,3 +194,27 @@ def test_shared_memory_attribute_is_set_once_per_kernel_to_the_device_limit(emul
     assert sorted(kernels[:count]) == list(range(4))  # forward and backward, float and double: once each
     assert set(values[:count]) == {232448}
     assert emulation.emulated_device_queries() == 1
+
+
+def test_reference_backward_matches_finite_differences():
+    x, weights, grad_y, grad_finals = random_problem(1, 3, 1, 4, np.random.default_rng(4))
+
+    def loss(arrays):
+        y, finals = srwm_numpy.srwm(arrays[0], *arrays[1:])
+        return float(np.sum(y * grad_y) + sum(np.sum(f * g) for f, g in zip(finals, grad_finals)))
+
+    grad_x, grad_weights = srwm_numpy.srwm_backward(x, weights, grad_y, grad_finals)
+    numeric = numerical_gradient(loss, [x, *weights])
+    for analytic, expected in zip([grad_x, *grad_weights], numeric):
+        np.testing.assert_allclose(analytic, expected, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("head_dim", [4, 7, 64])
+def test_python_shared_memory_sizes_are_what_the_kernels_request(emulation, dtype, head_dim):
+    run_emulated(emulation, random_problem(1, 1, 1, head_dim, np.random.default_rng(5)), dtype, 4)
+    launches = (ctypes.c_int64 * 2)()
+    assert emulation.emulated_launch_shared_bytes(launches, 2) == 2
+    itemsize = np.dtype(dtype).itemsize
+    assert list(launches) == [gpu_limits.forward_shared_bytes(head_dim, itemsize),
+                              gpu_limits.backward_shared_bytes(head_dim, itemsize)]

@@ -69,6 +69,14 @@ int emulated_srwm_forward_backward(int element_bytes, const int64_t* shape, cons
 // The emulated device's opt-in shared memory per block (what cudaDeviceGetAttribute reports).
 void emulated_set_shared_memory_limit(int bytes) { cuda_emulation::State().shared_optin_limit = bytes; }
 
+// The dynamic shared memory of the last `count` launches, oldest first; returns how many were written.
+int emulated_launch_shared_bytes(int64_t* bytes, int count) {
+  const auto& launches = cuda_emulation::State().launch_shared_bytes;
+  const int written = static_cast<int>(std::min<size_t>(launches.size(), count));
+  for (int i = 0; i < written; ++i) bytes[i] = static_cast<int64_t>(launches[launches.size() - written + i]);
+  return written;
+}
+
 int emulated_device_queries() { return cuda_emulation::State().device_queries; }
 
 // The cudaFuncSetAttribute(kernel, MaxDynamicSharedMemorySize, value) calls so far:
