@@ -6,6 +6,12 @@
 // as the CPU kernels (srwm_cpu.h): trace of q, k, beta, d per step and weight checkpoints.
 #include <cuda_runtime.h>
 
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <utility>
+
 #include "srwm_cuda.h"
 
 namespace kerasrwm {
@@ -230,22 +236,57 @@ std::string ErrorString(cudaError_t error) {
   return error == cudaSuccess ? std::string() : std::string(cudaGetErrorString(error));
 }
 
-// Checks the block fits the device and allows `bytes` of dynamic shared memory for `kernel`.
+// The largest dynamic shared memory a block may opt in to on `device`, queried once per device.
+cudaError_t SharedMemoryLimit(int device, int* limit) {
+  static std::mutex mutex;
+  static std::map<int, int> limits;
+  std::lock_guard<std::mutex> lock(mutex);
+  const auto known = limits.find(device);
+  if (known != limits.end()) {
+    *limit = known->second;
+    return cudaSuccess;
+  }
+  const cudaError_t error = cudaDeviceGetAttribute(limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device);
+  if (error == cudaSuccess) limits[device] = *limit;
+  return error;
+}
+
+// Lets `kernel` use all of the device's opt-in shared memory. Done once per device and kernel, to
+// the device's limit, so that concurrent launches with different head_dim never lower it.
 template <typename Kernel>
-std::string PrepareLaunch(Kernel kernel, const SrwmSizes& sizes, size_t bytes) {
+cudaError_t AllowAllSharedMemory(Kernel kernel, int device, int limit) {
+  static std::mutex mutex;
+  static std::set<std::pair<const void*, int>> allowed;
+  std::lock_guard<std::mutex> lock(mutex);
+  const std::pair<const void*, int> key(reinterpret_cast<const void*>(kernel), device);
+  if (allowed.count(key)) return cudaSuccess;
+  const cudaError_t error = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, limit);
+  if (error == cudaSuccess) allowed.insert(key);
+  return error;
+}
+
+// Launches `kernel` with one block per sequence after checking that the block fits the device.
+template <typename Args>
+std::string Launch(void (*kernel)(SrwmSizes, Args), const SrwmSizes& sizes, const Args& args, size_t bytes,
+                   void* stream) {
+  if (sizes.sequences() == 0) return "";
   int device, limit;
   cudaError_t error = cudaGetDevice(&device);
-  if (error == cudaSuccess) {
-    error = cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device);
-  }
+  if (error == cudaSuccess) error = SharedMemoryLimit(device, &limit);
   if (error != cudaSuccess) return ErrorString(error);
   if (Threads(sizes) > 1024 || bytes > static_cast<size_t>(limit)) {
     return "head_dim " + std::to_string(sizes.head_dim) + " needs " + std::to_string(bytes) +
            " bytes of shared memory per block; this GPU allows " + std::to_string(limit) +
            ". Use the loop implementation or a smaller head_dim.";
   }
-  return ErrorString(
-      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)));
+  error = AllowAllSharedMemory(kernel, device, limit);
+  if (error != cudaSuccess) return ErrorString(error);
+  cudaLaunchConfig_t config = {};
+  config.gridDim = dim3(static_cast<unsigned>(sizes.sequences()));
+  config.blockDim = dim3(static_cast<unsigned>(Threads(sizes)));
+  config.dynamicSmemBytes = bytes;
+  config.stream = static_cast<cudaStream_t>(stream);
+  return ErrorString(cudaLaunchKernelEx(&config, kernel, sizes, args));
 }
 
 }  // namespace
@@ -253,25 +294,13 @@ std::string PrepareLaunch(Kernel kernel, const SrwmSizes& sizes, size_t bytes) {
 template <typename T>
 std::string LaunchSrwmForward(const SrwmSizes& sizes, const SrwmForwardArgs<T>& args,
                               void* stream) {
-  if (sizes.sequences() == 0) return "";
-  const size_t bytes = ForwardSharedBytes<T>(sizes);
-  std::string error = PrepareLaunch(SrwmForwardKernel<T>, sizes, bytes);
-  if (!error.empty()) return error;
-  SrwmForwardKernel<T><<<static_cast<unsigned>(sizes.sequences()), static_cast<unsigned>(Threads(sizes)),
-                         bytes, static_cast<cudaStream_t>(stream)>>>(sizes, args);
-  return ErrorString(cudaGetLastError());
+  return Launch(SrwmForwardKernel<T>, sizes, args, ForwardSharedBytes<T>(sizes), stream);
 }
 
 template <typename T>
 std::string LaunchSrwmBackward(const SrwmSizes& sizes, const SrwmBackwardArgs<T>& args,
                                void* stream) {
-  if (sizes.sequences() == 0) return "";
-  const size_t bytes = BackwardSharedBytes<T>(sizes);
-  std::string error = PrepareLaunch(SrwmBackwardKernel<T>, sizes, bytes);
-  if (!error.empty()) return error;
-  SrwmBackwardKernel<T><<<static_cast<unsigned>(sizes.sequences()), static_cast<unsigned>(Threads(sizes)),
-                          bytes, static_cast<cudaStream_t>(stream)>>>(sizes, args);
-  return ErrorString(cudaGetLastError());
+  return Launch(SrwmBackwardKernel<T>, sizes, args, BackwardSharedBytes<T>(sizes), stream);
 }
 
 template std::string LaunchSrwmForward<float>(const SrwmSizes&, const SrwmForwardArgs<float>&, void*);
