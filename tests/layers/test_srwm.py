@@ -7,12 +7,7 @@ import tensorflow as tf
 
 import kerasrwm
 from tests.reference import srwm_numpy
-
-
-def layer_norm(h, gamma, beta, epsilon):
-    mean = h.mean(-1, keepdims=True)
-    variance = h.var(-1, keepdims=True)
-    return (h - mean) / np.sqrt(variance + epsilon) * gamma + beta
+from tests.reference.normalization import layer_norm
 
 
 def numpy_srwm_layer(layer, inputs, state=None):

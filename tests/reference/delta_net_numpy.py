@@ -6,6 +6,8 @@ of the authors' `FastFFlayer`. Row-vector convention: a fast matrix `W` is `[key
 
 import numpy as np
 
+from tests.reference.normalization import layer_norm
+
 
 def _elu_plus_one(u):
     return np.where(u > 0, u + 1.0, np.exp(np.minimum(u, 0.0)))
@@ -57,11 +59,6 @@ def delta_rule(q, k, v, beta, w):
                 q[b, :, h], k[b, :, h], v[b, :, h], beta[b, :, h, 0], w[b, h]
             )
     return outputs, finals
-
-
-def layer_norm(x, gamma, beta, epsilon):
-    mean = x.mean(-1, keepdims=True)
-    return (x - mean) / np.sqrt(x.var(-1, keepdims=True) + epsilon) * gamma + beta
 
 
 def delta_net_layer(x, gamma, beta_ln, slow_kernel, output_kernel, num_heads, w=None, epsilon=1e-5):
