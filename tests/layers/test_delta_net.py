@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from kerasrwm.layers import DeltaNet
+from tests.layers.state_continuation import assert_two_parts_equal_one_pass
 from tests.reference import delta_net_numpy
 from tests.reference.finite_differences import numerical_gradient
 
@@ -83,23 +84,7 @@ def test_gradients_match_finite_differences_in_float64():
 def test_state_continuation_equals_one_pass_for_outputs_and_gradients():
     layer = built_layer(2, 4, 8, return_state=True)
     inputs = tf.constant(np.random.default_rng(3).normal(size=(2, 13, 8)).astype(np.float32))
-
-    def whole():
-        return layer(inputs)
-
-    def in_two_parts():
-        first, state = layer(inputs[:, :5])
-        second, state = layer(inputs[:, 5:], initial_state=state)
-        return tf.concat([first, second], axis=1), state
-
-    results = []
-    for run in (whole, in_two_parts):
-        with tf.GradientTape() as tape:
-            outputs, state = run()
-            loss = tf.reduce_sum(outputs**2) + tf.reduce_sum(tf.sin(state[0]))
-        results.append((outputs, state, tape.gradient(loss, layer.trainable_weights)))
-    for a, b in zip(tf.nest.flatten(results[0]), tf.nest.flatten(results[1])):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
+    assert_two_parts_equal_one_pass(layer, inputs)
 
 
 def test_parameter_count_matches_reference():

@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from kerasrwm.layers import ResidualLSTM
+from tests.layers.state_continuation import assert_two_parts_equal_one_pass
 from tests.reference import lstm_numpy
 from tests.reference.finite_differences import numerical_gradient
 from tests.reference.normalization import layer_norm
@@ -69,15 +70,11 @@ def test_gradients_match_finite_differences_in_float64():
         np.testing.assert_allclose(np.asarray(gradient), reference, rtol=1e-6, atol=1e-8, err_msg=name)
 
 
-def test_state_continuation_equals_one_pass():
+def test_state_continuation_equals_one_pass_for_outputs_and_gradients():
     layer = ResidualLSTM(return_state=True)
     inputs = tf.constant(np.random.default_rng(2).normal(size=(2, 11, 8)).astype(np.float32))
-    outputs, state = layer(inputs)
-    first, middle = layer(inputs[:, :4])
-    second, final = layer(inputs[:, 4:], initial_state=middle)
-    np.testing.assert_allclose(tf.concat([first, second], 1).numpy(), outputs.numpy(), rtol=1e-5, atol=1e-6)
-    for a, b in zip(final, state):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+    layer.build(inputs.shape)
+    assert_two_parts_equal_one_pass(layer, inputs, split=4)
 
 
 def test_serialization_round_trip(tmp_path):
