@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 
 from kerasrwm.layers.initializers import torch_linear_initializer
+from kerasrwm.layers.state import check_initial_state
 from kerasrwm.ops import resolve_implementation
 from kerasrwm.ops import srwm
 from kerasrwm.ops.srwm import MIN_HEAD_DIM
@@ -141,32 +142,12 @@ class SRWM(keras.layers.Layer):
             for weight in (self.w_y, self.w_q, self.w_k, self.w_b)
         )
 
-    def _check_state(self, state, batch_size):
-        if not isinstance(state, (tuple, list)) or len(state) != 4:
-            raise ValueError(
-                f"`initial_state` of {self.name} must be a tuple of 4 tensors {STATE_NAMES}; "
-                f"received: {type(state).__name__} of length {len(state) if hasattr(state, '__len__') else '?'}."
-            )
-        state = tuple(tf.convert_to_tensor(s) for s in state)
-        for name, tensor in zip(STATE_NAMES, state):
-            if not tensor.dtype.is_floating:
-                raise ValueError(
-                    f"`initial_state` entry {name} of {self.name} must have a floating dtype; "
-                    f"received dtype {tensor.dtype.name}."
-                )
-            columns = 4 if name == "w_b" else self.head_dim
-            expected = [batch_size, self.num_heads, self.head_dim, columns]
-            actual = tensor.shape.as_list() if tensor.shape.rank is not None else None
-            compatible = actual is not None and len(actual) == 4 and all(
-                a is None or e is None or a == e for a, e in zip(actual, expected)
-            )
-            if not compatible:
-                raise ValueError(
-                    f"`initial_state` entry {name} of {self.name} must have shape "
-                    f"[batch, num_heads, head_dim, {'4' if name == 'w_b' else 'head_dim'}] = "
-                    f"{expected}; received shape {tensor.shape}."
-                )
-        return tuple(tf.cast(tensor, self.compute_dtype) for tensor in state)
+    @property
+    def state_specs(self):
+        square = [None, self.num_heads, self.head_dim, self.head_dim]
+        description = "[batch, num_heads, head_dim, head_dim]"
+        specs = tuple((name, square, description) for name in STATE_NAMES[:3])
+        return specs + (("w_b", [None, self.num_heads, self.head_dim, 4], "[batch, num_heads, head_dim, 4]"),)
 
     def call(self, inputs, initial_state=None, training=None):
         if not inputs.dtype.is_floating:
@@ -178,7 +159,7 @@ class SRWM(keras.layers.Layer):
         if initial_state is None:
             state = self.get_initial_state(batch_size)
         else:
-            state = self._check_state(initial_state, static_batch)
+            state = check_initial_state(self, initial_state, self.state_specs, static_batch)
         x = tf.reshape(inputs, [batch_size, -1, self.num_heads, self.head_dim])
         y, final_state = srwm(
             x, *state, implementation=self.resolved_implementation, input_softmax=self.input_softmax

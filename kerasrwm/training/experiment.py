@@ -48,6 +48,7 @@ DEFAULT_CONFIG = {
     "distill": "kl",
     "temperature": 1.0,
     # learner
+    "sequence_layer": "srwm",  # "srwm", "deltanet" or "lstm"
     "backbone": "conv4",
     "backbone_channels": 32,
     "vision_dropout": 0.0,
@@ -74,6 +75,7 @@ LEARNER_KEYS = (
     "n_way", "beta1", "beta2", "beta3", "distill", "temperature", "backbone", "backbone_channels",
     "vision_dropout", "hidden_size", "num_layers", "num_heads", "ff_dim", "dropout", "unknown_label",
     "implementation",
+    "sequence_layer",
 )
 
 

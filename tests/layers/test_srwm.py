@@ -6,13 +6,9 @@ import pytest
 import tensorflow as tf
 
 import kerasrwm
+from tests.layers.state_continuation import assert_two_parts_equal_one_pass
 from tests.reference import srwm_numpy
-
-
-def layer_norm(h, gamma, beta, epsilon):
-    mean = h.mean(-1, keepdims=True)
-    variance = h.var(-1, keepdims=True)
-    return (h - mean) / np.sqrt(variance + epsilon) * gamma + beta
+from tests.reference.normalization import layer_norm
 
 
 def numpy_srwm_layer(layer, inputs, state=None):
@@ -75,24 +71,7 @@ def test_state_continuation_equals_one_pass_for_outputs_and_gradients():
     layer = kerasrwm.SRWM(num_heads=2, head_dim=8, implementation="loop", return_state=True)
     inputs = tf.constant(np.random.default_rng(3).normal(size=(2, 13, 16)).astype(np.float32))
     layer.build(inputs.shape)
-
-    def whole():
-        outputs, state = layer(inputs)
-        return outputs, state
-
-    def in_two_parts():
-        first, state = layer(inputs[:, :5])
-        second, state = layer(inputs[:, 5:], initial_state=state)
-        return tf.concat([first, second], axis=1), state
-
-    results = []
-    for run in (whole, in_two_parts):
-        with tf.GradientTape() as tape:
-            outputs, state = run()
-            loss = tf.reduce_sum(outputs**2) + tf.add_n([tf.reduce_sum(tf.sin(s)) for s in state])
-        results.append((outputs, state, tape.gradient(loss, layer.trainable_weights)))
-    for a, b in zip(tf.nest.flatten(results[0]), tf.nest.flatten(results[1])):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
+    assert_two_parts_equal_one_pass(layer, inputs)
 
 
 def test_returned_state_matches_reference_final_weights():
