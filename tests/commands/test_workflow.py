@@ -59,8 +59,9 @@ def test_train_writes_config_checkpoint_and_tensorboard_logs(trained_run):
     assert {"k_test_sweep/accuracy_k1", "k_test_sweep/accuracy_k2"} <= scalar_tags(os.path.join(trained_run, "logs", "k_test_sweep"))
 
 
-def test_resume_after_kill_equals_an_uninterrupted_run(tmp_path, trained_run):
-    killed = run_script("-m", "tests.commands.tiny_run", str(tmp_path / "resumed"), "1")
+@pytest.mark.slow
+def test_resume_after_a_real_kill_during_the_last_save_equals_an_uninterrupted_run(tmp_path, trained_run):
+    killed = run_script("-m", "tests.commands.tiny_run", str(tmp_path / "resumed"), "save:model.keras", "3")
     assert killed.returncode == 17, killed.stderr[-2000:]
     assert not os.path.exists(tmp_path / "resumed" / "finished")
     resumed = run_script("-m", "tests.commands.tiny_run", str(tmp_path / "resumed"))
@@ -131,7 +132,7 @@ def test_export_loads_without_kerasrwm_and_agrees(trained_run, tmp_path):
 
 def test_train_refuses_a_directory_holding_another_configuration(trained_run, capsys):
     assert main(["train", "--output", trained_run, *TINY_FLAGS, "--beta2", "3"]) == 2
-    assert "holds a run with a different configuration" in capsys.readouterr().err
+    assert "holds a run with a different configuration (beta2: 1.0 in the run, 3.0 now)" in capsys.readouterr().err
 
 
 def test_unknown_configuration_key_in_config_file(tmp_path, capsys):
