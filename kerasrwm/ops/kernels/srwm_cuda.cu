@@ -25,22 +25,58 @@ __device__ T Sigmoid(T value) {
 
 // softmax(logits)[index] over `size` logits.
 template <typename T>
-__device__ T SoftmaxEntry(const T* logits, int64_t size, int64_t index) {
+__device__ T SoftmaxEntry(const T* logits, int size, int index) {
   T maximum = logits[0];
-  for (int64_t i = 1; i < size; ++i) maximum = max(maximum, logits[i]);
+  for (int i = 1; i < size; ++i) maximum = max(maximum, logits[i]);
   T total = 0;
-  for (int64_t i = 0; i < size; ++i) total += exp(logits[i] - maximum);
+  for (int i = 0; i < size; ++i) total += exp(logits[i] - maximum);
   return exp(logits[index] - maximum) / total;
 }
 
 // Gradient of the logit `index` of softmax given the probabilities and their gradient.
 template <typename T>
-__device__ T SoftmaxBackwardEntry(const T* probabilities, const T* grad, int64_t size,
-                                  int64_t index) {
+__device__ T SoftmaxBackwardEntry(const T* probabilities, const T* grad, int size, int index) {
   T inner = 0;
-  for (int64_t i = 0; i < size; ++i) inner += probabilities[i] * grad[i];
+  for (int i = 0; i < size; ++i) inner += probabilities[i] * grad[i];
   return probabilities[index] * (grad[index] - inner);
 }
+
+// Offsets of one sequence's data in the tensors of srwm_layout.h, taken once per block from its
+// index functions, so that the step loop addresses memory without 64-bit division or modulo.
+struct SequenceOffsets {
+  int64_t input, input_step;                              // x, y, grad_x, grad_y
+  int64_t trace, trace_step, trace_field;                 // trace
+  int64_t checkpoint, checkpoint_step, checkpoint_row, checkpoint_column;
+
+  __device__ SequenceOffsets(const SrwmSizes& sizes, int64_t sequence)
+      : input(sizes.InputIndex(sequence, 0, 0)),
+        input_step(sizes.InputStepStride()),
+        trace(sizes.TraceIndex(sequence, 0, 0)),
+        trace_step(sizes.TraceIndex(sequence, 1, 0) - trace),
+        trace_field(sizes.TraceIndex(sequence, 0, 1) - trace),
+        checkpoint(sizes.CheckpointIndex(sequence, 0, 0, 0)),
+        checkpoint_step(sizes.CheckpointIndex(sequence, 1, 0, 0) - checkpoint),
+        checkpoint_row(sizes.CheckpointIndex(sequence, 0, 1, 0) - checkpoint),
+        checkpoint_column(sizes.CheckpointIndex(sequence, 0, 0, 1) - checkpoint) {}
+
+  __device__ int64_t Input(int64_t t, int e) const { return input + t * input_step + e; }
+  __device__ int64_t Trace(int64_t t, int64_t field) const { return trace + t * trace_step + field * trace_field; }
+  __device__ int64_t Checkpoint(int64_t j, int row, int column) const {
+    return checkpoint + j * checkpoint_step + row * checkpoint_row + column * checkpoint_column;
+  }
+};
+
+// Where column `column` of W lies in the separate weight tensors (WeightIndex, once per thread).
+struct ColumnOfWeights {
+  int matrix;
+  int64_t first, row_stride;
+
+  __device__ ColumnOfWeights(const SrwmSizes& sizes, int64_t sequence, int column)
+      : first(sizes.WeightIndex(sequence, 0, column, &matrix)),
+        row_stride(sizes.WeightIndex(sequence, 1, column, &matrix) - first) {}
+
+  __device__ int64_t Row(int e) const { return first + e * row_stride; }
+};
 
 int64_t Threads(const SrwmSizes& sizes) { return (sizes.columns() + 31) / 32 * 32; }
 
@@ -59,9 +95,11 @@ size_t BackwardSharedBytes(const SrwmSizes& sizes) {
 template <typename T>
 __global__ void SrwmForwardKernel(SrwmSizes sizes, SrwmForwardArgs<T> args) {
   extern __shared__ __align__(16) unsigned char shared_bytes[];
-  const int64_t E = sizes.head_dim, M = sizes.columns(), L = sizes.length;
-  const int64_t C = sizes.checkpoint_interval, sequence = blockIdx.x, m = threadIdx.x;
+  const int E = static_cast<int>(sizes.head_dim), M = static_cast<int>(sizes.columns()), m = threadIdx.x;
+  const int64_t L = sizes.length, C = sizes.checkpoint_interval, sequence = blockIdx.x;
+  const SequenceOffsets at(sizes, sequence);
   const bool owner = m < M;
+  const int rate = owner ? RateOfColumn(m, E) : 0;
   T* w = reinterpret_cast<T*>(shared_bytes);  // [E][M]
   T* x = w + E * M;                           // [E]
   T* reads = x + E;                           // [M] = x W
@@ -70,63 +108,62 @@ __global__ void SrwmForwardKernel(SrwmSizes sizes, SrwmForwardArgs<T> args) {
   const T* q = query_key;
   const T* k = query_key + E;
 
-  int matrix;
+  const ColumnOfWeights weights(sizes, sequence, owner ? m : 0);
   if (owner) {
-    for (int64_t e = 0; e < E; ++e) {
-      const int64_t index = sizes.WeightIndex(sequence, e, m, &matrix);
-      w[e * M + m] = args.initial.matrices[matrix][index];
-    }
+    for (int e = 0; e < E; ++e) w[e * M + m] = args.initial.matrices[weights.matrix][weights.Row(e)];
   }
+  int64_t checkpoint = 0, steps_to_checkpoint = C;
   for (int64_t t = 0; t < L; ++t) {
-    if (m < E) x[m] = args.x[sizes.InputIndex(sequence, t, m)];
+    if (m < E) x[m] = args.x[at.Input(t, m)];
     __syncthreads();
     if (owner) {
       T total = 0;
-      for (int64_t e = 0; e < E; ++e) total += x[e] * w[e * M + m];
+      for (int e = 0; e < E; ++e) total += x[e] * w[e * M + m];
       reads[m] = total;
     }
     __syncthreads();
-    if (m < E) args.y[sizes.InputIndex(sequence, t, m)] = reads[m];
+    if (m < E) args.y[at.Input(t, m)] = reads[m];
     if (m < 2 * E) {
       const bool is_key = m >= E;
-      const int64_t index = m - (is_key ? E : 0);
+      const int index = m - (is_key ? E : 0);
       const T value = SoftmaxEntry(reads + (is_key ? 2 * E : E), E, index);
       query_key[m] = value;
-      args.trace[sizes.TraceIndex(sequence, t, (is_key ? TraceKey(E) : TraceQuery(E)) + index)] = value;
+      args.trace[at.Trace(t, (is_key ? TraceKey(E) : TraceQuery(E)) + index)] = value;
     } else if (m < 2 * E + kNumRates) {
-      const int64_t rate = m - 2 * E;
-      beta[rate] = Sigmoid(reads[3 * E + rate]);
-      args.trace[sizes.TraceIndex(sequence, t, TraceRate(E) + rate)] = beta[rate];
+      const int beta_index = m - 2 * E;
+      beta[beta_index] = Sigmoid(reads[3 * E + beta_index]);
+      args.trace[at.Trace(t, TraceRate(E) + beta_index)] = beta[beta_index];
     }
     __syncthreads();
+    --steps_to_checkpoint;
     if (owner) {
       T difference = 0;
-      for (int64_t e = 0; e < E; ++e) difference += (q[e] - k[e]) * w[e * M + m];
-      args.trace[sizes.TraceIndex(sequence, t, TraceDifference(E) + m)] = difference;
-      const T update = beta[RateOfColumn(m, E)] * difference;
-      for (int64_t e = 0; e < E; ++e) w[e * M + m] += k[e] * update;
-      if ((t + 1) % C == 0 || t + 1 == L) {
-        const int64_t checkpoint = CeilDiv(t + 1, C) - 1;
-        for (int64_t e = 0; e < E; ++e) {
-          args.checkpoints[sizes.CheckpointIndex(sequence, checkpoint, e, m)] = w[e * M + m];
-        }
+      for (int e = 0; e < E; ++e) difference += (q[e] - k[e]) * w[e * M + m];
+      args.trace[at.Trace(t, TraceDifference(E) + m)] = difference;
+      const T update = beta[rate] * difference;
+      for (int e = 0; e < E; ++e) w[e * M + m] += k[e] * update;
+      if (steps_to_checkpoint == 0 || t + 1 == L) {
+        for (int e = 0; e < E; ++e) args.checkpoints[at.Checkpoint(checkpoint, e, m)] = w[e * M + m];
       }
+    }
+    if (steps_to_checkpoint == 0) {
+      ++checkpoint;
+      steps_to_checkpoint = C;
     }
   }
   if (owner) {
-    for (int64_t e = 0; e < E; ++e) {
-      const int64_t index = sizes.WeightIndex(sequence, e, m, &matrix);
-      args.final_weights.matrices[matrix][index] = w[e * M + m];
-    }
+    for (int e = 0; e < E; ++e) args.final_weights.matrices[weights.matrix][weights.Row(e)] = w[e * M + m];
   }
 }
 
 template <typename T>
 __global__ void SrwmBackwardKernel(SrwmSizes sizes, SrwmBackwardArgs<T> args) {
   extern __shared__ __align__(16) unsigned char shared_bytes[];
-  const int64_t E = sizes.head_dim, M = sizes.columns(), L = sizes.length;
-  const int64_t C = sizes.checkpoint_interval, sequence = blockIdx.x, m = threadIdx.x;
+  const int E = static_cast<int>(sizes.head_dim), M = static_cast<int>(sizes.columns()), m = threadIdx.x;
+  const int64_t L = sizes.length, C = sizes.checkpoint_interval, sequence = blockIdx.x;
+  const SequenceOffsets at(sizes, sequence);
   const bool owner = m < M;
+  const int rate = owner ? RateOfColumn(m, E) : 0;
   T* w = reinterpret_cast<T*>(shared_bytes);  // [E][M] W
   T* g = w + E * M;                           // [E][M] dL/dW
   T* x = g + E * M;                           // [E]
@@ -142,57 +179,62 @@ __global__ void SrwmBackwardKernel(SrwmSizes sizes, SrwmBackwardArgs<T> args) {
   T* beta = grad_reads + M;                   // [4]
   T* grad_beta = beta + kNumRates;            // [4]
 
-  int matrix;
+  const ColumnOfWeights weights(sizes, sequence, owner ? m : 0);
   if (owner) {
-    for (int64_t e = 0; e < E; ++e) {
-      w[e * M + m] = args.checkpoints[sizes.CheckpointIndex(sequence, sizes.checkpoints() - 1, e, m)];
-      const int64_t index = sizes.WeightIndex(sequence, e, m, &matrix);
-      g[e * M + m] = args.grad_final.matrices[matrix][index];
+    for (int e = 0; e < E; ++e) {
+      w[e * M + m] = args.checkpoints[at.Checkpoint(sizes.checkpoints() - 1, e, m)];
+      g[e * M + m] = args.grad_final.matrices[weights.matrix][weights.Row(e)];
     }
   }
+  // W_{t-1} is restored from checkpoint j - 1 at step t = j C (0 < t < L).
+  int64_t restore_checkpoint = (L - 1) / C - 1, restore_step = (restore_checkpoint + 1) * C;
   for (int64_t t = L - 1; t >= 0; --t) {
     if (m < E) {
-      x[m] = args.x[sizes.InputIndex(sequence, t, m)];
-      grad_y[m] = args.grad_y[sizes.InputIndex(sequence, t, m)];
-      q[m] = args.trace[sizes.TraceIndex(sequence, t, TraceQuery(E) + m)];
-      k[m] = args.trace[sizes.TraceIndex(sequence, t, TraceKey(E) + m)];
+      x[m] = args.x[at.Input(t, m)];
+      grad_y[m] = args.grad_y[at.Input(t, m)];
+      q[m] = args.trace[at.Trace(t, TraceQuery(E) + m)];
+      k[m] = args.trace[at.Trace(t, TraceKey(E) + m)];
     }
-    if (m < kNumRates) beta[m] = args.trace[sizes.TraceIndex(sequence, t, TraceRate(E) + m)];
+    if (m < kNumRates) beta[m] = args.trace[at.Trace(t, TraceRate(E) + m)];
     __syncthreads();
     // Revert W_t = W_{t-1} + outer(k, update) and take dL/dupdate = k G.
+    const bool restore = t == restore_step && t > 0;
     if (owner) {
-      const T difference = args.trace[sizes.TraceIndex(sequence, t, TraceDifference(E) + m)];
-      const T column_beta = beta[RateOfColumn(m, E)];
+      const T difference = args.trace[at.Trace(t, TraceDifference(E) + m)];
+      const T column_beta = beta[rate];
       const T column_update = column_beta * difference;
       T grad_update = 0;
-      for (int64_t e = 0; e < E; ++e) {
+      for (int e = 0; e < E; ++e) {
         w[e * M + m] -= k[e] * column_update;
         grad_update += k[e] * g[e * M + m];
       }
-      if (t > 0 && t % C == 0) {
-        for (int64_t e = 0; e < E; ++e) {
-          w[e * M + m] = args.checkpoints[sizes.CheckpointIndex(sequence, t / C - 1, e, m)];
-        }
+      if (restore) {
+        for (int e = 0; e < E; ++e) w[e * M + m] = args.checkpoints[at.Checkpoint(restore_checkpoint, e, m)];
       }
       update[m] = column_update;
       grad_difference[m] = column_beta * grad_update;
       rate_terms[m] = grad_update * difference;
     }
+    if (restore) {
+      --restore_checkpoint;
+      restore_step -= C;
+    }
     __syncthreads();
     // Row reductions: k as the outer-product key (G update) and (q - k) through W_{t-1}.
     if (m < E) {
       T outer = 0, through_w = 0;
-      for (int64_t c = 0; c < M; ++c) {
+      for (int c = 0; c < M; ++c) {
         outer += g[m * M + c] * update[c];
         through_w += w[m * M + c] * grad_difference[c];
       }
       grad_query[m] = through_w;
       grad_key[m] = outer - through_w;
     } else if (m < E + kNumRates) {
-      const int rate = static_cast<int>(m - E);
+      // Columns of rate r: [r E, (r + 1) E) for y, q, k; [3E, 3E + 4) for b.
+      const int summed_rate = m - E, end = summed_rate < 3 ? (summed_rate + 1) * E : M;
       T total = 0;
-      for (int64_t c = 0; c < M; ++c) total += RateOfColumn(c, E) == rate ? rate_terms[c] : T(0);
-      grad_beta[rate] = total;
+      for (int c = summed_rate * E; c < end; ++c) total += rate_terms[c];
+      grad_beta[summed_rate] = total;
     }
     __syncthreads();
     // dL/d(x W_{t-1}) for column m: y directly, q and k through softmax, beta through sigmoid.
@@ -214,21 +256,18 @@ __global__ void SrwmBackwardKernel(SrwmSizes sizes, SrwmBackwardArgs<T> args) {
     // dL/dx_t = W_{t-1} grad_reads, and G becomes dL/dW_{t-1}.
     if (m < E) {
       T total = 0;
-      for (int64_t c = 0; c < M; ++c) total += w[m * M + c] * grad_reads[c];
-      args.grad_x[sizes.InputIndex(sequence, t, m)] = total;
+      for (int c = 0; c < M; ++c) total += w[m * M + c] * grad_reads[c];
+      args.grad_x[at.Input(t, m)] = total;
     }
     if (owner) {
-      for (int64_t e = 0; e < E; ++e) {
+      for (int e = 0; e < E; ++e) {
         g[e * M + m] += (q[e] - k[e]) * grad_difference[m] + x[e] * grad_reads[m];
       }
     }
     __syncthreads();
   }
   if (owner) {
-    for (int64_t e = 0; e < E; ++e) {
-      const int64_t index = sizes.WeightIndex(sequence, e, m, &matrix);
-      args.grad_initial.matrices[matrix][index] = g[e * M + m];
-    }
+    for (int e = 0; e < E; ++e) args.grad_initial.matrices[weights.matrix][weights.Row(e)] = g[e * M + m];
   }
 }
 
