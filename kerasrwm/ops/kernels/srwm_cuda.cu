@@ -23,22 +23,31 @@ __device__ T Sigmoid(T value) {
   return T(1) / (T(1) + exp(-value));
 }
 
-// softmax(logits)[index] over `size` logits.
+constexpr int kWarpSize = 32;
+constexpr unsigned kFullWarp = 0xffffffffu;
+
+// Sum of `value` over each aligned group of `lanes` lanes (a power of two up to the warp size);
+// every lane of a group gets its group's sum. Called by every lane of the warp.
 template <typename T>
-__device__ T SoftmaxEntry(const T* logits, int size, int index) {
-  T maximum = logits[0];
-  for (int i = 1; i < size; ++i) maximum = max(maximum, logits[i]);
-  T total = 0;
-  for (int i = 0; i < size; ++i) total += exp(logits[i] - maximum);
-  return exp(logits[index] - maximum) / total;
+__device__ T GroupSum(T value, int lanes) {
+  for (int offset = lanes / 2; offset > 0; offset /= 2) value += __shfl_xor_sync(kFullWarp, value, offset);
+  return value;
 }
 
-// Gradient of the logit `index` of softmax given the probabilities and their gradient.
+// GroupSum with max in place of the sum.
 template <typename T>
-__device__ T SoftmaxBackwardEntry(const T* probabilities, const T* grad, int size, int index) {
-  T inner = 0;
-  for (int i = 0; i < size; ++i) inner += probabilities[i] * grad[i];
-  return probabilities[index] * (grad[index] - inner);
+__device__ T GroupMax(T value, int lanes) {
+  for (int offset = lanes / 2; offset > 0; offset /= 2) value = max(value, __shfl_xor_sync(kFullWarp, value, offset));
+  return value;
+}
+
+// Lanes given to each of `rows` rows of a reduction split over a block of `threads` threads (a
+// multiple of the warp size): the largest power of two up to the warp size such that every row
+// has its own group of lanes, or 1 when there are more rows than threads.
+__device__ int LanesPerRow(int rows, int threads) {
+  int lanes = kWarpSize;
+  while (lanes > 1 && lanes * rows > threads) lanes /= 2;
+  return lanes;
 }
 
 // Offsets of one sequence's data in the tensors of srwm_layout.h, taken once per block from its
@@ -107,6 +116,7 @@ __global__ void SrwmForwardKernel(SrwmSizes sizes, SrwmForwardArgs<T> args) {
   T* beta = query_key + 2 * E;                // [4]
   const T* q = query_key;
   const T* k = query_key + E;
+  const int softmax_lanes = LanesPerRow(2, blockDim.x);
 
   const ColumnOfWeights weights(sizes, sequence, owner ? m : 0);
   if (owner) {
@@ -123,16 +133,27 @@ __global__ void SrwmForwardKernel(SrwmSizes sizes, SrwmForwardArgs<T> args) {
     }
     __syncthreads();
     if (m < E) args.y[at.Input(t, m)] = reads[m];
-    if (m < 2 * E) {
-      const bool is_key = m >= E;
-      const int index = m - (is_key ? E : 0);
-      const T value = SoftmaxEntry(reads + (is_key ? 2 * E : E), E, index);
-      query_key[m] = value;
-      args.trace[at.Trace(t, (is_key ? TraceKey(E) : TraceQuery(E)) + index)] = value;
-    } else if (m < 2 * E + kNumRates) {
-      const int beta_index = m - 2 * E;
-      beta[beta_index] = Sigmoid(reads[3 * E + beta_index]);
-      args.trace[at.Trace(t, TraceRate(E) + beta_index)] = beta[beta_index];
+    if (owner && rate == 3) {
+      beta[m - 3 * E] = Sigmoid(reads[m]);
+      args.trace[at.Trace(t, TraceRate(E) + m - 3 * E)] = beta[m - 3 * E];
+    }
+    // q and k: the softmax of reads[E, 2E) and of reads[2E, 3E), each over a group of lanes that
+    // takes its maximum and sum once, with shuffles.
+    if (m < 2 * softmax_lanes) {
+      const bool is_key = m >= softmax_lanes;
+      const int lane = m & (softmax_lanes - 1), first = is_key ? E : 0;
+      const T* logits = reads + E + first;
+      T maximum = logits[0];
+      for (int i = lane; i < E; i += softmax_lanes) maximum = max(maximum, logits[i]);
+      maximum = GroupMax(maximum, softmax_lanes);
+      T total = 0;
+      for (int i = lane; i < E; i += softmax_lanes) total += exp(logits[i] - maximum);
+      total = GroupSum(total, softmax_lanes);
+      for (int i = lane; i < E; i += softmax_lanes) {
+        const T value = exp(logits[i] - maximum) / total;
+        query_key[first + i] = value;
+        args.trace[at.Trace(t, (is_key ? TraceKey(E) : TraceQuery(E)) + i)] = value;
+      }
     }
     __syncthreads();
     --steps_to_checkpoint;
@@ -178,6 +199,7 @@ __global__ void SrwmBackwardKernel(SrwmSizes sizes, SrwmBackwardArgs<T> args) {
   T* grad_reads = rate_terms + M;             // [M] dL/d(x W)
   T* beta = grad_reads + M;                   // [4]
   T* grad_beta = beta + kNumRates;            // [4]
+  const int softmax_lanes = LanesPerRow(2, blockDim.x);
 
   const ColumnOfWeights weights(sizes, sequence, owner ? m : 0);
   if (owner) {
@@ -237,20 +259,23 @@ __global__ void SrwmBackwardKernel(SrwmSizes sizes, SrwmBackwardArgs<T> args) {
       grad_beta[summed_rate] = total;
     }
     __syncthreads();
-    // dL/d(x W_{t-1}) for column m: y directly, q and k through softmax, beta through sigmoid.
-    if (owner) {
-      T grad;
-      if (m < E) {
-        grad = grad_y[m];
-      } else if (m < 2 * E) {
-        grad = SoftmaxBackwardEntry(q, grad_query, E, m - E);
-      } else if (m < 3 * E) {
-        grad = SoftmaxBackwardEntry(k, grad_key, E, m - 2 * E);
-      } else {
-        const T b = beta[m - 3 * E];
-        grad = grad_beta[m - 3 * E] * b * (1 - b);
-      }
-      grad_reads[m] = grad;
+    // dL/d(x W_{t-1}): y directly, beta through sigmoid, q and k through softmax, each softmax
+    // over a group of lanes that takes its inner product once, with shuffles.
+    if (owner && rate == 0) grad_reads[m] = grad_y[m];
+    if (owner && rate == 3) {
+      const T b = beta[m - 3 * E];
+      grad_reads[m] = grad_beta[m - 3 * E] * b * (1 - b);
+    }
+    if (m < 2 * softmax_lanes) {
+      const bool is_key = m >= softmax_lanes;
+      const int lane = m & (softmax_lanes - 1);
+      const T* probabilities = is_key ? k : q;
+      const T* grad = is_key ? grad_key : grad_query;
+      T inner = 0;
+      for (int i = lane; i < E; i += softmax_lanes) inner += probabilities[i] * grad[i];
+      inner = GroupSum(inner, softmax_lanes);
+      T* grad_logits = grad_reads + (is_key ? 2 * E : E);
+      for (int i = lane; i < E; i += softmax_lanes) grad_logits[i] = probabilities[i] * (grad[i] - inner);
     }
     __syncthreads();
     // dL/dx_t = W_{t-1} grad_reads, and G becomes dL/dW_{t-1}.
