@@ -1,8 +1,9 @@
 // CUDA kernels of the SRWM recurrence: one block per sequence (head of one batch element),
 // time fully sequential inside the block. Thread m owns column m of the fast weights
 // W [E][3E + 4] (and of their gradient G in the backward), which live in shared memory, so the
-// reads x W, the rank-1 updates and their reversal need no atomics. Row reductions over the
-// columns (G update, W grad) are done by the first E threads. Same algorithm and saved layout
+// reads x W, the rank-1 updates and their reversal need no atomics. The backward's row reductions
+// over the columns are split over groups of lanes that add up with warp shuffles, on rows padded
+// against shared-memory bank conflicts (PaddedRowStride). Same algorithm and saved layout
 // as the CPU kernels (srwm_cpu.h): trace of q, k, beta, d per step and weight checkpoints.
 #include <cuda_runtime.h>
 
@@ -44,10 +45,25 @@ __device__ T GroupMax(T value, int lanes) {
 // Lanes given to each of `rows` rows of a reduction split over a block of `threads` threads (a
 // multiple of the warp size): the largest power of two up to the warp size such that every row
 // has its own group of lanes, or 1 when there are more rows than threads.
-__device__ int LanesPerRow(int rows, int threads) {
+__host__ __device__ int LanesPerRow(int rows, int threads) {
   int lanes = kWarpSize;
   while (lanes > 1 && lanes * rows > threads) lanes /= 2;
   return lanes;
+}
+
+// Lanes per row of the backward's row reductions: the E rows of W and G, whose first four groups
+// of lanes also sum the terms of one rate each.
+__host__ __device__ int ReductionLanes(int head_dim, int threads) {
+  return LanesPerRow(head_dim > kNumRates ? head_dim : kNumRates, threads);
+}
+
+// Row stride of W and G in the backward's shared memory: at least `columns`, and an odd multiple
+// of `lanes`, so that the rows that the groups of a warp read at once start in different banks
+// and the groups' consecutive columns never share a bank (4-byte banks; 8-byte elements are
+// served per half-warp, where the same holds).
+__host__ __device__ int PaddedRowStride(int columns, int lanes) {
+  const int groups = (columns + lanes - 1) / lanes;
+  return (groups % 2 == 1 ? groups : groups + 1) * lanes;
 }
 
 // Offsets of one sequence's data in the tensors of srwm_layout.h, taken once per block from its
@@ -98,7 +114,8 @@ size_t ForwardSharedBytes(const SrwmSizes& sizes) {
 template <typename T>
 size_t BackwardSharedBytes(const SrwmSizes& sizes) {
   const int64_t E = sizes.head_dim, M = sizes.columns();
-  return sizeof(T) * (2 * E * M + 6 * E + 4 * M + 2 * kNumRates);
+  const int64_t stride = PaddedRowStride(static_cast<int>(M), ReductionLanes(static_cast<int>(E), static_cast<int>(Threads(sizes))));
+  return sizeof(T) * (2 * E * stride + 6 * E + 4 * M + 2 * kNumRates);
 }
 
 template <typename T>
@@ -185,9 +202,13 @@ __global__ void SrwmBackwardKernel(SrwmSizes sizes, SrwmBackwardArgs<T> args) {
   const SequenceOffsets at(sizes, sequence);
   const bool owner = m < M;
   const int rate = owner ? RateOfColumn(m, E) : 0;
-  T* w = reinterpret_cast<T*>(shared_bytes);  // [E][M] W
-  T* g = w + E * M;                           // [E][M] dL/dW
-  T* x = g + E * M;                           // [E]
+  // Row reductions: row r (< E) and rate r (< 4) on the group of `lanes` lanes from r * lanes.
+  const int lanes = ReductionLanes(E, blockDim.x), S = PaddedRowStride(M, lanes);
+  const int row = m / lanes, row_lane = m & (lanes - 1), rows = E > kNumRates ? E : kNumRates;
+  const bool warp_reduces = (m & ~(kWarpSize - 1)) / lanes < rows;
+  T* w = reinterpret_cast<T*>(shared_bytes);  // [E][S] W, columns [0, M) used
+  T* g = w + E * S;                           // [E][S] dL/dW, columns [0, M) used
+  T* x = g + E * S;                           // [E]
   T* grad_y = x + E;                          // [E]
   T* q = grad_y + E;                          // [E]
   T* k = q + E;                               // [E]
@@ -204,8 +225,8 @@ __global__ void SrwmBackwardKernel(SrwmSizes sizes, SrwmBackwardArgs<T> args) {
   const ColumnOfWeights weights(sizes, sequence, owner ? m : 0);
   if (owner) {
     for (int e = 0; e < E; ++e) {
-      w[e * M + m] = args.checkpoints[at.Checkpoint(sizes.checkpoints() - 1, e, m)];
-      g[e * M + m] = args.grad_final.matrices[weights.matrix][weights.Row(e)];
+      w[e * S + m] = args.checkpoints[at.Checkpoint(sizes.checkpoints() - 1, e, m)];
+      g[e * S + m] = args.grad_final.matrices[weights.matrix][weights.Row(e)];
     }
   }
   // W_{t-1} is restored from checkpoint j - 1 at step t = j C (0 < t < L).
@@ -227,11 +248,11 @@ __global__ void SrwmBackwardKernel(SrwmSizes sizes, SrwmBackwardArgs<T> args) {
       const T column_update = column_beta * difference;
       T grad_update = 0;
       for (int e = 0; e < E; ++e) {
-        w[e * M + m] -= k[e] * column_update;
-        grad_update += k[e] * g[e * M + m];
+        w[e * S + m] -= k[e] * column_update;
+        grad_update += k[e] * g[e * S + m];
       }
       if (restore) {
-        for (int e = 0; e < E; ++e) w[e * M + m] = args.checkpoints[at.Checkpoint(restore_checkpoint, e, m)];
+        for (int e = 0; e < E; ++e) w[e * S + m] = args.checkpoints[at.Checkpoint(restore_checkpoint, e, m)];
       }
       update[m] = column_update;
       grad_difference[m] = column_beta * grad_update;
@@ -242,21 +263,29 @@ __global__ void SrwmBackwardKernel(SrwmSizes sizes, SrwmBackwardArgs<T> args) {
       restore_step -= C;
     }
     __syncthreads();
-    // Row reductions: k as the outer-product key (G update) and (q - k) through W_{t-1}.
-    if (m < E) {
-      T outer = 0, through_w = 0;
-      for (int c = 0; c < M; ++c) {
-        outer += g[m * M + c] * update[c];
-        through_w += w[m * M + c] * grad_difference[c];
+    // Row reductions, each row on its group of lanes: row e takes k as the outer-product key
+    // (G update) and (q - k) through W_{t-1}; group r < 4 also sums the terms of rate r's columns.
+    if (warp_reduces) {
+      T outer = 0, through_w = 0, rate_total = 0;
+      if (row < E) {
+        for (int c = row_lane; c < M; c += lanes) {
+          outer += g[row * S + c] * update[c];
+          through_w += w[row * S + c] * grad_difference[c];
+        }
       }
-      grad_query[m] = through_w;
-      grad_key[m] = outer - through_w;
-    } else if (m < E + kNumRates) {
-      // Columns of rate r: [r E, (r + 1) E) for y, q, k; [3E, 3E + 4) for b.
-      const int summed_rate = m - E, end = summed_rate < 3 ? (summed_rate + 1) * E : M;
-      T total = 0;
-      for (int c = summed_rate * E; c < end; ++c) total += rate_terms[c];
-      grad_beta[summed_rate] = total;
+      if (row < kNumRates) {
+        // Columns of rate r: [r E, (r + 1) E) for y, q, k; [3E, 3E + 4) for b.
+        const int end = row < 3 ? (row + 1) * E : M;
+        for (int c = row * E + row_lane; c < end; c += lanes) rate_total += rate_terms[c];
+      }
+      outer = GroupSum(outer, lanes);
+      through_w = GroupSum(through_w, lanes);
+      rate_total = GroupSum(rate_total, lanes);
+      if (row_lane == 0 && row < E) {
+        grad_query[row] = through_w;
+        grad_key[row] = outer - through_w;
+      }
+      if (row_lane == 0 && row < kNumRates) grad_beta[row] = rate_total;
     }
     __syncthreads();
     // dL/d(x W_{t-1}): y directly, beta through sigmoid, q and k through softmax, each softmax
@@ -278,21 +307,24 @@ __global__ void SrwmBackwardKernel(SrwmSizes sizes, SrwmBackwardArgs<T> args) {
       for (int i = lane; i < E; i += softmax_lanes) grad_logits[i] = probabilities[i] * (grad[i] - inner);
     }
     __syncthreads();
-    // dL/dx_t = W_{t-1} grad_reads, and G becomes dL/dW_{t-1}.
-    if (m < E) {
-      T total = 0;
-      for (int c = 0; c < M; ++c) total += w[m * M + c] * grad_reads[c];
-      args.grad_x[at.Input(t, m)] = total;
-    }
+    // G becomes dL/dW_{t-1}, and dL/dx_t = W_{t-1} grad_reads (a row reduction).
     if (owner) {
       for (int e = 0; e < E; ++e) {
-        g[e * M + m] += (q[e] - k[e]) * grad_difference[m] + x[e] * grad_reads[m];
+        g[e * S + m] += (q[e] - k[e]) * grad_difference[m] + x[e] * grad_reads[m];
       }
+    }
+    if (warp_reduces) {
+      T total = 0;
+      if (row < E) {
+        for (int c = row_lane; c < M; c += lanes) total += w[row * S + c] * grad_reads[c];
+      }
+      total = GroupSum(total, lanes);
+      if (row_lane == 0 && row < E) args.grad_x[at.Input(t, row)] = total;
     }
     __syncthreads();
   }
   if (owner) {
-    for (int e = 0; e < E; ++e) args.grad_initial.matrices[weights.matrix][weights.Row(e)] = g[e * M + m];
+    for (int e = 0; e < E; ++e) args.grad_initial.matrices[weights.matrix][weights.Row(e)] = g[e * S + m];
   }
 }
 

@@ -7,9 +7,11 @@
 // synchronization point: the lanes named in its mask stop there, and once all of them have
 // arrived, each gets the value its source lane passed and they run on; a warp thus runs as a group
 // between shuffles, independently of the other warps. When every live thread waits at a barrier,
-// the next phase starts. Whenever threads are released (at a barrier or a shuffle) they run in
-// ascending, descending or random order (`Emulation::order`), so a missing barrier shows up as a
-// thread reading what another has not written yet, or has already overwritten. Dynamic shared
+// the next phase starts. The scheduler always runs the lowest (ascending), highest (descending)
+// or a random runnable thread (`Emulation::order`), and releases a warp as soon as its lanes are
+// all at a shuffle, so warps run ahead of or behind each other between barriers, and a missing
+// barrier shows up as a thread reading what another has not written yet, or has already
+// overwritten. Dynamic shared
 // memory is filled with NaN bytes before every block. The barrier or shuffle on source line
 // `Emulation::skipped_line` loses its synchronization, which is what removing it from the source
 // would do (the mutation check of the tests): a skipped barrier is not waited at, a skipped
@@ -31,6 +33,7 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <set>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -169,62 +172,62 @@ inline void RunThread() {
   state.waiting_line[state.current] = -1;
 }
 
-// Releases the warps whose lanes have all reached the same shuffle: each lane gets its source
-// lane's value and becomes runnable. Returns how many lanes were released, or -1 (and sets
-// `failure`) if lanes named in a shuffle's mask wait elsewhere or name another mask.
-inline int ReleaseShuffles(unsigned threads) {
+// Releases the warp starting at thread `first` if the lanes named in its shuffle's mask have all
+// reached that shuffle: each gets its source lane's value and becomes runnable. Returns false (and
+// sets `failure`) if lanes named in the mask wait elsewhere or name another mask.
+inline bool ReleaseWarp(unsigned first, std::set<unsigned>& runnable) {
   Emulation& state = State();
-  int released = 0;
-  for (unsigned first = 0; first < threads; first += kWarpSize) {
-    unsigned leader = first;
-    while (leader < first + kWarpSize && !state.at_shuffle[leader]) ++leader;
-    if (leader == first + kWarpSize) continue;
-    const unsigned mask = state.shuffle_mask[leader];
-    const int line = state.waiting_line[leader];
-    bool all_arrived = true;
-    for (unsigned lane = 0; lane < kWarpSize; ++lane) {
-      const unsigned t = first + lane;
-      const bool named = (mask >> lane) & 1u;
-      if (state.at_shuffle[t] && (!named || state.waiting_line[t] != line || state.shuffle_mask[t] != mask)) {
-        state.failure = "lanes of one warp at different shuffles or masks (lines " + std::to_string(line) + " and " +
-                        std::to_string(state.waiting_line[t]) + ")";
-        return -1;
-      }
-      if (!named) continue;
-      if (state.waiting_line[t] == 0) all_arrived = false;  // still running towards the shuffle
-      if (state.waiting_line[t] < 0 || (state.waiting_line[t] > 0 && !state.at_shuffle[t])) {
-        state.failure = "a lane named in the mask of the shuffle on line " + std::to_string(line) +
-                        (state.waiting_line[t] < 0 ? " has returned" : " waits at a barrier");
-        return -1;
-      }
+  unsigned leader = first;
+  while (leader < first + kWarpSize && !state.at_shuffle[leader]) ++leader;
+  if (leader == first + kWarpSize) return true;
+  const unsigned mask = state.shuffle_mask[leader];
+  const int line = state.waiting_line[leader];
+  for (unsigned lane = 0; lane < kWarpSize; ++lane) {
+    const unsigned t = first + lane;
+    const bool named = (mask >> lane) & 1u;
+    if (state.at_shuffle[t] && (!named || state.waiting_line[t] != line || state.shuffle_mask[t] != mask)) {
+      state.failure = "lanes of one warp at different shuffles or masks (lines " + std::to_string(line) + " and " +
+                      std::to_string(state.waiting_line[t]) + ")";
+      return false;
     }
-    if (!all_arrived) continue;
-    for (unsigned lane = 0; lane < kWarpSize; ++lane) {
-      const unsigned t = first + lane;
-      if (!((mask >> lane) & 1u)) continue;
-      state.shuffle_result[t] = state.shuffle_value[state.shuffle_source[t]];
-      state.at_shuffle[t] = false;
-      state.waiting_line[t] = 0;
-      ++released;
-    }
+    if (!named || state.at_shuffle[t]) continue;
+    if (state.waiting_line[t] == 0) return true;  // still running towards the shuffle
+    state.failure = "a lane named in the mask of the shuffle on line " + std::to_string(line) +
+                    (state.waiting_line[t] < 0 ? " has returned" : " waits at a barrier");
+    return false;
   }
-  return released;
+  for (unsigned lane = 0; lane < kWarpSize; ++lane) {
+    const unsigned t = first + lane;
+    if (!((mask >> lane) & 1u)) continue;
+    state.shuffle_result[t] = state.shuffle_value[state.shuffle_source[t]];
+    state.at_shuffle[t] = false;
+    state.waiting_line[t] = 0;
+    runnable.insert(t);
+  }
+  return true;
 }
 
-// Runs the runnable threads (waiting_line 0) in the emulation's order, each until it waits or returns.
-inline void RunRunnable(unsigned threads, std::vector<unsigned>& order) {
+// Runs threads until none is runnable: each time the lowest (ascending), highest (descending) or
+// a random runnable thread, until it waits or returns. A warp whose lanes all reach a shuffle is
+// released at once, so warps run ahead of each other between barriers. Returns false on misuse.
+inline bool RunUntilBlocked(unsigned threads) {
   Emulation& state = State();
-  order.clear();
+  std::set<unsigned> runnable;
   for (unsigned t = 0; t < threads; ++t) {
-    if (state.waiting_line[t] == 0) order.push_back(t);
+    if (state.waiting_line[t] == 0) runnable.insert(t);
   }
-  if (state.order == kDescending) std::reverse(order.begin(), order.end());
-  if (state.order == kRandom) std::shuffle(order.begin(), order.end(), state.random);
-  for (unsigned t : order) {
+  while (!runnable.empty()) {
+    auto next = runnable.begin();
+    if (state.order == kDescending) next = std::prev(runnable.end());
+    if (state.order == kRandom) next = std::next(runnable.begin(), state.random() % runnable.size());
+    const unsigned t = *next;
+    runnable.erase(next);
     state.current = t;
     threadIdx = {t, 0, 0};
     swapcontext(&state.scheduler, &state.fibers[t]);
+    if (state.at_shuffle[t] && !ReleaseWarp(t - t % kWarpSize, runnable)) return false;
   }
+  return true;
 }
 
 // Runs every block of a launch to completion; returns false on a barrier or shuffle misuse.
@@ -239,7 +242,6 @@ inline bool RunGrid(const cudaLaunchConfig_t& config) {
   while (state.stacks.size() < threads) state.stacks.emplace_back(new char[kStackBytes]);
   blockDim = config.blockDim;
   gridDim = config.gridDim;
-  std::vector<unsigned> order(threads);
   for (unsigned block = 0; block < config.gridDim.x; ++block) {
     blockIdx = {block, 0, 0};
     std::memset(state.shared, 0xFF, config.dynamicSmemBytes);  // all-ones bytes: NaN in float and double
@@ -257,10 +259,7 @@ inline bool RunGrid(const cudaLaunchConfig_t& config) {
       makecontext(&state.fibers[t], RunThread, 0);
     }
     for (;;) {
-      RunRunnable(threads, order);
-      const int released = ReleaseShuffles(threads);
-      if (released < 0) return false;
-      if (released > 0) continue;
+      if (!RunUntilBlocked(threads)) return false;
       int line = 0;
       bool live = false;
       for (unsigned t = 0; t < threads; ++t) {
