@@ -139,10 +139,12 @@ __global__ void SrwmForwardKernel(SrwmSizes sizes, SrwmForwardArgs<T> args) {
   if (owner) {
     for (int e = 0; e < E; ++e) w[e * M + m] = args.initial.matrices[weights.matrix][weights.Row(e)];
   }
+  if (m < E) x[m] = args.x[at.Input(0, m)];
   int64_t checkpoint = 0, steps_to_checkpoint = C;
   for (int64_t t = 0; t < L; ++t) {
-    if (m < E) x[m] = args.x[at.Input(t, m)];
     __syncthreads();
+    // x_{t+1}, loaded now and stored once this step's reads of x are done (after the next barrier).
+    const T next_x = m < E && t + 1 < L ? args.x[at.Input(t + 1, m)] : T(0);
     if (owner) {
       T total = 0;
       for (int e = 0; e < E; ++e) total += x[e] * w[e * M + m];
@@ -173,6 +175,7 @@ __global__ void SrwmForwardKernel(SrwmSizes sizes, SrwmForwardArgs<T> args) {
       }
     }
     __syncthreads();
+    if (m < E) x[m] = next_x;
     --steps_to_checkpoint;
     if (owner) {
       T difference = 0;
@@ -194,6 +197,36 @@ __global__ void SrwmForwardKernel(SrwmSizes sizes, SrwmForwardArgs<T> args) {
   }
 }
 
+// What step t of the backward reads from global memory, held by the threads that load it: x_t,
+// grad_y_t, q_t, k_t (thread e < E loads element e), beta_t (threads < 4) and the difference d_t
+// (each column's owner).
+template <typename T>
+struct BackwardStepInputs {
+  T x = 0, grad_y = 0, q = 0, k = 0, beta = 0, difference = 0;
+
+  __device__ void Load(const SrwmBackwardArgs<T>& args, const SequenceOffsets& at, int64_t t, int m, int E, int M) {
+    if (m < E) {
+      x = args.x[at.Input(t, m)];
+      grad_y = args.grad_y[at.Input(t, m)];
+      q = args.trace[at.Trace(t, TraceQuery(E) + m)];
+      k = args.trace[at.Trace(t, TraceKey(E) + m)];
+    }
+    if (m < kNumRates) beta = args.trace[at.Trace(t, TraceRate(E) + m)];
+    if (m < M) difference = args.trace[at.Trace(t, TraceDifference(E) + m)];
+  }
+
+  // Stores what other threads read into shared memory; grad_y and the difference stay with the
+  // only thread that reads them.
+  __device__ void Share(int m, int E, T* x_shared, T* q_shared, T* k_shared, T* beta_shared) const {
+    if (m < E) {
+      x_shared[m] = x;
+      q_shared[m] = q;
+      k_shared[m] = k;
+    }
+    if (m < kNumRates) beta_shared[m] = beta;
+  }
+};
+
 template <typename T>
 __global__ void SrwmBackwardKernel(SrwmSizes sizes, SrwmBackwardArgs<T> args) {
   extern __shared__ __align__(16) unsigned char shared_bytes[];
@@ -208,13 +241,11 @@ __global__ void SrwmBackwardKernel(SrwmSizes sizes, SrwmBackwardArgs<T> args) {
   const bool warp_reduces = (m & ~(kWarpSize - 1)) / lanes < rows;
   T* w = reinterpret_cast<T*>(shared_bytes);  // [E][S] W, columns [0, M) used
   T* g = w + E * S;                           // [E][S] dL/dW, columns [0, M) used
-  T* x = g + E * S;                           // [E]
-  T* grad_y = x + E;                          // [E]
-  T* q = grad_y + E;                          // [E]
-  T* k = q + E;                               // [E]
-  T* grad_query = k + E;                      // [E]
-  T* grad_key = grad_query + E;               // [E]
-  T* update = grad_key + E;                   // [M] beta (per column) * d
+  // x, q and k of step t and t - 1 alternate between two buffers; the dL/dq, dL/dk of step t use
+  // the buffer that receives q, k of step t - 1, which is filled only after they are read.
+  T* x_buffers = g + E * S;                   // [2][E] x
+  T* vector_buffers = x_buffers + 2 * E;      // [2][2E] (q, k) of one step, (dL/dq, dL/dk) of the other
+  T* update = vector_buffers + 4 * E;         // [M] beta (per column) * d
   T* grad_difference = update + M;            // [M]
   T* rate_terms = grad_difference + M;        // [M] dL/dupdate * d, summed per rate
   T* grad_reads = rate_terms + M;             // [M] dL/d(x W)
@@ -229,21 +260,26 @@ __global__ void SrwmBackwardKernel(SrwmSizes sizes, SrwmBackwardArgs<T> args) {
       g[e * S + m] = args.grad_final.matrices[weights.matrix][weights.Row(e)];
     }
   }
+  int buffer = 0;
+  BackwardStepInputs<T> now;
+  now.Load(args, at, L - 1, m, E, M);
+  now.Share(m, E, x_buffers, vector_buffers, vector_buffers + E, beta);
+  __syncthreads();
   // W_{t-1} is restored from checkpoint j - 1 at step t = j C (0 < t < L).
   int64_t restore_checkpoint = (L - 1) / C - 1, restore_step = (restore_checkpoint + 1) * C;
   for (int64_t t = L - 1; t >= 0; --t) {
-    if (m < E) {
-      x[m] = args.x[at.Input(t, m)];
-      grad_y[m] = args.grad_y[at.Input(t, m)];
-      q[m] = args.trace[at.Trace(t, TraceQuery(E) + m)];
-      k[m] = args.trace[at.Trace(t, TraceKey(E) + m)];
-    }
-    if (m < kNumRates) beta[m] = args.trace[at.Trace(t, TraceRate(E) + m)];
-    __syncthreads();
+    const T* x = x_buffers + buffer * E;
+    const T* q = vector_buffers + buffer * 2 * E;
+    const T* k = q + E;
+    T* grad_query = vector_buffers + (1 - buffer) * 2 * E;
+    T* grad_key = grad_query + E;
+    // Step t - 1's inputs, loaded now and shared once this step has read the buffers they replace.
+    BackwardStepInputs<T> next;
+    if (t > 0) next.Load(args, at, t - 1, m, E, M);
     // Revert W_t = W_{t-1} + outer(k, update) and take dL/dupdate = k G.
     const bool restore = t == restore_step && t > 0;
     if (owner) {
-      const T difference = args.trace[at.Trace(t, TraceDifference(E) + m)];
+      const T difference = now.difference;
       const T column_beta = beta[rate];
       const T column_update = column_beta * difference;
       T grad_update = 0;
@@ -290,7 +326,7 @@ __global__ void SrwmBackwardKernel(SrwmSizes sizes, SrwmBackwardArgs<T> args) {
     __syncthreads();
     // dL/d(x W_{t-1}): y directly, beta through sigmoid, q and k through softmax, each softmax
     // over a group of lanes that takes its inner product once, with shuffles.
-    if (owner && rate == 0) grad_reads[m] = grad_y[m];
+    if (owner && rate == 0) grad_reads[m] = now.grad_y;
     if (owner && rate == 3) {
       const T b = beta[m - 3 * E];
       grad_reads[m] = grad_beta[m - 3 * E] * b * (1 - b);
@@ -321,6 +357,10 @@ __global__ void SrwmBackwardKernel(SrwmSizes sizes, SrwmBackwardArgs<T> args) {
       total = GroupSum(total, lanes);
       if (row_lane == 0 && row < E) args.grad_x[at.Input(t, row)] = total;
     }
+    // beta was last read before the previous barrier; x, q, k go to the other buffers.
+    if (t > 0) next.Share(m, E, x_buffers + (1 - buffer) * E, grad_query, grad_key, beta);
+    now = next;
+    buffer = 1 - buffer;
     __syncthreads();
   }
   if (owner) {
