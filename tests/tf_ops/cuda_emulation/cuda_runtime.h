@@ -47,8 +47,6 @@
 #define __syncthreads() ::cuda_emulation::Barrier(__LINE__)
 #define __shfl_xor_sync(mask, value, lane_mask) \
   ::cuda_emulation::Shuffle(__LINE__, mask, value, ::cuda_emulation::LaneId() ^ (lane_mask))
-#define __shfl_down_sync(mask, value, delta) \
-  ::cuda_emulation::Shuffle(__LINE__, mask, value, ::cuda_emulation::DownSource(delta))
 
 using std::exp;
 using std::max;
@@ -137,12 +135,6 @@ inline void Barrier(int line) {
 }
 
 inline unsigned LaneId() { return State().current % kWarpSize; }
-
-// Source lane of __shfl_down_sync: the lane `delta` above, or the caller's own past the warp.
-inline unsigned DownSource(unsigned delta) {
-  const unsigned lane = LaneId();
-  return lane + delta < kWarpSize ? lane + delta : lane;
-}
 
 // `value` of lane `source` of the caller's warp, once every lane in `mask` has reached this shuffle.
 template <typename T>
