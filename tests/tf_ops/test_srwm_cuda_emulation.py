@@ -1,15 +1,17 @@
 """The SRWM CUDA kernels (`srwm_cuda.cu`, unchanged) run on the CPU through a CUDA emulation.
 
 g++ compiles the kernel source against `cuda_emulation/cuda_runtime.h`: each thread of a block is
-a fiber that yields at `__syncthreads()`, shared memory is NaN before every block, and the threads
-of each phase run in ascending, descending or random order. y, the final weights, the trace, the
-checkpoints and every gradient are compared with the float64 NumPy reference, and removing any one
-`__syncthreads()` must make the comparison fail. The library is built once per source hash into
+a fiber that yields at `__syncthreads()` and at warp shuffles (where the lanes of a warp wait for
+each other and exchange values), shared memory is NaN before every block, and released threads
+run in ascending, descending or random order. y, the final weights, the trace, the checkpoints
+and every gradient are compared with the float64 NumPy reference, and removing any one
+`__syncthreads()`, or the wait of any one shuffle, must make the comparison fail. The library is built once per source hash into
 a temporary cache folder.
 """
 
 import ctypes
 import hashlib
+import itertools
 import os
 import re
 import shutil
@@ -81,7 +83,7 @@ def _saved_shapes(batch, length, heads, head_dim, interval, lanes):
     return trace, checkpoints
 
 
-def run_emulated(emulation, problem, dtype, interval, order="ascending", seed=0, skipped_barrier_line=-1):
+def run_emulated(emulation, problem, dtype, interval, order="ascending", seed=0, skipped_line=-1):
     """Forward + backward of the emulated kernels; a dict of the outputs (NaN where never written)."""
     x, weights, grad_y, grad_finals = problem
     batch, length, heads, head_dim = x.shape
@@ -94,7 +96,7 @@ def run_emulated(emulation, problem, dtype, interval, order="ascending", seed=0,
     error = ctypes.create_string_buffer(1024)
     status = emulation.emulated_srwm_forward_backward(
         np.dtype(dtype).itemsize, (ctypes.c_int64 * 5)(*x.shape, interval), pointers(inputs), pointers(outputs),
-        ORDERS[order], seed, skipped_barrier_line, error, len(error),
+        ORDERS[order], seed, skipped_line, error, len(error),
     )
     if status != 0:
         raise RuntimeError(error.value.decode())
@@ -137,10 +139,10 @@ def relative_errors(actual, expected):
     return errors
 
 
-def barrier_lines():
-    """Source lines (1-based) of the `__syncthreads()` calls in srwm_cuda.cu."""
+def sync_lines(pattern):
+    """Source lines (1-based) of srwm_cuda.cu that match `pattern`."""
     lines = (KERNELS / "srwm_cuda.cu").read_text().splitlines()
-    return [number for number, line in enumerate(lines, 1) if re.search(r"\b__syncthreads\(\)", line)]
+    return [number for number, line in enumerate(lines, 1) if re.search(pattern, line)]
 
 
 def _check(emulation, dtype, shape, interval, seed=0):
@@ -166,22 +168,34 @@ def test_kernels_match_the_reference(emulation, dtype, head_dim, length):
     _check(emulation, dtype, (3, length, 3, head_dim), interval=4, seed=head_dim * 100 + length)
 
 
-def test_removing_any_barrier_breaks_the_comparison(emulation):
-    lines = barrier_lines()
-    assert len(lines) >= 7, lines  # 3 in the forward step, 4 in the backward step
-    problem = random_problem(2, 7, 5, 5, np.random.default_rng(1))
-    expected = expected_outputs(problem, 3, LANES[np.float64])
+@pytest.mark.parametrize(
+    "pattern, least",
+    # 3 barriers in the forward step, 4 in the backward step and 1 before it; GroupSum and GroupMax.
+    [(r"\b__syncthreads\(\)", 8), (r"\b__shfl_\w+_sync\(", 2)],
+    ids=["barriers", "shuffles"],
+)
+def test_removing_any_synchronization_breaks_the_comparison(emulation, pattern, least):
+    """Each barrier, and each shuffle's wait for the other lanes of its warp, is needed.
+
+    head_dim 5 runs one warp (the softmaxes over groups of 16 lanes), head_dim 16 two warps.
+    """
+    lines = sync_lines(pattern)
+    assert len(lines) >= least, lines
+    cases = []
+    for head_dim in (5, 16):
+        problem = random_problem(2, 7, 5, head_dim, np.random.default_rng(1))
+        cases.append((problem, expected_outputs(problem, 3, LANES[np.float64])))
     for line in lines:
         worst = 0.0
-        for order in ORDERS:
+        for (problem, expected), order in itertools.product(cases, ORDERS):
             try:
                 errors = relative_errors(
-                    run_emulated(emulation, problem, np.float64, 3, order, seed=1, skipped_barrier_line=line), expected
+                    run_emulated(emulation, problem, np.float64, 3, order, seed=1, skipped_line=line), expected
                 )
             except RuntimeError:
                 errors = {"launch": np.inf}
             worst = max(worst, *errors.values())
-        assert worst > 1e-6, f"the kernels still pass without the __syncthreads() on line {line}"
+        assert worst > 1e-6, f"the kernels still pass without the synchronization on line {line}"
 
 
 def test_shared_memory_attribute_is_set_once_per_kernel_to_the_device_limit(emulation):

@@ -48,16 +48,17 @@ extern "C" {
 // shape: batch, length, heads, head_dim, checkpoint_interval.
 // inputs: x, w_y, w_q, w_k, w_b, grad_y, grad_w_y_final, ..., grad_w_b_final.
 // outputs: y, w_y_final, ..., w_b_final, trace, checkpoints, grad_x, grad_w_y, ..., grad_w_b.
-// order: 0 ascending, 1 descending, 2 random threads within each phase; skipped_barrier_line:
-// the source line of the __syncthreads() to leave out, or -1. Returns 0, or 1 with `error` set.
+// order: 0 ascending, 1 descending, 2 random threads within each phase; skipped_line:
+// the source line of the __syncthreads() or warp shuffle whose
+// synchronization to leave out, or -1. Returns 0, or 1 with `error` set.
 int emulated_srwm_forward_backward(int element_bytes, const int64_t* shape, const void* const* inputs,
-                                   void* const* outputs, int order, uint64_t seed, int skipped_barrier_line,
+                                   void* const* outputs, int order, uint64_t seed, int skipped_line,
                                    char* error, size_t error_size) {
   cuda_emulation::Emulation& state = cuda_emulation::State();
   state.shared = kerasrwm::cuda::shared_bytes;
   state.order = static_cast<cuda_emulation::Order>(order);
   state.random.seed(seed);
-  state.skipped_barrier_line = skipped_barrier_line;
+  state.skipped_line = skipped_line;
   state.failure.clear();
   std::string message = element_bytes == 4 ? ForwardBackward<float>(shape, inputs, outputs)
                                            : ForwardBackward<double>(shape, inputs, outputs);
