@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from kerasrwm.cli import main
@@ -37,6 +38,7 @@ def bad_files(tmp_path):
     (tmp_path / "text.npz").write_text("not an archive\n")
     (tmp_path / "list.json").write_text(json.dumps([{"beta2": 1.0}]))
     (tmp_path / "malformed.json").write_text('{"beta2": 1.0,}')
+
     return tmp_path
 
 
@@ -63,3 +65,17 @@ def test_evaluate_names_a_damaged_model_file(tmp_path, capsys):
     (tmp_path / "model.keras").write_bytes(b"PK\x03\x04 damaged")
     assert main(["evaluate", str(tmp_path), "--model", "last"]) == 2
     assert f"kerasrwm: error: {tmp_path}/model.keras cannot be loaded; the file is damaged" in capsys.readouterr().err
+
+
+def test_source_without_validation_split_is_refused(tmp_path, capsys):
+    """Omniglot's background / evaluation scheme has no validation split: one line says so."""
+    path = tmp_path / "background.npz"
+    labels = np.repeat(np.arange(8), 3)
+    np.savez(path, images=np.zeros((24, 16, 16), np.uint8), labels=labels, class_split=np.array(["background"] * 6 + ["evaluation"] * 2))
+    pairs = [pair for pair in zip(TINY_FLAGS[::2], TINY_FLAGS[1::2]) if pair[0] not in ("--data", "--data-option")]
+    flags = [item for pair in pairs for item in pair] + ["--data", f"npz:{path}", "--data-option", "split_scheme=background"]
+    assert main(["train", "--output", str(tmp_path / "run"), *flags]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("kerasrwm: error: ") and error.count("\n") == 1, error
+    assert "has no 'validation' split; its splits are ('train', 'test')" in error
+    assert "split_scheme=vinyals" in error

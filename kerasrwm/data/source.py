@@ -93,11 +93,12 @@ class Source:
         class_image_indices = [np.arange(start, end) for start, end in zip(offsets[:-1], offsets[1:])]
         names = [self.class_names[c] for c in class_ids]
         if not self.rotations:
-            return ClassStore(images, class_image_indices, names, self.drop_small_classes)
+            return ClassStore(images, class_image_indices, names, self.drop_small_classes, split_name=name)
         quarter_turns = range(len(ROTATION_SUFFIXES))
         return ClassStore(
             np.concatenate([np.rot90(images, k, axes=(1, 2)) for k in quarter_turns]),
             [indices + k * len(images) for indices in class_image_indices for k in quarter_turns],
-            [name + ROTATION_SUFFIXES[k] for name in names for k in quarter_turns],
+            [class_name + ROTATION_SUFFIXES[k] for class_name in names for k in quarter_turns],
             self.drop_small_classes,
+            split_name=name,
         )

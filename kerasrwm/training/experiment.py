@@ -236,6 +236,22 @@ def _check_resumable(output_dir, strategy):
 BACKUP_DIR = "backup"
 
 
+def _check_training_splits(config, source):
+    """Raises `ValueError` unless the source has the train and validation splits a run needs.
+
+    Training draws its episodes from the train split and keeps the model of the epoch with the best
+    accuracy on validation episodes, so both must exist; a scheme without a validation split (e.g.
+    Omniglot's background / evaluation split) is refused rather than split silently.
+    """
+    missing = [name for name in ("train", "validation") if name not in source.split_names]
+    if missing:
+        raise ValueError(
+            f"`data` {config['data']!r} (options {config['data_options']}) has no {' or '.join(map(repr, missing))} "
+            f"split; its splits are {source.split_names}. Training needs both: choose a split scheme with a "
+            "validation split (for Omniglot, `split_scheme=vinyals`) or a source with train/validation/test."
+        )
+
+
 def train(config, output_dir, callbacks=(), verbose=1, strategy="none", build_model=build_learner):
     """Trains (or resumes) the run in `output_dir`; returns the trained model.
 
@@ -281,6 +297,7 @@ def _train(config, output_dir, callbacks, verbose, strategy, build_model, distri
         print(f"Training with strategy {strategy!r} on {distribution.num_replicas_in_sync} replicas.")
     keras.utils.set_random_seed(config["seed"])
     source = load_source(config["data"], **config["data_options"])
+    _check_training_splits(config, source)
     train_store = source.split("train")
     validation = validation_episodes(config, source.split("validation"))
     if chief and config["k_test_sweep"]:

@@ -44,9 +44,15 @@ def load_tfds(
     if not isinstance(splits, str) and not set(splits) <= set(SPLIT_NAMES):
         raise ValueError(f"`splits` keys must be among {SPLIT_NAMES}; received splits={splits!r}.")
     tfds_splits = [splits] if isinstance(splits, str) else list(splits.values())
-    datasets, info = tfds.load(
-        name, split=tfds_splits, data_dir=data_dir, download=download, with_info=True
-    )
+    try:
+        datasets, info = tfds.load(name, split=tfds_splits, data_dir=data_dir, download=download, with_info=True)
+    except tfds.core.registered.DatasetNotFoundError:
+        raise ValueError(f"`name` {name!r} is not a TFDS dataset; `tfds.list_builders()` lists them.") from None
+    except AssertionError as error:  # TFDS's way of saying the data is not prepared and download=False
+        raise ValueError(
+            f"The TFDS dataset {name!r} is not prepared in `data_dir`={data_dir!r} and `download` is false: "
+            f"pass download=true or prepare it first ({error})."
+        ) from None
     for key in (image_key, label_key):
         if key not in info.features:
             raise ValueError(

@@ -65,3 +65,13 @@ def test_tfds_errors(data_dir):
         load_source("tfds:tiny_few_shot", data_dir=data_dir, download=False, splits={"holdout": "test"}, verbose=False)
     with pytest.raises(ValueError, match="no feature 'picture'"):
         load_source("tfds:tiny_few_shot", data_dir=data_dir, download=False, image_key="picture", verbose=False)
+
+
+def test_unknown_dataset_is_one_line():
+    with pytest.raises(ValueError, match=r"^`name` 'no_such_dataset_xyz' is not a TFDS dataset; [^\n]*$"):
+        load_source("tfds:no_such_dataset_xyz")
+
+
+def test_unprepared_dataset_without_download(tmp_path):
+    with pytest.raises(ValueError, match="is not prepared in `data_dir`=.*and `download` is false"):
+        load_source("tfds:omniglot", data_dir=str(tmp_path), download=False)
