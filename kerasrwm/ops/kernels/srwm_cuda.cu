@@ -3,8 +3,10 @@
 // W [E][3E + 4] (and of their gradient G in the backward), which live in shared memory, so the
 // reads x W, the rank-1 updates and their reversal need no atomics. The backward's row reductions
 // over the columns are split over groups of lanes that add up with warp shuffles, on rows padded
-// against shared-memory bank conflicts (PaddedRowStride). Same algorithm and saved layout
-// as the CPU kernels (srwm_cpu.h): trace of q, k, beta, d per step and weight checkpoints.
+// against shared-memory bank conflicts (PaddedRowStride). Same algorithm and saved data as the
+// CPU kernels (srwm_cpu.h): trace of q, k, beta, d per step and weight checkpoints, in the GPU
+// layout of srwm_layout.h (GpuTraceIndex, GpuCheckpointIndex), where thread m's field or column
+// at a step lies next to thread m + 1's.
 #include <cuda_runtime.h>
 
 #include <map>
@@ -66,8 +68,9 @@ __host__ __device__ int PaddedRowStride(int columns, int lanes) {
   return (groups % 2 == 1 ? groups : groups + 1) * lanes;
 }
 
-// Offsets of one sequence's data in the tensors of srwm_layout.h, taken once per block from its
-// index functions, so that the step loop addresses memory without 64-bit division or modulo.
+// Offsets of one sequence's data in the tensors of srwm_layout.h (the trace and checkpoints in
+// their GPU layout), taken once per block from its index functions, so that the step loop
+// addresses memory without 64-bit division or modulo.
 struct SequenceOffsets {
   int64_t input, input_step;                              // x, y, grad_x, grad_y
   int64_t trace, trace_step, trace_field;                 // trace
@@ -76,13 +79,13 @@ struct SequenceOffsets {
   __device__ SequenceOffsets(const SrwmSizes& sizes, int64_t sequence)
       : input(sizes.InputIndex(sequence, 0, 0)),
         input_step(sizes.InputStepStride()),
-        trace(sizes.TraceIndex(sequence, 0, 0)),
-        trace_step(sizes.TraceIndex(sequence, 1, 0) - trace),
-        trace_field(sizes.TraceIndex(sequence, 0, 1) - trace),
-        checkpoint(sizes.CheckpointIndex(sequence, 0, 0, 0)),
-        checkpoint_step(sizes.CheckpointIndex(sequence, 1, 0, 0) - checkpoint),
-        checkpoint_row(sizes.CheckpointIndex(sequence, 0, 1, 0) - checkpoint),
-        checkpoint_column(sizes.CheckpointIndex(sequence, 0, 0, 1) - checkpoint) {}
+        trace(sizes.GpuTraceIndex(sequence, 0, 0)),
+        trace_step(sizes.GpuTraceIndex(sequence, 1, 0) - trace),
+        trace_field(sizes.GpuTraceIndex(sequence, 0, 1) - trace),
+        checkpoint(sizes.GpuCheckpointIndex(sequence, 0, 0, 0)),
+        checkpoint_step(sizes.GpuCheckpointIndex(sequence, 1, 0, 0) - checkpoint),
+        checkpoint_row(sizes.GpuCheckpointIndex(sequence, 0, 1, 0) - checkpoint),
+        checkpoint_column(sizes.GpuCheckpointIndex(sequence, 0, 0, 1) - checkpoint) {}
 
   __device__ int64_t Input(int64_t t, int e) const { return input + t * input_step + e; }
   __device__ int64_t Trace(int64_t t, int64_t field) const { return trace + t * trace_step + field * trace_field; }

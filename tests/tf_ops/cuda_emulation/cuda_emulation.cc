@@ -40,6 +40,26 @@ std::string ForwardBackward(const int64_t* shape, const void* const* inputs, voi
   return error;
 }
 
+// Copies the trace and checkpoints that the kernels wrote in their GPU layout (GpuTraceIndex,
+// GpuCheckpointIndex) into [sequences, length, TraceSize(E)] and
+// [sequences, NumCheckpoints, E, 3E + 4].
+template <typename T>
+void GpuSavedToSequences(const int64_t* shape, const T* trace, const T* checkpoints, T* trace_out,
+                         T* checkpoints_out) {
+  using namespace kerasrwm;
+  const SrwmSizes sizes{shape[0], shape[1], shape[2], shape[3], shape[4], PackLanes<T>()};
+  for (int64_t s = 0; s < sizes.sequences(); ++s) {
+    for (int64_t t = 0; t < sizes.length; ++t) {
+      for (int64_t f = 0; f < sizes.trace_size(); ++f) *trace_out++ = trace[sizes.GpuTraceIndex(s, t, f)];
+    }
+    for (int64_t j = 0; j < sizes.checkpoints(); ++j) {
+      for (int64_t e = 0; e < sizes.head_dim; ++e) {
+        for (int64_t c = 0; c < sizes.columns(); ++c) *checkpoints_out++ = checkpoints[sizes.GpuCheckpointIndex(s, j, e, c)];
+      }
+    }
+  }
+}
+
 }  // namespace
 
 extern "C" {
@@ -65,6 +85,18 @@ int emulated_srwm_forward_backward(int element_bytes, const int64_t* shape, cons
   if (!state.failure.empty()) message += ": " + state.failure;
   std::snprintf(error, error_size, "%s", message.c_str());
   return message.empty() ? 0 : 1;
+}
+
+// GpuSavedToSequences for float (`element_bytes` 4) or double (8).
+void emulated_gpu_saved_to_sequences(int element_bytes, const int64_t* shape, const void* trace,
+                                     const void* checkpoints, void* trace_out, void* checkpoints_out) {
+  if (element_bytes == 4) {
+    GpuSavedToSequences(shape, static_cast<const float*>(trace), static_cast<const float*>(checkpoints),
+                        static_cast<float*>(trace_out), static_cast<float*>(checkpoints_out));
+  } else {
+    GpuSavedToSequences(shape, static_cast<const double*>(trace), static_cast<const double*>(checkpoints),
+                        static_cast<double*>(trace_out), static_cast<double*>(checkpoints_out));
+  }
 }
 
 // The emulated device's opt-in shared memory per block (what cudaDeviceGetAttribute reports).
