@@ -172,3 +172,17 @@ class TestOpShapeErrors:
 
         with pytest.raises(tf.errors.InvalidArgumentError, match=r"`w_q` must have shape"):
             run(x, *weights)
+
+
+def test_backward_refuses_a_trace_laid_out_for_the_gpu():
+    """Trace and checkpoints are device-specific; a CPU backward given the GPU's shapes says so."""
+    x, weights = random_problem(batch=2, heads=1, head_dim=4, length=5, seed=3)
+    library = fused_srwm._LIBRARY.get()
+    interval = fused_srwm.DEFAULT_CHECKPOINT_INTERVAL
+    _, *finals, trace, checkpoints = library.keras_rwm_srwm_forward(x, *weights, checkpoint_interval=interval)
+    packs, length, fields, lanes = trace.shape
+    gpu_trace = tf.zeros([packs, lanes, length, fields], trace.dtype)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="same device type"):
+        library.keras_rwm_srwm_backward(
+            x, gpu_trace, checkpoints, tf.zeros_like(x), *[tf.zeros_like(w) for w in finals], checkpoint_interval=interval
+        )
