@@ -24,8 +24,9 @@ class SequenceLearner(keras.layers.Layer):
 
     Args:
         n_way: number of classes N per episode.
-        backbone: `"conv4"`, `"resnet12"` or a Keras layer mapping `[n, h, w, c]` images to
-            `[n, features]`.
+        backbone: `"conv4"`, `"resnet12"`, or a Keras layer mapping `[n, h, w, c]` images to
+            `[n, features]` (or its serialized config). `get_config` stores the backbone as a
+            nested layer config, so custom layers round-trip.
         backbone_channels: Conv-4 channels (32 for 84x84 images, 64 for 28x28 Omniglot).
         vision_dropout: dropout inside the backbone.
         hidden_size: model width D; must equal `num_heads * head_dim`.
@@ -81,7 +82,6 @@ class SequenceLearner(keras.layers.Layer):
             self.backbone = get_backbone(backbone, **backbone_kwargs)
         else:
             self.backbone = get_backbone(backbone)
-        self.backbone_name = backbone if isinstance(backbone, str) else None
         self.input_projection = keras.layers.Dense(
             self.hidden_size, kernel_initializer=torch_linear_initializer(), name="input_projection"
         )
@@ -172,7 +172,7 @@ class SequenceLearner(keras.layers.Layer):
         config.update(
             {
                 "n_way": self.n_way,
-                "backbone": self.backbone_name or keras.saving.serialize_keras_object(self.backbone),
+                "backbone": keras.saving.serialize_keras_object(self.backbone),
                 "backbone_channels": self.backbone_channels,
                 "vision_dropout": self.vision_dropout,
                 "hidden_size": self.hidden_size,
@@ -186,10 +186,3 @@ class SequenceLearner(keras.layers.Layer):
             }
         )
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        if isinstance(config["backbone"], dict):
-            config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
-        return cls(**config)

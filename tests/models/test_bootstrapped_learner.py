@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 import kerasrwm
+from kerasrwm.training import export_adapt_and_predict
 from tests.models.episodes import random_episode_batch
 
 TINY = dict(backbone=keras.layers.Flatten(), hidden_size=8, num_layers=2, num_heads=2, ff_dim=8, implementation="loop")
@@ -148,6 +149,52 @@ def test_serialization_round_trip(tmp_path):
     restored = keras.models.load_model(path)
     np.testing.assert_array_equal(restored(batch).numpy(), expected)
     assert restored.beta2 == 5.0 and restored.learner.backbone_channels == 4
+
+
+@keras.saving.register_keras_serializable(package="kerasrwm_tests")
+class ScaledProjection(keras.layers.Layer):
+    """A custom backbone with weights and its own config argument: `[n, h, w, c]` -> `[n, units]`."""
+
+    def __init__(self, units, scale, **kwargs):
+        super().__init__(**kwargs)
+        self.units, self.scale = units, scale
+        self.flatten = keras.layers.Flatten()
+        self.dense = keras.layers.Dense(units)
+
+    def build(self, input_shape):
+        self.dense.build(self.flatten.compute_output_shape(input_shape))
+
+    def call(self, images):
+        return self.scale * self.dense(self.flatten(images))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.units)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "scale": self.scale}
+
+
+def test_custom_layer_backbone_round_trips_through_config_save_and_export(tmp_path):
+    model = tiny_learner(backbone=ScaledProjection(units=5, scale=2.5))
+    batch = random_episode_batch(seed=8)
+    expected = model(batch, training=False).numpy()
+
+    config = model.get_config()
+    assert config["backbone"]["config"]["units"] == 5
+    from_config = kerasrwm.BootstrappedLearner.from_config(config)
+    assert isinstance(from_config.learner.backbone, ScaledProjection) and from_config.learner.backbone.scale == 2.5
+
+    path = str(tmp_path / "learner.keras")
+    model.save(path)
+    restored = keras.models.load_model(path)
+    assert isinstance(restored.learner.backbone, ScaledProjection)
+    np.testing.assert_array_equal(restored(batch, training=False).numpy(), expected)
+
+    exported = tf.saved_model.load(export_adapt_and_predict(restored, str(tmp_path / "saved"), image_shape=(4, 4, 1)))
+    logits = exported.signatures["adapt_and_predict"](
+        support_images=batch["support_images"], support_labels=batch["support_labels"], query_images=batch["query_images"]
+    )["logits"]
+    np.testing.assert_allclose(logits.numpy(), expected, rtol=1e-5, atol=1e-6)
 
 
 class TestBadInput:
