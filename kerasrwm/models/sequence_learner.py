@@ -14,7 +14,10 @@ UNKNOWN_LABELS = ("zeros", "class0")
 
 @keras.saving.register_keras_serializable(package="kerasrwm")
 class SequenceLearner(keras.layers.Layer):
-    """The few-shot sequence model of the reference (§3.3), with explicit state.
+    """The authors' few-shot sequence model, with explicit state.
+
+    The learner is driven piecewise by `BootstrappedLearner`: `encode` the images, `read` the
+    sequence from a state, `classify` hidden states.
 
     Each time step carries one image and, at the same step, the one-hot encoding of its label:
     `features(image) ++ one_hot(label)` → Dense(hidden_size) → `num_layers` x `SRWMBlock` →
@@ -157,15 +160,6 @@ class SequenceLearner(keras.layers.Layer):
     def classify(self, hidden):
         """Logits `[..., n_way]` from hidden states `[..., hidden_size]`."""
         return self.classifier(hidden)
-
-    def call(self, images, labels=None, initial_state=None, training=None):
-        """Stateful call: `(images [B, L, h, w, c], labels [B, L] or None, state) -> (logits, state)`."""
-        shape = tf.shape(images)
-        features = self.encode(images, training=training)
-        hidden, state = self.read(
-            features, self.label_inputs(labels, shape[0], shape[1]), initial_state=initial_state, training=training
-        )
-        return self.classify(hidden), state
 
     def get_config(self):
         config = super().get_config()

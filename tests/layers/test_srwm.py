@@ -120,9 +120,10 @@ def test_serialization_round_trip(tmp_path):
 
 def test_functional_shapes_with_state():
     inputs = keras.Input((7, 16))
-    outputs, state = kerasrwm.SRWM(num_heads=4, head_dim=4, return_state=True)(inputs)
+    outputs, state = kerasrwm.SRWM(num_heads=2, head_dim=8, return_state=True)(inputs)
     assert tuple(outputs.shape) == (None, 7, 16)
-    assert [tuple(s.shape) for s in state] == [(None, 4, 4, 4)] * 3 + [(None, 4, 4, 4)]
+    # head_dim 8 tells the square matrices [8, 8] from w_b, whose last axis holds the 4 rates.
+    assert [tuple(s.shape) for s in state] == [(None, 2, 8, 8)] * 3 + [(None, 2, 8, 4)]
 
 
 class TestBadInput:

@@ -1,6 +1,5 @@
 """`k_test_sweep` against accuracies counted independently on the same fixed episodes."""
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -12,30 +11,13 @@ from kerasrwm.models import format_settings_table
 from kerasrwm.models import format_sweep_table
 from kerasrwm.models import k_test_sweep
 from kerasrwm.models import summarize_over_seeds
+from tests.models.predictors import ConstantPredictor
+from tests.models.predictors import Oracle
 
 
 @pytest.fixture(scope="module")
 def store():
     return load_synthetic(num_classes=40, images_per_class=20, image_size=12, seed=3).split("test")
-
-
-class ConstantPredictor(keras.Model):
-    """Always predicts class 0; records the support lengths it was given."""
-
-    def __init__(self, n_way):
-        super().__init__()
-        self.n_way = n_way
-        self.support_lengths = set()
-
-    def call(self, batch, training=None):
-        self.support_lengths.add(batch["support_images"].shape[1])
-        queries = tf.shape(batch["query_images"])[:2]
-        return tf.one_hot(tf.zeros(queries, tf.int32), self.n_way)
-
-
-class Oracle(ConstantPredictor):
-    def call(self, batch, training=None):
-        return tf.one_hot(batch["query_labels"], self.n_way)
 
 
 def test_constant_predictor_scores_the_fraction_of_class_zero_queries(store):
