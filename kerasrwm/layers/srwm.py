@@ -9,6 +9,7 @@ from kerasrwm.layers.initializers import torch_linear_initializer
 from kerasrwm.ops import resolve_implementation
 from kerasrwm.ops import srwm
 from kerasrwm.ops.srwm import MIN_HEAD_DIM
+from kerasrwm.ops.srwm import check_implementation
 from kerasrwm.validation import check_integer
 from kerasrwm.validation import rate
 
@@ -83,12 +84,10 @@ class SRWM(keras.layers.Layer):
         self.use_layer_norm = bool(use_layer_norm)
         self.input_softmax = bool(input_softmax)
         self.beta_init = float(beta_init)
-        self.implementation = implementation
+        self.implementation = check_implementation(implementation)
         self.return_state = bool(return_state)
         self.layer_norm_epsilon = float(layer_norm_epsilon)
-        self.resolved_implementation = resolve_implementation(implementation)
-        if self.resolved_implementation == "fused":
-            self.supports_jit = False
+        self._resolved_implementation = None
         self.output_projection = keras.layers.Dense(
             self.num_heads * self.head_dim,
             use_bias=False,
@@ -104,6 +103,22 @@ class SRWM(keras.layers.Layer):
             if self.use_layer_norm
             else None
         )
+
+    @property
+    def resolved_implementation(self):
+        """`"loop"` or `"fused"`: `implementation` resolved on first use (this may build the op)."""
+        if self._resolved_implementation is None:
+            self._resolved_implementation = resolve_implementation(self.implementation)
+        return self._resolved_implementation
+
+    @property
+    def supports_jit(self):
+        """False on the fused op, which XLA cannot compile; Keras reads it from every sub-layer."""
+        return self.resolved_implementation != "fused"
+
+    @supports_jit.setter
+    def supports_jit(self, value):
+        """Ignores `keras.layers.Layer.__init__`'s default: the implementation decides."""
 
     @property
     def model_dim(self):
@@ -141,32 +156,14 @@ class SRWM(keras.layers.Layer):
             for weight in (self.w_y, self.w_q, self.w_k, self.w_b)
         )
 
-    def _check_state(self, state, batch_size):
+    def _check_state(self, state):
+        """Checks the container; `kerasrwm.ops.srwm` checks each entry's dtype and shape."""
         if not isinstance(state, (tuple, list)) or len(state) != 4:
             raise ValueError(
                 f"`initial_state` of {self.name} must be a tuple of 4 tensors {STATE_NAMES}; "
                 f"received: {type(state).__name__} of length {len(state) if hasattr(state, '__len__') else '?'}."
             )
-        state = tuple(tf.convert_to_tensor(s) for s in state)
-        for name, tensor in zip(STATE_NAMES, state):
-            if not tensor.dtype.is_floating:
-                raise ValueError(
-                    f"`initial_state` entry {name} of {self.name} must have a floating dtype; "
-                    f"received dtype {tensor.dtype.name}."
-                )
-            columns = 4 if name == "w_b" else self.head_dim
-            expected = [batch_size, self.num_heads, self.head_dim, columns]
-            actual = tensor.shape.as_list() if tensor.shape.rank is not None else None
-            compatible = actual is not None and len(actual) == 4 and all(
-                a is None or e is None or a == e for a, e in zip(actual, expected)
-            )
-            if not compatible:
-                raise ValueError(
-                    f"`initial_state` entry {name} of {self.name} must have shape "
-                    f"[batch, num_heads, head_dim, {'4' if name == 'w_b' else 'head_dim'}] = "
-                    f"{expected}; received shape {tensor.shape}."
-                )
-        return tuple(tf.cast(tensor, self.compute_dtype) for tensor in state)
+        return tuple(state)
 
     def call(self, inputs, initial_state=None, training=None):
         if not inputs.dtype.is_floating:
@@ -174,11 +171,10 @@ class SRWM(keras.layers.Layer):
                 f"`inputs` of {self.name} must have a floating dtype; received dtype {inputs.dtype.name}."
             )
         batch_size = tf.shape(inputs)[0]
-        static_batch = inputs.shape[0]
         if initial_state is None:
             state = self.get_initial_state(batch_size)
         else:
-            state = self._check_state(initial_state, static_batch)
+            state = self._check_state(initial_state)
         x = tf.reshape(inputs, [batch_size, -1, self.num_heads, self.head_dim])
         y, final_state = srwm(
             x, *state, implementation=self.resolved_implementation, input_softmax=self.input_softmax

@@ -104,7 +104,6 @@ class SequenceLearner(keras.layers.Layer):
         self.classifier = keras.layers.Dense(
             self.n_way, kernel_initializer=torch_linear_initializer(), name="classifier"
         )
-        self.supports_jit = all(block.supports_jit for block in self.blocks)
 
     def build(self, images_shape):
         # Sub-layers may already be built: `train_step` calls them directly, not through `self`.

@@ -8,16 +8,22 @@ IMPLEMENTATIONS = ("auto", "loop", "fused")
 MIN_HEAD_DIM = 4
 
 
+def check_implementation(implementation):
+    """Raises `ValueError` unless `implementation` is one of `IMPLEMENTATIONS`; never builds the op."""
+    if implementation not in IMPLEMENTATIONS:
+        raise ValueError(
+            f"`implementation` must be one of {IMPLEMENTATIONS}; received: {implementation!r}."
+        )
+    return implementation
+
+
 def resolve_implementation(implementation):
     """Maps `"auto" | "loop" | "fused"` to the implementation that will run.
 
     `"auto"` is `"fused"` when the custom-op library is available (built on first use) and
     `"loop"` otherwise; `"fused"` requires the library and raises if it cannot be loaded.
     """
-    if implementation not in IMPLEMENTATIONS:
-        raise ValueError(
-            f"`implementation` must be one of {IMPLEMENTATIONS}; received: {implementation!r}."
-        )
+    check_implementation(implementation)
     if implementation == "loop":
         return "loop"
     from kerasrwm.ops import fused_srwm

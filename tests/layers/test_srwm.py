@@ -126,6 +126,17 @@ def test_functional_shapes_with_state():
     assert [tuple(s.shape) for s in state] == [(None, 2, 8, 8)] * 3 + [(None, 2, 8, 4)]
 
 
+def test_implementation_is_resolved_on_first_use_not_at_construction(monkeypatch):
+    """Constructing a layer runs no compiler; `implementation="fused"` without the op fails at first call."""
+    from kerasrwm.ops import fused_srwm
+
+    monkeypatch.setenv(fused_srwm.DISABLE_ENV, "1")
+    layer = kerasrwm.SRWM(num_heads=2, head_dim=4, implementation="fused")
+    with pytest.raises(RuntimeError, match=fused_srwm.DISABLE_ENV):
+        layer(np.zeros((1, 3, 8), np.float32))
+    assert kerasrwm.SRWM(num_heads=2, head_dim=4).resolved_implementation == "loop"
+
+
 class TestBadInput:
     def test_width_must_equal_heads_times_head_dim(self):
         with pytest.raises(ValueError, match=r"must equal num_heads \* head_dim = 4 \* 4 = 16; received inputs of shape \(2, 3, 15\)"):
@@ -163,11 +174,11 @@ class TestBadInput:
         layer = kerasrwm.SRWM(num_heads=2, head_dim=4, return_state=True)
         _, state = layer(np.zeros((1, 3, 8), np.float32))
         bad = (state[0], state[1], state[2], tf.zeros([1, 2, 4, 3]))
-        with pytest.raises(ValueError, match=r"`initial_state` entry w_b .* received shape \(1, 2, 4, 3\)"):
+        with pytest.raises(ValueError, match=r"`w_b` must have shape \[batch, heads, head_dim, 4\] = \[1, 2, 4, 4\]; received shape \(1, 2, 4, 3\)"):
             layer(np.zeros((1, 3, 8), np.float32), initial_state=bad)
 
     def test_state_batch_must_match_inputs(self):
         layer = kerasrwm.SRWM(num_heads=2, head_dim=4, return_state=True)
         _, state = layer(np.zeros((2, 3, 8), np.float32))
-        with pytest.raises(ValueError, match=r"`initial_state` entry w_y"):
+        with pytest.raises(ValueError, match=r"`w_y` must have shape \[batch, heads, head_dim, head_dim\] = \[1, 2, 4, 4\]; received shape \(2, 2, 4, 4\)"):
             layer(np.zeros((1, 3, 8), np.float32), initial_state=state)
