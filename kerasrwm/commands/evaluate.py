@@ -4,6 +4,7 @@ import csv
 import json
 import os
 
+from kerasrwm.argument_types import number_list
 from kerasrwm.data import load_source
 from kerasrwm.models import format_settings_table
 from kerasrwm.models import format_sweep_table
@@ -11,10 +12,6 @@ from kerasrwm.models import k_test_sweep
 from kerasrwm.models import summarize_over_seeds
 from kerasrwm.commands.common import add_model_argument
 from kerasrwm.training.experiment import load_trained
-
-
-def _int_list(text):
-    return [int(value) for value in text.split(",") if value]
 
 
 def add_arguments(parser):
@@ -25,7 +22,7 @@ def add_arguments(parser):
         help="run directories written by `kerasrwm train`; runs given the same NAME are seeds of one "
         "setting, summarized as mean ± std over seeds (name every run or none)",
     )
-    parser.add_argument("--k-test", type=_int_list, default=[1, 5, 10, 15], help="comma-separated K_test values")
+    parser.add_argument("--k-test", type=number_list(int), default=[1, 5, 10, 15], help="comma-separated K_test values")
     parser.add_argument("--runs", type=int, default=5, help="evaluation runs (mean ± std over runs)")
     parser.add_argument("--episodes", type=int, default=320, help="episodes per run")
     parser.add_argument("--batch-size", type=int, default=32)

@@ -6,13 +6,7 @@ import os
 
 import keras
 
-
-def write_atomically(path, write):
-    """Calls `write(temporary_path)`, then renames the result onto `path`: a reader sees all or nothing."""
-    directory, name = os.path.split(path)
-    temporary_path = os.path.join(directory, f".{name}.tmp{os.path.splitext(name)[1]}")
-    write(temporary_path)
-    os.replace(temporary_path, path)
+from kerasrwm.training.atomic_files import write_atomically
 
 
 class BestModelCheckpoint(keras.callbacks.Callback):

@@ -111,6 +111,17 @@ def test_rerun_resumes_without_rerunning_finished_trials(search):
     assert sorted(os.listdir(os.path.join(output_dir, "logs"))) == ["0", "1", "2", "3"]
 
 
+def test_rerun_with_other_unused_beta2_and_k_extra_in_the_config_resumes(search):
+    """The configuration's own beta2 and K' never reach a trial, so they neither enter search.json nor block a rerun."""
+    output_dir, calls = search
+    with open(os.path.join(output_dir, "search.json")) as file:
+        assert not {"beta2", "k_extra"} & set(json.load(file)["config"])
+    before = trial_results(output_dir)
+    best = tune({**TINY, "beta2": 7.0, "k_extra": 9}, BETA2, K_EXTRA, 4, output_dir, verbose=0)
+    assert best == calls[-1]["best"]
+    assert trial_results(output_dir) == before
+
+
 def test_rerun_with_other_settings_is_refused(search):
     output_dir, _ = search
     with pytest.raises(ValueError, match="different settings"):
