@@ -1,7 +1,6 @@
 """A source from a TensorFlow Datasets dataset, loaded with `tfds.load`."""
 
 import numpy as np
-import tensorflow_datasets as tfds
 
 from kerasrwm.data.source import SPLIT_NAMES
 from kerasrwm.data.sources.arrays import from_arrays
@@ -44,6 +43,8 @@ def load_tfds(
     if not isinstance(splits, str) and not set(splits) <= set(SPLIT_NAMES):
         raise ValueError(f"`splits` keys must be among {SPLIT_NAMES}; received splits={splits!r}.")
     tfds_splits = [splits] if isinstance(splits, str) else list(splits.values())
+    import tensorflow_datasets as tfds  # imported on use: loading it takes seconds
+
     datasets, info = tfds.load(
         name, split=tfds_splits, data_dir=data_dir, download=download, with_info=True
     )
