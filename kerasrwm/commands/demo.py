@@ -8,8 +8,9 @@ evaluated at several K_test on the same fixed test episodes.
 import os
 
 from kerasrwm.argument_types import number_list
-from kerasrwm.commands.evaluate import evaluate_runs
-from kerasrwm.commands.evaluate import write_results
+from kerasrwm.training.evaluation import evaluate_runs
+from kerasrwm.training.evaluation import write_results
+from kerasrwm.training.k_test_sweep import format_settings_table
 from kerasrwm.training.experiment import make_config
 from kerasrwm.training.experiment import train
 
@@ -56,12 +57,7 @@ def run(args):
     print(f"\n== Evaluating both on the same fixed test episodes ({args.runs} runs x {args.episodes})")
     results = evaluate_runs(run_dirs, args.k_test, args.runs, args.episodes, 32, "test", seed=0, verbose=0)
     paths = write_results(results, args.output)
-    print("\nK_test | no bootstrap (%) | bootstrap (%)")
-    print("------ | ---------------- | -------------")
-    for baseline, bootstrap in zip(*results.values()):
-        print(
-            f"{baseline['k_test']:>6} | {100 * baseline['accuracy_mean']:6.2f} ± {100 * baseline['accuracy_std']:5.2f}"
-            f"   | {100 * bootstrap['accuracy_mean']:6.2f} ± {100 * bootstrap['accuracy_std']:5.2f}"
-        )
+    print(f"\nAccuracy (%), mean ± std over {args.runs} runs of {args.episodes} episodes:")
+    print(format_settings_table(dict(zip(runs, results.values()))))
     print(f"\nPlot: {paths['k_test.png']}  (results: {paths['results.json']})")
     return results

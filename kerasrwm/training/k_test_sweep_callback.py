@@ -3,11 +3,11 @@
 import keras
 import tensorflow as tf
 
-from kerasrwm.models.k_test_sweep import k_test_sweep
+from kerasrwm.training.k_test_sweep import k_test_sweep
 
 
 class KTestSweepCallback(keras.callbacks.Callback):
-    """Runs `kerasrwm.models.k_test_sweep` every `every_n_epochs` epochs.
+    """Runs `kerasrwm.training.k_test_sweep` every `every_n_epochs` epochs.
 
     Adds `k_test_{K}_accuracy` to the epoch logs (so `History`, `CSVLogger` and a
     `keras.callbacks.TensorBoard` placed after this callback see them) and, with `log_dir`,

@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from kerasrwm.cli import main
 from kerasrwm.data import load_source
-from kerasrwm.models import k_test_sweep
+from kerasrwm.training import k_test_sweep
 from kerasrwm.training.experiment import load_trained
 from tests.commands.tiny_run import TINY_FLAGS
 from tests.commands.tiny_run import tiny_config

@@ -6,7 +6,7 @@ import kerasrwm
 from kerasrwm.data import EpisodeSpec
 from kerasrwm.data import episode_dataset
 from kerasrwm.data import load_synthetic
-from kerasrwm.models import k_test_sweep
+from kerasrwm.training import k_test_sweep
 
 
 def test_bootstrapped_learner_learns_five_way_episodes_from_pixels():

@@ -6,7 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasrwm.data import load_synthetic
-from kerasrwm.models import k_test_sweep
+from kerasrwm.training import k_test_sweep
 from kerasrwm.training import KTestSweepCallback
 from tests.models.predictors import KShotPredictor
 

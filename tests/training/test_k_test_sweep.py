@@ -1,4 +1,4 @@
-"""`k_test_sweep` against accuracies counted independently on the same fixed episodes."""
+"""`k_test_sweep` against accuracies counted independently on the same fixed episodes; its tables."""
 
 import numpy as np
 import pytest
@@ -7,10 +7,10 @@ import tensorflow as tf
 from kerasrwm.data import EpisodeSpec
 from kerasrwm.data import evaluation_dataset
 from kerasrwm.data import load_synthetic
-from kerasrwm.models import format_settings_table
-from kerasrwm.models import format_sweep_table
-from kerasrwm.models import k_test_sweep
-from kerasrwm.models import summarize_over_seeds
+from kerasrwm.training import format_settings_table
+from kerasrwm.training import format_sweep_table
+from kerasrwm.training import k_test_sweep
+from kerasrwm.training import summarize_over_seeds
 from tests.models.predictors import ConstantPredictor
 from tests.models.predictors import Oracle
 
@@ -71,3 +71,9 @@ def test_summary_refuses_sweeps_over_different_k_tests():
     other = [dict(row, k_test=10) for row in _sweep((0.5, 0.8))]
     with pytest.raises(ValueError, match="same K_test values"):
         summarize_over_seeds([_sweep((0.5, 0.8)), other])
+
+
+def test_settings_table_of_single_runs_counts_evaluation_runs():
+    table = format_settings_table({"no_bootstrap": _sweep((0.5, 0.8)), "bootstrap": _sweep((0.6, 0.9))})
+    assert "| setting | runs | K_test=1 | K_test=5 |" in table
+    assert "| bootstrap | 2 | 60.00 ± 50.00 | 90.00 ± 50.00 |" in table
