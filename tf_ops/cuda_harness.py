@@ -153,7 +153,7 @@ def relative_error(actual, expected):
 def check_kernels(handle, rng):
     """Every case against the float64 reference; returns the number of failed checks."""
     failures = 0
-    cases = [(e, l, DEFAULT_CHECKPOINT_INTERVAL) for e in (4, 8, 16, 32, 64) for l in (1, 2, 76, 1000)]
+    cases = [(e, length, DEFAULT_CHECKPOINT_INTERVAL) for e in (4, 8, 16, 32, 64) for length in (1, 2, 76, 1000)]
     cases += [(16, 300, 7), (8, 1000, 64)]
     for head_dim, length, interval in cases:
         batch, heads = (2, 3) if length < 1000 else (1, 2)

@@ -10,9 +10,9 @@ import os
 from kerasrwm.argument_types import number_list
 from kerasrwm.training.evaluation import evaluate_runs
 from kerasrwm.training.evaluation import write_results
-from kerasrwm.training.k_test_sweep import format_settings_table
 from kerasrwm.training.experiment import make_config
 from kerasrwm.training.experiment import train
+from kerasrwm.training.k_test_sweep import format_settings_table
 
 DEMO_SETTINGS = {
     "data": "synthetic",

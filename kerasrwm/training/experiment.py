@@ -20,12 +20,12 @@ from kerasrwm.data import episode_dataset
 from kerasrwm.data import evaluation_dataset
 from kerasrwm.data import load_source
 from kerasrwm.models import BootstrappedLearner
+from kerasrwm.training.best_model_checkpoint import BestModelCheckpoint
 from kerasrwm.training.distributed import CHECKPOINT_DIR
 from kerasrwm.training.distributed import check_global_batch
 from kerasrwm.training.distributed import fit_multiworker
 from kerasrwm.training.distributed import is_chief
 from kerasrwm.training.distributed import make_strategy
-from kerasrwm.training.best_model_checkpoint import BestModelCheckpoint
 from kerasrwm.training.k_test_sweep_callback import KTestSweepCallback
 from kerasrwm.training.optimizers import reference_adam
 from kerasrwm.training.schedules import NoamSchedule

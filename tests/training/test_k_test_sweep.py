@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from kerasrwm.data import EpisodeSpec
 from kerasrwm.data import evaluation_dataset

@@ -6,8 +6,8 @@ import numpy as np
 import tensorflow as tf
 
 from kerasrwm.data import load_synthetic
-from kerasrwm.training import k_test_sweep
 from kerasrwm.training import KTestSweepCallback
+from kerasrwm.training import k_test_sweep
 from tests.models.predictors import KShotPredictor
 
 

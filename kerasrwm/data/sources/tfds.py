@@ -59,7 +59,7 @@ def load_tfds(
     class_names = getattr(info.features[label_key], "names", None)
     if isinstance(splits, str):
         return from_arrays(images[0], labels[0], class_names=class_names, **options)
-    num_classes = len(class_names) if class_names else int(max(l.max() for l in labels)) + 1
+    num_classes = len(class_names) if class_names else int(max(split_labels.max() for split_labels in labels)) + 1
     class_split = np.full(num_classes, "", dtype=object)
     for split, split_labels in zip(splits, labels):
         for class_id in np.unique(split_labels):
