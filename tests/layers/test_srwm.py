@@ -6,13 +6,11 @@ import pytest
 import tensorflow as tf
 
 import kerasrwm
+from tests.layer_testing import IMPLEMENTATIONS
+from tests.layer_testing import run_layer_test
+from tests.layer_testing import srwm_parameters
 from tests.reference import srwm_numpy
-
-
-def layer_norm(h, gamma, beta, epsilon):
-    mean = h.mean(-1, keepdims=True)
-    variance = h.var(-1, keepdims=True)
-    return (h - mean) / np.sqrt(variance + epsilon) * gamma + beta
+from tests.reference.layer_norm import layer_norm
 
 
 def numpy_srwm_layer(layer, inputs, state=None):
@@ -104,26 +102,18 @@ def test_returned_state_matches_reference_final_weights():
         np.testing.assert_allclose(actual.numpy(), reference, rtol=1e-4, atol=1e-5)
 
 
-def test_serialization_round_trip(tmp_path):
-    inputs = keras.Input((None, 16))
-    outputs = kerasrwm.SRWM(num_heads=4, head_dim=4, dropout=0.1, beta_init=0.5, implementation="loop")(inputs)
-    model = keras.Model(inputs, outputs)
-    path = str(tmp_path / "srwm.keras")
-    model.save(path)
-    restored = keras.models.load_model(path)
-    data = np.random.default_rng(5).normal(size=(2, 9, 16)).astype(np.float32)
-    np.testing.assert_array_equal(restored(data).numpy(), model(data).numpy())
-    config = restored.layers[-1].get_config()
-    assert (config["num_heads"], config["head_dim"], config["dropout"], config["beta_init"]) == (4, 4, 0.1, 0.5)
-    assert keras.saving.get_registered_name(kerasrwm.SRWM) == "kerasrwm>SRWM"
-
-
-def test_functional_shapes_with_state():
-    inputs = keras.Input((7, 16))
-    outputs, state = kerasrwm.SRWM(num_heads=2, head_dim=8, return_state=True)(inputs)
-    assert tuple(outputs.shape) == (None, 7, 16)
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_layer_harness_with_state(tmp_path, implementation):
     # head_dim 8 tells the square matrices [8, 8] from w_b, whose last axis holds the 4 rates.
-    assert [tuple(s.shape) for s in state] == [(None, 2, 8, 8)] * 3 + [(None, 2, 8, 4)]
+    layer = kerasrwm.SRWM(
+        num_heads=2, head_dim=8, dropout=0.1, beta_init=0.5, implementation=implementation, return_state=True
+    )
+    inputs = tf.constant(np.random.default_rng(5).normal(size=(3, 9, 16)).astype(np.float32))
+    run_layer_test(
+        layer, inputs, tmp_path, (3, 9, 16), srwm_parameters(2, 8), [(3, 2, 8, 8)] * 3 + [(3, 2, 8, 4)]
+    )
+    assert srwm_parameters(16, 16) == 79_360  # one SRWM layer of the reference
+    assert keras.saving.get_registered_name(kerasrwm.SRWM) == "kerasrwm>SRWM"
 
 
 def test_implementation_is_resolved_on_first_use_not_at_construction(monkeypatch):
