@@ -4,6 +4,8 @@ import json
 import os
 import re
 
+import pytest
+
 from kerasrwm.cli import main
 from kerasrwm.commands import demo
 
@@ -15,6 +17,7 @@ TINY_SETTINGS = {
 }
 
 
+@pytest.mark.slow
 def test_demo_trains_baseline_and_bootstrap_and_prints_the_comparison(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(demo, "DEMO_SETTINGS", TINY_SETTINGS)
     output = str(tmp_path / "demo")

@@ -14,6 +14,7 @@ def parse(argv):
     return build_parser().parse_args(["tune", *argv])
 
 
+@pytest.mark.slow
 def test_tune_prints_the_best_setting_and_the_trials(tmp_path, capsys):
     output_dir = str(tmp_path / "search")
     args = parse([

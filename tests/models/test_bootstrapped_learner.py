@@ -127,6 +127,7 @@ def test_class0_unknown_label_is_one_hot_of_class_zero():
     assert not tiny_learner().learner.label_inputs(None, 1, 2).numpy().any()
 
 
+@pytest.mark.slow
 def test_fit_reduces_loss_and_reports_every_term():
     keras.utils.set_random_seed(0)
     model = tiny_learner(beta1=1.0, beta2=1.0, beta3=1.0)

@@ -1,6 +1,7 @@
 """A short training on the built-in synthetic source learns well above chance (kept in CI)."""
 
 import keras
+import pytest
 
 import kerasrwm
 from kerasrwm.data import EpisodeSpec
@@ -9,6 +10,7 @@ from kerasrwm.data import load_synthetic
 from kerasrwm.training import k_test_sweep
 
 
+@pytest.mark.slow
 def test_bootstrapped_learner_learns_five_way_episodes_from_pixels():
     keras.utils.set_random_seed(0)
     source = load_synthetic(num_classes=200, image_size=28, seed=1)
