@@ -12,8 +12,9 @@ from kerasrwm import runtime
 
 if "tensorflow" in sys.modules:
     runtime.hint_if_onednn_off()
-else:
-    runtime.enable_onednn()  # read by TensorFlow when it loads, so before any kerasrwm module loads it
+else:  # both read by TensorFlow when it loads, so before any kerasrwm module loads it
+    runtime.enable_onednn()
+    runtime.quiet_tensorflow_for_cli()
 
 SUBPACKAGES = ("data", "layers", "models", "ops", "training")
 EXPORTS = {"SRWM": "kerasrwm.layers", "SRWMBlock": "kerasrwm.layers", "BootstrappedLearner": "kerasrwm.models"}

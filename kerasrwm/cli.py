@@ -3,7 +3,6 @@
 import argparse
 import importlib
 import json
-import os
 import sys
 
 # (command path, module with `add_arguments(parser)` and `run(args)`, help)
@@ -71,7 +70,6 @@ def build_parser(argv=None):
 
 
 def main(argv=None):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(argv).parse_args(argv)
     try:

@@ -3,9 +3,11 @@
 Compiles `kerasrwm/ops/kernels/srwm_cuda.cu` with the C entry point `srwm_cuda_capi.cu` into a
 shared library (nvcc + ctypes), then checks, against a float64 NumPy reference, the outputs y,
 the final weights and the gradients of x and of the four initial weights for a loss that uses
-both y and the final weights (float64 and float32 kernels; head_dim 4..64; L up to 1000 and
-beyond the checkpoint interval), and times one forward+backward at the paper shape
-B=16, H=16, E=16, L=76.
+both y and the final weights (float64 and float32 kernels; head_dim 4, 5, 7, 16, 32, 64; L up
+to 1000 and beyond the checkpoint interval, partial packs), times one float32 forward+backward
+at the paper shape B=16, H=16, E=16, L=76 and at L=1000, and, when `compute-sanitizer` is on
+PATH, runs its racecheck and memcheck tools over one small case. The device check of the
+project, in one command (a few minutes on one GPU):
 
     python tf_ops/cuda_harness.py [--arch sm_90] [--repeats 100]
 
@@ -14,6 +16,7 @@ Exit status 0 when every check passes.
 
 import argparse
 import ctypes
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,14 +29,13 @@ KERNELS = REPOSITORY / "kerasrwm" / "ops" / "kernels"
 sys.path.insert(0, str(REPOSITORY))
 
 from tests.reference import srwm_numpy  # noqa: E402
-from tests.reference.problems import NUM_RATES  # noqa: E402
 from tests.reference.problems import random_problem  # noqa: E402
 
 DEFAULT_CHECKPOINT_INTERVAL = 256
 
 
 def compile_library(arch, work):
-    """Builds the kernels and the C entry point with nvcc; returns the ctypes library."""
+    """Builds the kernels and the C entry point with nvcc; returns the library's path."""
     library = Path(work) / "libsrwm_cuda_harness.so"
     command = [
         "nvcc", "-O3", "-std=c++17", "-shared", "-Xcompiler", "-fPIC", f"-arch={arch}", f"-I{KERNELS}",
@@ -41,6 +43,11 @@ def compile_library(arch, work):
     ]
     print("$", " ".join(command), flush=True)
     subprocess.run(command, check=True)
+    return library
+
+
+def load_library(library):
+    """The ctypes handle of a library built by `compile_library`."""
     handle = ctypes.CDLL(str(library))
     for name in ("srwm_forward_backward_f32", "srwm_forward_backward_f64"):
         function = getattr(handle, name)
@@ -66,61 +73,6 @@ def run_kernels(handle, x, weights, grad_y, grad_finals, checkpoint_interval, re
     return y, rest[:4], rest[4], rest[5:], milliseconds.value
 
 
-def _softmax(v):
-    e = np.exp(v - v.max())
-    return e / e.sum()
-
-
-def backward_single_head(x, weights, grad_y, grad_finals):
-    """Float64 reverse-mode gradient of one head, keeping every intermediate weight matrix."""
-    head_dim = x.shape[-1]
-    rates_of_columns = np.repeat(np.arange(NUM_RATES), [head_dim, head_dim, head_dim, NUM_RATES])
-    w = np.concatenate(weights, axis=1)
-    history = []
-    for x_t in x:
-        reads = x_t @ w
-        q = _softmax(reads[head_dim:2 * head_dim])
-        k = _softmax(reads[2 * head_dim:3 * head_dim])
-        beta = 1.0 / (1.0 + np.exp(-reads[3 * head_dim:]))
-        difference = (q - k) @ w
-        update = beta[rates_of_columns] * difference
-        history.append((w, q, k, beta, difference, update))
-        w = w + np.outer(k, update)
-    g = np.concatenate(grad_finals, axis=1)
-    grad_x = np.zeros_like(x)
-    for t in reversed(range(len(x))):
-        w, q, k, beta, difference, update = history[t]
-        grad_update = k @ g
-        grad_key_outer = g @ update
-        grad_difference = beta[rates_of_columns] * grad_update
-        grad_beta = np.bincount(rates_of_columns, grad_update * difference, NUM_RATES)
-        through_w = w @ grad_difference
-        grad_query, grad_key = through_w, grad_key_outer - through_w
-        grad_reads = np.concatenate([
-            grad_y[t],
-            q * (grad_query - q @ grad_query),
-            k * (grad_key - k @ grad_key),
-            grad_beta * beta * (1 - beta),
-        ])
-        grad_x[t] = w @ grad_reads
-        g = g + np.outer(q - k, grad_difference) + np.outer(x[t], grad_reads)
-    return grad_x, np.split(g, [head_dim, 2 * head_dim, 3 * head_dim], axis=1)
-
-
-def backward_reference(x, weights, grad_y, grad_finals):
-    """Batched `backward_single_head` with the layout of the op."""
-    grad_x = np.zeros_like(x)
-    grad_weights = [np.zeros_like(w) for w in weights]
-    for b in range(x.shape[0]):
-        for h in range(x.shape[2]):
-            grad_x[b, :, h], head_grads = backward_single_head(
-                x[b, :, h], [w[b, h] for w in weights], grad_y[b, :, h], [g[b, h] for g in grad_finals]
-            )
-            for grad, head_grad in zip(grad_weights, head_grads):
-                grad[b, h] = head_grad
-    return grad_x, grad_weights
-
-
 def check_reference_backward(rng):
     """The NumPy backward against central differences of the NumPy forward."""
     x, weights, grad_y, grad_finals = random_problem(1, 5, 1, 4, rng)
@@ -129,7 +81,7 @@ def check_reference_backward(rng):
         y, finals = srwm_numpy.srwm(x, *weights)
         return np.sum(y * grad_y) + sum(np.sum(f * g) for f, g in zip(finals, grad_finals))
 
-    grad_x, grad_weights = backward_reference(x, weights, grad_y, grad_finals)
+    grad_x, grad_weights = srwm_numpy.srwm_backward(x, weights, grad_y, grad_finals)
     arrays = [x, *weights]
     worst = 0.0
     for array, analytic in zip(arrays, [grad_x, *grad_weights]):
@@ -150,16 +102,20 @@ def relative_error(actual, expected):
     return float(np.max(np.abs(np.asarray(actual, np.float64) - expected)) / max(np.max(np.abs(expected)), 1e-30))
 
 
-def check_kernels(handle, rng):
-    """Every case against the float64 reference; returns the number of failed checks."""
+SMALL_CASE = (5, 7, 3)  # head_dim, length, checkpoint interval
+
+
+def check_kernels(handle, rng, cases=None):
+    """Every case `(head_dim, length, interval)` against the float64 reference; returns the failures."""
     failures = 0
-    cases = [(e, length, DEFAULT_CHECKPOINT_INTERVAL) for e in (4, 8, 16, 32, 64) for length in (1, 2, 76, 1000)]
-    cases += [(16, 300, 7), (8, 1000, 64)]
+    if cases is None:
+        cases = [(e, length, DEFAULT_CHECKPOINT_INTERVAL) for e in (4, 5, 7, 16, 32, 64) for length in (1, 2, 76, 1000)]
+        cases += [(16, 300, 7), (8, 1000, 64), SMALL_CASE]
     for head_dim, length, interval in cases:
-        batch, heads = (2, 3) if length < 1000 else (1, 2)
+        batch, heads = (2, 5) if length < 1000 else (1, 2)  # 10 sequences: partial packs
         x, weights, grad_y, grad_finals = random_problem(batch, length, heads, head_dim, rng)
         expected_y, expected_finals = srwm_numpy.srwm(x, *weights)
-        expected_grad_x, expected_grad_weights = backward_reference(x, weights, grad_y, grad_finals)
+        expected_grad_x, expected_grad_weights = srwm_numpy.srwm_backward(x, weights, grad_y, grad_finals)
         expected = [expected_y, *expected_finals, expected_grad_x, *expected_grad_weights]
         for dtype, tolerance in ((np.float64, 1e-9), (np.float32, 2e-3)):
             y, finals, grad_x, grad_weights, _ = run_kernels(
@@ -177,28 +133,55 @@ def check_kernels(handle, rng):
     return failures
 
 
-def time_paper_shape(handle, rng, repeats):
-    x, weights, grad_y, grad_finals = random_problem(16, 76, 16, 16, rng)
+def time_shape(handle, rng, length, repeats):
+    """Milliseconds of one float32 forward+backward at B=16, H=16, E=16 and `length` steps."""
+    x, weights, grad_y, grad_finals = random_problem(16, length, 16, 16, rng)
     cast = lambda arrays: [a.astype(np.float32) for a in arrays]  # noqa: E731
     *_, milliseconds = run_kernels(handle, x.astype(np.float32), cast(weights), grad_y.astype(np.float32),
                                    cast(grad_finals), DEFAULT_CHECKPOINT_INTERVAL, repeats=repeats)
     return milliseconds
 
 
+def run_sanitizer(library):
+    """compute-sanitizer racecheck and memcheck over the small case; returns the failures."""
+    sanitizer = shutil.which("compute-sanitizer")
+    if sanitizer is None:
+        print("compute-sanitizer: not on PATH, skipped", flush=True)
+        return 0
+    failures = 0
+    for tool in ("racecheck", "memcheck"):
+        command = [sanitizer, "--tool", tool, "--error-exitcode", "1", sys.executable, __file__,
+                   "--small-case-only", "--library", str(library)]
+        print("$", " ".join(command), flush=True)
+        failed = subprocess.run(command).returncode != 0
+        print(f"{'FAIL' if failed else 'ok  '} compute-sanitizer {tool}", flush=True)
+        failures += failed
+    return failures
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--arch", default="native", help="nvcc -arch value (default: the local GPU)")
     parser.add_argument("--repeats", type=int, default=100, help="timed forward+backward calls")
+    parser.add_argument("--small-case-only", action="store_true",
+                        help="check one small case only (what compute-sanitizer runs)")
+    parser.add_argument("--library", help="an already built harness library (skips nvcc)")
     args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
+    if args.small_case_only:
+        handle = load_library(args.library or compile_library(args.arch, tempfile.mkdtemp()))
+        return 1 if check_kernels(handle, rng, [SMALL_CASE]) else 0
     reference_error = check_reference_backward(rng)
     print(f"NumPy backward vs finite differences: relative error {reference_error:.2e}", flush=True)
     with tempfile.TemporaryDirectory() as work:
-        handle = compile_library(args.arch, work)
+        library = args.library or compile_library(args.arch, work)
+        handle = load_library(library)
         failures = check_kernels(handle, rng) + (reference_error > 1e-6)
-        milliseconds = time_paper_shape(handle, rng, args.repeats)
-    print(f"float32 forward+backward at B=16 H=16 E=16 L=76: {milliseconds:.3f} ms per call "
-          f"(mean of {args.repeats})")
+        for length in (76, 1000):
+            milliseconds = time_shape(handle, rng, length, args.repeats)
+            print(f"float32 forward+backward at B=16 H=16 E=16 L={length}: {milliseconds:.3f} ms per call "
+                  f"(mean of {args.repeats})", flush=True)
+        failures += run_sanitizer(library)
     print("all checks passed" if failures == 0 else f"{failures} checks FAILED")
     return 1 if failures else 0
 

@@ -4,7 +4,8 @@
 # best-validation models. Every stage resumes where it stopped and skips what has finished:
 # rerun it after an interruption. From the repository root:
 #   bash examples/bootstrap_study_v2/run.sh train       # the runs, paired by seed
-#   bash examples/bootstrap_study_v2/run.sh evaluate    # test split, K_test 1, 5, 10, 15, 5 x 512 episodes
+#   bash examples/bootstrap_study_v2/run.sh evaluate    # test split, K_test 1, 5, 10, 15, 5 x 512 episodes;
+#                                                       # validation learning curves
 # or both: bash examples/bootstrap_study_v2/run.sh
 # Output goes to $STUDY_DIR (default runs/bootstrap_study_v2); $SEEDS sets the seeds (default "0 1 2").
 set -euo pipefail
@@ -27,6 +28,7 @@ evaluate() {
     for seed in "${seeds[@]}"; do runs+=("${arm%%:*}=$study/${arm%%:*}/seed$seed"); done
   done
   kerasrwm evaluate "${runs[@]}" --k-test 1,5,10,15 --runs 5 --episodes 512 --output "$study"
+  python examples/bootstrap_study_v2/learning_curves.py "$study"
 }
 
 case ${1:-all} in

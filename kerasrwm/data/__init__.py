@@ -9,6 +9,7 @@ test = kerasrwm.data.evaluation_dataset(source.split("test"), spec, 16, runs=10,
 """
 
 from kerasrwm.data.class_store import ClassStore
+from kerasrwm.data.delayed_label_episodes import delayed_label_dataset
 from kerasrwm.data.episode_sampler import episode_dataset
 from kerasrwm.data.episode_spec import EpisodeSpec
 from kerasrwm.data.evaluation_episodes import EvaluationEpisodes

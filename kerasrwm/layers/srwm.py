@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 
 from kerasrwm.layers.initializers import torch_linear_initializer
+from kerasrwm.layers.state import check_initial_state
 from kerasrwm.ops import resolve_implementation
 from kerasrwm.ops import srwm
 from kerasrwm.ops.srwm import MIN_HEAD_DIM
@@ -41,7 +42,8 @@ class SRWM(keras.layers.Layer):
         use_layer_norm: residual from `LayerNorm(h)` (True, as the authors) or from `h`.
         input_softmax: apply a softmax over each head's features of the input first.
         beta_init: mean of the initial learning-rate weights `w_b`.
-        implementation: `"auto"` (the fused op when available, else the loop), `"loop"`
+        implementation: `"auto"` (the fused op when available and the compute dtype is float32
+            or float64, else the loop), `"loop"`
             (`tf.while_loop`, XLA-compilable, portable) or `"fused"` (custom op).
         return_state: also return the final fast weights.
         layer_norm_epsilon: LayerNorm epsilon (1e-5 as in the reference).
@@ -108,7 +110,7 @@ class SRWM(keras.layers.Layer):
     def resolved_implementation(self):
         """`"loop"` or `"fused"`: `implementation` resolved on first use (this may build the op)."""
         if self._resolved_implementation is None:
-            self._resolved_implementation = resolve_implementation(self.implementation)
+            self._resolved_implementation = resolve_implementation(self.implementation, self.compute_dtype)
         return self._resolved_implementation
 
     @property
@@ -156,14 +158,12 @@ class SRWM(keras.layers.Layer):
             for weight in (self.w_y, self.w_q, self.w_k, self.w_b)
         )
 
-    def _check_state(self, state):
-        """Checks the container; `kerasrwm.ops.srwm` checks each entry's dtype and shape."""
-        if not isinstance(state, (tuple, list)) or len(state) != 4:
-            raise ValueError(
-                f"`initial_state` of {self.name} must be a tuple of 4 tensors {STATE_NAMES}; "
-                f"received: {type(state).__name__} of length {len(state) if hasattr(state, '__len__') else '?'}."
-            )
-        return tuple(state)
+    @property
+    def state_specs(self):
+        square = [None, self.num_heads, self.head_dim, self.head_dim]
+        description = "[batch, num_heads, head_dim, head_dim]"
+        specs = tuple((name, square, description) for name in STATE_NAMES[:3])
+        return specs + (("w_b", [None, self.num_heads, self.head_dim, 4], "[batch, num_heads, head_dim, 4]"),)
 
     def call(self, inputs, initial_state=None, training=None):
         if not inputs.dtype.is_floating:
@@ -174,7 +174,7 @@ class SRWM(keras.layers.Layer):
         if initial_state is None:
             state = self.get_initial_state(batch_size)
         else:
-            state = self._check_state(initial_state)
+            state = check_initial_state(self, initial_state, self.state_specs, inputs.shape[0])
         x = tf.reshape(inputs, [batch_size, -1, self.num_heads, self.head_dim])
         y, final_state = srwm(
             x, *state, implementation=self.resolved_implementation, input_softmax=self.input_softmax

@@ -1,8 +1,11 @@
-"""`SequenceLearner`: backbone features + one-hot labels through a stack of SRWM blocks."""
+"""`SequenceLearner`: backbone features + one-hot labels through a stack of SRWM, DeltaNet or LSTM blocks."""
 
 import keras
 import tensorflow as tf
 
+from kerasrwm.layers import DeltaNet
+from kerasrwm.layers import ResidualLSTM
+from kerasrwm.layers import SequenceBlock
 from kerasrwm.layers import SRWMBlock
 from kerasrwm.layers.initializers import torch_linear_initializer
 from kerasrwm.models.backbones import get_backbone
@@ -10,6 +13,7 @@ from kerasrwm.validation import check_integer
 from kerasrwm.validation import rate
 
 UNKNOWN_LABELS = ("zeros", "class0")
+SEQUENCE_LAYERS = ("srwm", "deltanet", "lstm")
 
 
 @keras.saving.register_keras_serializable(package="kerasrwm")
@@ -20,10 +24,12 @@ class SequenceLearner(keras.layers.Layer):
     sequence from a state, `classify` hidden states.
 
     Each time step carries one image and, at the same step, the one-hot encoding of its label:
-    `features(image) ++ one_hot(label)` → Dense(hidden_size) → `num_layers` x `SRWMBlock` →
+    `features(image) ++ one_hot(label)` → Dense(hidden_size) → `num_layers` blocks →
     Dense(n_way) logits. Query steps carry an "unknown label" input: an all-zero vector (the
     paper's token ∅ = 0, default) or, with `unknown_label="class0"`, the authors' one-hot of
-    class 0. The state is one `(w_y, w_q, w_k, w_b)` tuple per block.
+    class 0. A block is a sequence layer followed by the feed-forward block: an `SRWM`
+    (default), a `DeltaNet` (the authors' baseline) or a `ResidualLSTM`. The state is one tuple
+    per block: `(w_y, w_q, w_k, w_b)`, `(fast_weights,)` or `(h, c)`.
 
     Args:
         n_way: number of classes N per episode.
@@ -32,14 +38,15 @@ class SequenceLearner(keras.layers.Layer):
             nested layer config, so custom layers round-trip.
         backbone_channels: Conv-4 channels (32 for 84x84 images, 64 for 28x28 Omniglot).
         vision_dropout: dropout inside the backbone.
-        hidden_size: model width D; must equal `num_heads * head_dim`.
-        num_layers: number of SRWM blocks.
-        num_heads: SRWM heads per block.
+        hidden_size: model width D; must be divisible by `num_heads` (head_dim = D / heads).
+        num_layers: number of blocks.
+        num_heads: SRWM or DeltaNet heads per block (unused by the LSTM).
         ff_dim: feed-forward width.
-        dropout: dropout of the SRWM output and feed-forward blocks.
+        dropout: dropout of the sequence layer's output and of the feed-forward blocks.
         unknown_label: `"zeros"` or `"class0"`, the label input of query steps.
-        implementation: SRWM implementation (`"auto"`, `"loop"`, `"fused"`).
-        beta_init: mean of the initial learning-rate weights.
+        implementation: SRWM implementation (`"auto"`, `"loop"`, `"fused"`; SRWM only).
+        beta_init: mean of the initial learning-rate weights (SRWM only).
+        sequence_layer: `"srwm"`, `"deltanet"` or `"lstm"`, the sequence layer of each block.
         **kwargs: base `keras.layers.Layer` arguments.
     """
 
@@ -57,6 +64,7 @@ class SequenceLearner(keras.layers.Layer):
         unknown_label="zeros",
         implementation="auto",
         beta_init=0.0,
+        sequence_layer="srwm",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -78,6 +86,9 @@ class SequenceLearner(keras.layers.Layer):
         self.unknown_label = unknown_label
         self.implementation = implementation
         self.beta_init = float(beta_init)
+        if sequence_layer not in SEQUENCE_LAYERS:
+            raise ValueError(f"`sequence_layer` must be one of {SEQUENCE_LAYERS}; received: {sequence_layer!r}.")
+        self.sequence_layer = sequence_layer
         if isinstance(backbone, str):
             backbone_kwargs = {"dropout": self.vision_dropout}
             if backbone == "conv4":
@@ -88,22 +99,31 @@ class SequenceLearner(keras.layers.Layer):
         self.input_projection = keras.layers.Dense(
             self.hidden_size, kernel_initializer=torch_linear_initializer(), name="input_projection"
         )
-        self.blocks = [
-            SRWMBlock(
-                num_heads=self.num_heads,
-                head_dim=self.hidden_size // self.num_heads,
-                ff_dim=self.ff_dim,
-                dropout=self.dropout,
-                beta_init=self.beta_init,
-                implementation=implementation,
-                return_state=True,
-                name=f"srwm_block_{index}",
-            )
-            for index in range(self.num_layers)
-        ]
+        self.blocks = [self._make_block(index) for index in range(self.num_layers)]
         self.classifier = keras.layers.Dense(
             self.n_way, kernel_initializer=torch_linear_initializer(), name="classifier"
         )
+
+    def _make_block(self, index):
+        """Block `index` of the stack, with `sequence_layer` and return_state=True."""
+        name = f"{self.sequence_layer}_block_{index}"
+        head_dim = self.hidden_size // self.num_heads
+        if self.sequence_layer == "srwm":
+            return SRWMBlock(
+                num_heads=self.num_heads,
+                head_dim=head_dim,
+                ff_dim=self.ff_dim,
+                dropout=self.dropout,
+                beta_init=self.beta_init,
+                implementation=self.implementation,
+                return_state=True,
+                name=name,
+            )
+        if self.sequence_layer == "deltanet":
+            layer = DeltaNet(self.num_heads, head_dim, dropout=self.dropout, return_state=True, name="deltanet")
+        else:
+            layer = ResidualLSTM(dropout=self.dropout, return_state=True, name="lstm")
+        return SequenceBlock(layer, self.ff_dim, dropout=self.dropout, return_state=True, name=name)
 
     def build(self, images_shape):
         # Sub-layers may already be built: `train_step` calls them directly, not through `self`.
@@ -142,11 +162,11 @@ class SequenceLearner(keras.layers.Layer):
         return tf.zeros([batch_size, length, self.n_way], self.compute_dtype)
 
     def read(self, features, label_inputs, initial_state=None, training=None):
-        """Runs the SRWM stack over `[batch, length, features]` with `[batch, length, n_way]` labels.
+        """Runs the block stack over `[batch, length, features]` with `[batch, length, n_way]` labels.
 
         Returns:
-            `(hidden [batch, length, hidden_size], state)`: state is a tuple with one
-            `(w_y, w_q, w_k, w_b)` tuple per block.
+            `(hidden [batch, length, hidden_size], state)`: state is a tuple with one state
+            tuple per block (see the class docstring).
         """
         hidden = self.input_projection(tf.concat([features, label_inputs], axis=-1))
         states = []
@@ -176,6 +196,7 @@ class SequenceLearner(keras.layers.Layer):
                 "unknown_label": self.unknown_label,
                 "implementation": self.implementation,
                 "beta_init": self.beta_init,
+                "sequence_layer": self.sequence_layer,
             }
         )
         return config

@@ -5,9 +5,12 @@ The library is compiled against the installed TensorFlow (flags from `tf.sysconf
 version and a hash of the sources and of the build configuration, so a build happens once per
 configuration and never on import. A file lock keeps concurrent processes from building at the
 same time; a SHA-256 written next to the library detects a truncated or replaced file, which is
-then rebuilt. The CUDA kernels are added when TensorFlow is a CUDA build and a CUDA toolkit is
-found (see `_cuda_home`); they are linked with the static CUDA runtime. The C++ compiler is
-`$CXX` (default `g++`).
+then rebuilt. The CUDA kernels are added when TensorFlow is a CUDA build and a CUDA toolkit of
+TensorFlow's CUDA major version is found (see `find_cuda_toolkit`): kernels of another major
+version would need a driver that TensorFlow's own CUDA runtime does not ask for, so without a
+matching toolkit only the CPU kernels are built and `kerasrwm build-ops` says why. The GPU code
+holds cubins for every architecture in `CUDA_ARCHITECTURES` plus PTX for the lowest. The C++
+compiler is `$CXX` (default `g++`).
 
 The library is built for the CPU it is built on (`-march=native`); the cache key includes the
 CPU's instruction-set flags, so a home folder shared by different machines holds one library
@@ -17,13 +20,17 @@ per CPU kind.
 """
 
 import contextlib
+import functools
 import hashlib
 import os
 import platform
+import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
+from typing import NamedTuple
 
 import tensorflow as tf
 
@@ -33,7 +40,8 @@ SOURCE_DIR = Path(__file__).resolve().parent / "kernels"
 CPU_SOURCES = ("srwm_ops.cc", "srwm_kernels.cc")
 GPU_HOST_SOURCES = ("srwm_kernels_gpu.cc",)
 CUDA_SOURCES = ("srwm_cuda.cu",)
-CUDA_ARCHITECTURES = ("80", "90")
+# Turing (T4) to Hopper: a cubin each, and PTX of the lowest for any later GPU to compile.
+CUDA_ARCHITECTURES = ("75", "80", "86", "89", "90")
 OPTIMIZATION_FLAGS = ("-O3", "-march=native", "-ffp-contract=fast")
 
 
@@ -41,24 +49,89 @@ class BuildError(RuntimeError):
     """The op library cannot be built: no compiler, missing headers or a compile error."""
 
 
-def _cuda_home():
-    """The CUDA toolkit to build the GPU kernels with, or None for CPU kernels only.
+class CudaToolkit(NamedTuple):
+    """A CUDA toolkit with `nvcc` and the static CUDA runtime."""
 
-    None unless TensorFlow is a CUDA build; the toolkit is `$CUDA_HOME`, `$CUDA_PATH`, the one
-    of the `nvcc` on `PATH` or `/usr/local/cuda`, whichever first has `nvcc` and the static
-    CUDA runtime.
-    """
-    if not tf.test.is_built_with_cuda():
+    home: Path
+    version: str  # "major.minor" as `nvcc --version` reports it
+
+
+class CudaChoice(NamedTuple):
+    """The toolkit the GPU kernels are built with (None: CPU kernels only) and why."""
+
+    toolkit: "CudaToolkit | None"
+    reason: str
+
+
+def tensorflow_cuda_version():
+    """The CUDA version TensorFlow was built with ("12.5.1"), or None for a build without CUDA."""
+    info = tf.sysconfig.get_build_info()
+    return info.get("cuda_version") if info.get("is_cuda_build") else None
+
+
+def _major_minor(version):
+    major, minor = (version.split(".") + ["0"])[:2]
+    return int(major), int(minor)
+
+
+@functools.lru_cache(maxsize=None)
+def _toolkit_version(nvcc):
+    """`major.minor` of an `nvcc`, or None if it does not run."""
+    try:
+        output = subprocess.run([str(nvcc), "--version"], capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
         return None
+    match = re.search(r"release (\d+\.\d+)", output)
+    return match.group(1) if match else None
+
+
+def _toolkit_candidates():
+    """Toolkit folders to look at, in order: $CUDA_HOME, $CUDA_PATH, the `nvcc` on PATH, /usr/local/cuda*."""
+    candidates = [os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH")]
     nvcc_on_path = shutil.which("nvcc")
-    candidates = [os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"), "/usr/local/cuda"]
     if nvcc_on_path:
-        candidates.insert(2, str(Path(nvcc_on_path).resolve().parent.parent))
+        candidates.append(str(Path(nvcc_on_path).resolve().parent.parent))
+    candidates += ["/usr/local/cuda", *sorted(map(str, Path("/usr/local").glob("cuda-*")), reverse=True)]
+    seen, toolkits = set(), []
     for candidate in filter(None, candidates):
-        home = Path(candidate)
-        if (home / "bin" / "nvcc").is_file() and (home / "lib64" / "libcudart_static.a").is_file():
-            return home
-    return None
+        home = Path(candidate).resolve()
+        if home in seen or not (home / "bin" / "nvcc").is_file():
+            continue
+        seen.add(home)
+        if (home / "lib64" / "libcudart_static.a").is_file():
+            toolkits.append(home)
+    return toolkits
+
+
+def find_cuda_toolkit():
+    """Chooses the toolkit of TensorFlow's CUDA major version, preferring its exact minor version.
+
+    Returns:
+        A `CudaChoice`: the toolkit, or None with the reason only CPU kernels can be built.
+    """
+    tf_version = tensorflow_cuda_version()
+    if tf_version is None:
+        return CudaChoice(None, "TensorFlow is not a CUDA build")
+    wanted = _major_minor(tf_version)
+    found = [CudaToolkit(home, version) for home in _toolkit_candidates()
+             if (version := _toolkit_version(home / "bin" / "nvcc"))]
+    matching = [t for t in found if _major_minor(t.version)[0] == wanted[0]]
+    if matching:
+        best = min(matching, key=lambda t: abs(_major_minor(t.version)[1] - wanted[1]))
+        return CudaChoice(best, f"nvcc {best.version} in {best.home} for TensorFlow's CUDA {tf_version}")
+    seen = ", ".join(f"nvcc {t.version} in {t.home}" for t in found) or "no CUDA toolkit with nvcc"
+    major = wanted[0]
+    return CudaChoice(None, (
+        f"TensorFlow is a CUDA {tf_version} build and the toolkits found are: {seen}; kernels of "
+        f"another CUDA major version cannot run through TensorFlow's CUDA {major} runtime. Install a "
+        f"CUDA {major}.x toolkit, set CUDA_HOME to it and run `kerasrwm build-ops --force`"
+    ))
+
+
+def cuda_gencode_flags():
+    """nvcc flags for a cubin per `CUDA_ARCHITECTURES` and PTX of the lowest."""
+    flags = [f"-gencode=arch=compute_{a},code=sm_{a}" for a in CUDA_ARCHITECTURES]
+    return flags + [f"-gencode=arch=compute_{CUDA_ARCHITECTURES[0]},code=compute_{CUDA_ARCHITECTURES[0]}"]
 
 
 def _cpu_fingerprint():
@@ -75,7 +148,8 @@ class BuildConfig:
 
     def __init__(self):
         self.cxx = os.environ.get("CXX", "g++")
-        cuda_home = _cuda_home()
+        self.cuda = find_cuda_toolkit()
+        cuda_home = self.cuda.toolkit.home if self.cuda.toolkit else None
         self.nvcc = str(cuda_home / "bin" / "nvcc") if cuda_home else None
         self.compile_flags = [
             *tf.sysconfig.get_compile_flags(), *OPTIMIZATION_FLAGS, "-fPIC", "-Wno-deprecated-declarations"
@@ -96,7 +170,8 @@ class BuildConfig:
         for path in sorted(SOURCE_DIR.iterdir()):
             if path.suffix in (".h", ".cc", ".cu"):
                 digest.update(path.name.encode() + path.read_bytes())
-        for part in (self.cxx, self.nvcc or "", *self.compile_flags, *self.link_flags, _cpu_fingerprint()):
+        gpu_parts = (self.nvcc, self.cuda.toolkit.version, *cuda_gencode_flags()) if self.nvcc else ()
+        for part in (self.cxx, *gpu_parts, *self.compile_flags, *self.link_flags, _cpu_fingerprint()):
             digest.update(part.encode() + b"\0")
         return f"tf{tf.__version__}-{digest.hexdigest()[:16]}"
 
@@ -171,10 +246,8 @@ def _compile(config, output):
         obj = work / (source.name + ".o")
         objects.append(str(obj))
         if source.suffix == ".cu":
-            gencode = [f"-gencode=arch=compute_{a},code=sm_{a}" for a in CUDA_ARCHITECTURES]
-            gencode.append(f"-gencode=arch=compute_{CUDA_ARCHITECTURES[-1]},code=compute_{CUDA_ARCHITECTURES[-1]}")
             commands.append([config.nvcc, "-c", str(source), "-o", str(obj), "-O3", "-std=c++17",
-                             "-Xcompiler", "-fPIC", *gencode])
+                             "-Xcompiler", "-fPIC", *cuda_gencode_flags()])
         else:
             commands.append([config.cxx, "-c", str(source), "-o", str(obj), *config.compile_flags])
     _run_all(commands)
@@ -195,6 +268,16 @@ def ensure_library(force=False):
         if not force and is_valid(library):
             return library
         library.parent.mkdir(parents=True, exist_ok=True)
+        if force:
+            reason = "rebuild asked for"
+        elif library.exists():
+            reason = "the cached copy is damaged"
+        else:
+            reason = "first use with this compiler and TensorFlow"
+        print(
+            f"kerasrwm: building the fused SRWM op library ({reason}; about a minute) in {library.parent} ...",
+            file=sys.stderr, flush=True,
+        )
         with tempfile.TemporaryDirectory(dir=library.parent, prefix="build-") as work:
             built = Path(work) / LIBRARY_NAME
             _compile(config, built)
@@ -208,10 +291,23 @@ def add_arguments(parser):
     parser.add_argument("--force", action="store_true", help="rebuild even if a valid library is cached")
 
 
+def describe(config):
+    """Lines saying what the library of `config` holds: TensorFlow's CUDA and the GPU kernels."""
+    tf_cuda = tensorflow_cuda_version()
+    lines = [f"tensorflow: {tf.__version__} ({f'CUDA {tf_cuda} build' if tf_cuda else 'no CUDA'})"]
+    if config.nvcc:
+        lower = CUDA_ARCHITECTURES[0]
+        lines.append(f"gpu kernels: yes, {config.cuda.reason}")
+        lines.append(f"cuda architectures: {', '.join('sm_' + a for a in CUDA_ARCHITECTURES)} + PTX compute_{lower}")
+    else:
+        lines.append(f"gpu kernels: no (CPU kernels only): {config.cuda.reason}")
+    return lines
+
+
 def run(args):
-    """`kerasrwm build-ops`: prebuilds the op library and reports where it is."""
+    """`kerasrwm build-ops`: prebuilds the op library and reports where it is and what it holds."""
     config = BuildConfig()
     library = ensure_library(force=args.force)
     print(f"library: {library}")
-    print(f"tensorflow: {tf.__version__}")
-    print(f"cuda kernels: {'yes, nvcc ' + config.nvcc if config.nvcc else 'no (CPU kernels only)'}")
+    for line in describe(config):
+        print(line)

@@ -7,7 +7,7 @@ import os
 
 from kerasrwm.data import load_source
 from kerasrwm.training.atomic_files import write_atomically
-from kerasrwm.training.atomic_files import write_json
+from kerasrwm.training.atomic_files import write_json_atomically
 from kerasrwm.training.experiment import load_trained
 from kerasrwm.training.k_test_sweep import k_test_sweep
 from kerasrwm.training.k_test_sweep import summarize_over_seeds
@@ -43,10 +43,10 @@ def write_results(results, output_dir, settings=None):
     os.makedirs(output_dir, exist_ok=True)
     names = ["results.json", "results.csv", "k_test.png"] + (["settings.json"] if settings else [])
     paths = {name: os.path.join(output_dir, name) for name in names}
-    write_json(paths["results.json"], results)
+    write_json_atomically(paths["results.json"], results)
     write_atomically(paths["results.csv"], lambda path: _write_csv(results, path))
     if settings:
-        write_json(paths["settings.json"], settings)
+        write_json_atomically(paths["settings.json"], settings)
         curves = {name: setting["rows"] for name, setting in settings.items()}
     else:
         curves = {os.path.basename(os.path.normpath(run_dir)): rows for run_dir, rows in results.items()}

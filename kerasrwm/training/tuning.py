@@ -21,7 +21,7 @@ import keras
 import keras_tuner as kt
 
 from kerasrwm.data import load_source
-from kerasrwm.training.atomic_files import write_json
+from kerasrwm.training.atomic_files import write_json_atomically
 from kerasrwm.training.experiment import build_learner
 from kerasrwm.training.experiment import episode_spec
 from kerasrwm.training.experiment import training_stream
@@ -173,7 +173,7 @@ def _claim_directory(output_dir, settings):
                 )
         return
     os.makedirs(output_dir, exist_ok=True)
-    write_json(path, settings)
+    write_json_atomically(path, settings)
 
 
 def _summary(trial):
@@ -257,6 +257,6 @@ def tune(config, beta2_values, k_extra_values, max_trials, output_dir, verbose=1
         raise RuntimeError(f"No trial of the search in {output_dir!r} completed; see `trial_results`.")
     # Highest score; ties go to the earliest trial, so the answer does not change on a rerun.
     best = _summary(min(completed, key=lambda trial: (-trial.score, int(trial.trial_id))))
-    write_json(os.path.join(output_dir, "best.json"), best)
+    write_json_atomically(os.path.join(output_dir, "best.json"), best)
     return best
 

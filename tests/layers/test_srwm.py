@@ -9,8 +9,9 @@ import kerasrwm
 from tests.layer_testing import IMPLEMENTATIONS
 from tests.layer_testing import run_layer_test
 from tests.layer_testing import srwm_parameters
+from tests.layers.state_continuation import assert_two_parts_equal_one_pass
 from tests.reference import srwm_numpy
-from tests.reference.layer_norm import layer_norm
+from tests.reference.normalization import layer_norm
 
 
 def numpy_srwm_layer(layer, inputs, state=None):
@@ -73,24 +74,7 @@ def test_state_continuation_equals_one_pass_for_outputs_and_gradients():
     layer = kerasrwm.SRWM(num_heads=2, head_dim=8, implementation="loop", return_state=True)
     inputs = tf.constant(np.random.default_rng(3).normal(size=(2, 13, 16)).astype(np.float32))
     layer.build(inputs.shape)
-
-    def whole():
-        outputs, state = layer(inputs)
-        return outputs, state
-
-    def in_two_parts():
-        first, state = layer(inputs[:, :5])
-        second, state = layer(inputs[:, 5:], initial_state=state)
-        return tf.concat([first, second], axis=1), state
-
-    results = []
-    for run in (whole, in_two_parts):
-        with tf.GradientTape() as tape:
-            outputs, state = run()
-            loss = tf.reduce_sum(outputs**2) + tf.add_n([tf.reduce_sum(tf.sin(s)) for s in state])
-        results.append((outputs, state, tape.gradient(loss, layer.trainable_weights)))
-    for a, b in zip(tf.nest.flatten(results[0]), tf.nest.flatten(results[1])):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
+    assert_two_parts_equal_one_pass(layer, inputs)
 
 
 def test_returned_state_matches_reference_final_weights():
@@ -164,11 +148,11 @@ class TestBadInput:
         layer = kerasrwm.SRWM(num_heads=2, head_dim=4, return_state=True)
         _, state = layer(np.zeros((1, 3, 8), np.float32))
         bad = (state[0], state[1], state[2], tf.zeros([1, 2, 4, 3]))
-        with pytest.raises(ValueError, match=r"`w_b` must have shape \[batch, heads, head_dim, 4\] = \[1, 2, 4, 4\]; received shape \(1, 2, 4, 3\)"):
+        with pytest.raises(ValueError, match=r"`initial_state` entry w_b .* received shape \(1, 2, 4, 3\)"):
             layer(np.zeros((1, 3, 8), np.float32), initial_state=bad)
 
     def test_state_batch_must_match_inputs(self):
         layer = kerasrwm.SRWM(num_heads=2, head_dim=4, return_state=True)
         _, state = layer(np.zeros((2, 3, 8), np.float32))
-        with pytest.raises(ValueError, match=r"`w_y` must have shape \[batch, heads, head_dim, head_dim\] = \[1, 2, 4, 4\]; received shape \(2, 2, 4, 4\)"):
+        with pytest.raises(ValueError, match=r"`initial_state` entry w_y"):
             layer(np.zeros((1, 3, 8), np.float32), initial_state=state)

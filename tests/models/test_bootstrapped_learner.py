@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 import kerasrwm
+from kerasrwm.models.sequence_learner import SEQUENCE_LAYERS
 from kerasrwm.training import export_adapt_and_predict
 from tests.layer_testing import IMPLEMENTATIONS
 from tests.layer_testing import feed_forward_parameters
@@ -54,8 +55,9 @@ def log_softmax(logits):
     return shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
 
 
-def test_shared_prefix_equals_independent_full_passes():
-    model = tiny_learner()
+@pytest.mark.parametrize("sequence_layer", SEQUENCE_LAYERS)
+def test_shared_prefix_equals_independent_full_passes(sequence_layer):
+    model = tiny_learner(sequence_layer=sequence_layer)
     batch = random_episode_batch(queries=3, seed=1)
     student, teacher = model.student_and_teacher_logits(batch, training=False)
     expected_student, expected_teacher = independent_logits(model, batch)
@@ -128,9 +130,10 @@ def test_class0_unknown_label_is_one_hot_of_class_zero():
 
 
 @pytest.mark.slow
-def test_fit_reduces_loss_and_reports_every_term():
+@pytest.mark.parametrize("sequence_layer", SEQUENCE_LAYERS)
+def test_fit_reduces_loss_and_reports_every_term(sequence_layer):
     keras.utils.set_random_seed(0)
-    model = tiny_learner(beta1=1.0, beta2=1.0, beta3=1.0)
+    model = tiny_learner(beta1=1.0, beta2=1.0, beta3=1.0, sequence_layer=sequence_layer)
     model.compile(optimizer=keras.optimizers.Adam(3e-3))
     batch = random_episode_batch(batch=4, seed=5)
     dataset = tf.data.Dataset.from_tensors(batch).repeat(60)
@@ -140,6 +143,22 @@ def test_fit_reduces_loss_and_reports_every_term():
     assert after < 0.5 * before
     assert {"loss", "student_loss", "distill_loss", "teacher_loss", "student_accuracy", "teacher_accuracy"} <= set(history.history)
     assert "val_student_accuracy" in history.history
+
+
+@pytest.mark.parametrize("sequence_layer", SEQUENCE_LAYERS)
+def test_serialization_round_trip(tmp_path, sequence_layer):
+    model = kerasrwm.BootstrappedLearner(
+        n_way=3, beta2=5.0, backbone="conv4", backbone_channels=4, hidden_size=8, num_layers=1, num_heads=2, ff_dim=8,
+        implementation="loop", sequence_layer=sequence_layer,
+    )
+    batch = random_episode_batch(image_shape=(16, 16, 1), seed=6)
+    expected = model(batch).numpy()
+    path = str(tmp_path / "learner.keras")
+    model.save(path)
+    restored = keras.models.load_model(path)
+    np.testing.assert_array_equal(restored(batch).numpy(), expected)
+    assert restored.beta2 == 5.0 and restored.learner.backbone_channels == 4
+    assert restored.learner.sequence_layer == sequence_layer
 
 
 def learner_parameters(features, n_way, hidden_size, num_layers, num_heads, ff_dim):
@@ -211,13 +230,15 @@ class TestBadInput:
     @pytest.mark.parametrize(
         "arguments, pattern",
         [
-            ({"beta2": -1.0}, r"`beta2` must be a number >= 0; received: -1.0"),
+            ({"beta2": -1.0}, r"`beta2` must be a finite number >= 0.0; received beta2=-1.0"),
+            ({"beta2": float("inf")}, r"`beta2` must be a finite number >= 0.0; received beta2=inf"),
             ({"beta1": 0.0}, r"At least one of `beta1`, `beta2`, `beta3` must be positive"),
             ({"distill": "mse"}, r"`distill` must be one of \('kl', 'ce'\); received: 'mse'"),
-            ({"temperature": 0}, r"`temperature` must be a number > 0"),
+            ({"temperature": 0}, r"`temperature` must be a finite number > 0.0; received temperature=0"),
             ({"unknown_label": "none"}, r"`unknown_label` must be one of"),
             ({"hidden_size": 10, "num_heads": 4}, r"`hidden_size` must be divisible by `num_heads`"),
             ({"n_way": 1}, r"`n_way` must be an integer >= 2; received n_way=1"),
+            ({"sequence_layer": "gru"}, r"`sequence_layer` must be one of \('srwm', 'deltanet', 'lstm'\); received: 'gru'"),
         ],
     )
     def test_constructor(self, arguments, pattern):

@@ -142,7 +142,9 @@ print(json.dumps({"resolved": resolved, "messages": messages, "y_shape": list(y.
 
 def test_build_ops_command_prints_the_library(built_library, capsys):
     assert cli.main(["build-ops"]) == 0
-    assert f"library: {built_library}" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"library: {built_library}" in out
+    assert f"tensorflow: {tf.__version__}" in out and "gpu kernels: " in out
 
 
 def test_fused_implementation_runs_after_build(built_library):
@@ -150,3 +152,65 @@ def test_fused_implementation_runs_after_build(built_library):
     w = tf.zeros([1, 1, 4, 4])
     y, _ = srwm(x, w, w, w, w, implementation="fused")
     assert y.shape == (1, 2, 1, 4)
+
+
+def _fake_toolkit(folder, version):
+    """A folder that looks like a CUDA toolkit whose nvcc reports `version`."""
+    (folder / "bin").mkdir(parents=True)
+    (folder / "lib64").mkdir()
+    (folder / "lib64" / "libcudart_static.a").write_bytes(b"!<arch>\n")
+    nvcc = folder / "bin" / "nvcc"
+    nvcc.write_text(f"#!/bin/sh\necho 'Cuda compilation tools, release {version}, V{version}.1'\n")
+    nvcc.chmod(0o755)
+    return folder
+
+
+@pytest.fixture
+def tensorflow_cuda_12_5(monkeypatch):
+    monkeypatch.setattr(build, "tensorflow_cuda_version", lambda: "12.5.1")
+    monkeypatch.delenv("CUDA_PATH", raising=False)
+
+
+def test_toolkit_of_tensorflows_cuda_major_version_is_chosen(tmp_path, monkeypatch, tensorflow_cuda_12_5):
+    monkeypatch.setenv("CUDA_HOME", str(_fake_toolkit(tmp_path / "cuda-13", "13.0")))
+    monkeypatch.setenv("CUDA_PATH", str(_fake_toolkit(tmp_path / "cuda-12.2", "12.2")))
+    choice = build.find_cuda_toolkit()
+    assert choice.toolkit == build.CudaToolkit((tmp_path / "cuda-12.2").resolve(), "12.2")
+    assert "12.5.1" in choice.reason
+
+
+def test_exact_minor_version_is_preferred(tmp_path, monkeypatch, tensorflow_cuda_12_5):
+    monkeypatch.setenv("CUDA_HOME", str(_fake_toolkit(tmp_path / "cuda-12.2", "12.2")))
+    monkeypatch.setenv("CUDA_PATH", str(_fake_toolkit(tmp_path / "cuda-12.5", "12.5")))
+    assert build.find_cuda_toolkit().toolkit.version == "12.5"
+
+
+def test_other_major_version_only_builds_cpu_kernels_and_says_why(tmp_path, monkeypatch, tensorflow_cuda_12_5):
+    monkeypatch.setattr(build, "_toolkit_candidates", lambda: [_fake_toolkit(tmp_path / "cuda-13", "13.0")])
+    choice = build.find_cuda_toolkit()
+    assert choice.toolkit is None
+    assert "nvcc 13.0" in choice.reason and "CUDA 12.x toolkit" in choice.reason
+    monkeypatch.setattr(build, "find_cuda_toolkit", lambda: choice)
+    config = build.BuildConfig()
+    assert config.nvcc is None and all(source.suffix != ".cu" for source in config.sources)
+    assert any("gpu kernels: no" in line and "nvcc 13.0" in line for line in build.describe(config))
+
+
+def test_matching_toolkit_builds_every_architecture(tmp_path, monkeypatch, tensorflow_cuda_12_5):
+    toolkit = _fake_toolkit(tmp_path / "cuda-12.5", "12.5")
+    monkeypatch.setattr(build, "_toolkit_candidates", lambda: [toolkit])
+    config = build.BuildConfig()
+    assert config.nvcc == str(toolkit / "bin" / "nvcc")
+    assert "-DKERASRWM_WITH_CUDA=1" in config.compile_flags
+    flags = build.cuda_gencode_flags()
+    for arch in ("75", "80", "86", "89", "90"):
+        assert f"-gencode=arch=compute_{arch},code=sm_{arch}" in flags
+    assert "-gencode=arch=compute_75,code=compute_75" in flags
+    lines = build.describe(config)
+    assert any(line.startswith("gpu kernels: yes") and "12.5" in line for line in lines)
+    assert "cuda architectures: sm_75, sm_80, sm_86, sm_89, sm_90 + PTX compute_75" in lines
+
+
+def test_tensorflow_without_cuda_builds_cpu_kernels(monkeypatch):
+    monkeypatch.setattr(build, "tensorflow_cuda_version", lambda: None)
+    assert build.find_cuda_toolkit() == build.CudaChoice(None, "TensorFlow is not a CUDA build")

@@ -76,3 +76,79 @@ def srwm(x, w_y, w_q, w_k, w_b, input_softmax=False):
             for final, head_final in zip(finals, head_finals):
                 final[b, h] = head_final
     return y, tuple(finals)
+
+
+def _rates_of_columns(head_dim):
+    """Index of the learning rate of each column of the joined matrix `[W_y W_q W_k w_b]`."""
+    return np.repeat(np.arange(4), [head_dim, head_dim, head_dim, 4])
+
+
+def srwm_steps_single_head(x, weights):
+    """The forward of one head with every intermediate, on the joined matrix `W = [W_y W_q W_k w_b]`.
+
+    Args:
+        x: `[length, head_dim]` inputs.
+        weights: the initial w_y, w_q, w_k `[head_dim, head_dim]` and w_b `[head_dim, 4]`.
+
+    Returns:
+        A list with one dict per step t: `w` (`[head_dim, 3 head_dim + 4]`, before the update),
+        `q`, `k` (`[head_dim]`), `beta` (`[4]`), `difference` (`(q - k) @ w`) and `w_after`.
+    """
+    head_dim = x.shape[-1]
+    rates = _rates_of_columns(head_dim)
+    w = np.concatenate([np.asarray(m, np.float64) for m in weights], axis=1)
+    steps = []
+    for x_t in np.asarray(x, np.float64):
+        reads = x_t @ w
+        q = _softmax(reads[head_dim:2 * head_dim])
+        k = _softmax(reads[2 * head_dim:3 * head_dim])
+        beta = _sigmoid(reads[3 * head_dim:])
+        difference = (q - k) @ w
+        w_after = w + np.outer(k, beta[rates] * difference)
+        steps.append({"w": w, "q": q, "k": k, "beta": beta, "difference": difference, "w_after": w_after})
+        w = w_after
+    return steps
+
+
+def srwm_backward_single_head(x, weights, grad_y, grad_finals):
+    """Reverse-mode gradient of one head for the loss `sum(y * grad_y) + sum_i sum(final_i * grad_finals[i])`.
+
+    Returns:
+        `(grad_x, (grad_w_y, grad_w_q, grad_w_k, grad_w_b))` shaped as `x` and the weights.
+    """
+    head_dim = x.shape[-1]
+    rates = _rates_of_columns(head_dim)
+    steps = srwm_steps_single_head(x, weights)
+    g = np.concatenate([np.asarray(m, np.float64) for m in grad_finals], axis=1)
+    grad_x = np.zeros(np.shape(x))
+    for t in reversed(range(len(steps))):
+        step = steps[t]
+        q, k, beta, w = step["q"], step["k"], step["beta"], step["w"]
+        grad_update = k @ g
+        grad_difference = beta[rates] * grad_update
+        grad_beta = np.bincount(rates, grad_update * step["difference"], 4)
+        through_w = w @ grad_difference
+        grad_query, grad_key = through_w, g @ (beta[rates] * step["difference"]) - through_w
+        grad_reads = np.concatenate([
+            grad_y[t],
+            q * (grad_query - q @ grad_query),
+            k * (grad_key - k @ grad_key),
+            grad_beta * beta * (1 - beta),
+        ])
+        grad_x[t] = w @ grad_reads
+        g = g + np.outer(q - k, grad_difference) + np.outer(x[t], grad_reads)
+    return grad_x, tuple(np.split(g, [head_dim, 2 * head_dim, 3 * head_dim], axis=1))
+
+
+def srwm_backward(x, weights, grad_y, grad_finals):
+    """Batched `srwm_backward_single_head` with the layout of `kerasrwm.ops.srwm`."""
+    grad_x = np.zeros(np.shape(x))
+    grad_weights = [np.zeros(np.shape(w)) for w in weights]
+    for b in range(x.shape[0]):
+        for h in range(x.shape[2]):
+            grad_x[b, :, h], head_grads = srwm_backward_single_head(
+                x[b, :, h], [w[b, h] for w in weights], grad_y[b, :, h], [g[b, h] for g in grad_finals]
+            )
+            for grad, head_grad in zip(grad_weights, head_grads):
+                grad[b, h] = head_grad
+    return grad_x, grad_weights

@@ -8,6 +8,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import kerasrwm
 from kerasrwm.training import export_adapt_and_predict
@@ -43,3 +44,52 @@ def test_export_runs_in_plain_tensorflow_and_matches_keras(tmp_path):
     expected = model(episode, training=False).numpy()
     assert expected.shape == (3, 5, 3)
     np.testing.assert_allclose(np.load(output), expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    keras.utils.set_random_seed(2)
+    model = kerasrwm.BootstrappedLearner(
+        n_way=3, backbone="conv4", backbone_channels=4, hidden_size=8, num_layers=1, num_heads=2, ff_dim=8
+    )
+    model(random_episode_batch(batch=1, image_shape=(16, 16, 1), seed=0))
+    path = export_adapt_and_predict(model, str(tmp_path_factory.mktemp("saved")), image_shape=(16, 16, 1))
+    return tf.saved_model.load(path).signatures["adapt_and_predict"]
+
+
+def call_inputs(batch=2, support=3, queries=2, size=16, channels=1, labels=None, support_images=None):
+    rng = np.random.default_rng(0)
+    return {
+        "support_images": tf.constant(
+            rng.random((batch, support, size, size, channels), dtype=np.float32)
+            if support_images is None
+            else support_images
+        ),
+        "support_labels": tf.constant(rng.integers(0, 3, (batch, support), dtype=np.int32) if labels is None else labels),
+        "query_images": tf.constant(rng.random((batch, queries, size, size, channels), dtype=np.float32)),
+    }
+
+
+def test_exported_signature_accepts_a_valid_episode(exported):
+    assert exported(**call_inputs())["logits"].shape == (2, 2, 3)
+
+
+@pytest.mark.parametrize(
+    "inputs, message",
+    [
+        (lambda: call_inputs(support_images=np.full((2, 3, 16, 16, 1), np.nan, np.float32)), "`support_images` must be finite"),
+        (lambda: call_inputs(labels=np.full((2, 3), 3, np.int32)), r"`support_labels` must be in \[0, 3\)"),
+        (lambda: call_inputs(labels=np.full((2, 3), -1, np.int32)), r"`support_labels` must be in \[0, 3\)"),
+        (lambda: call_inputs(labels=np.zeros((2, 4), np.int32)), "`support_labels` must be \\[B, S\\]"),
+        (lambda: {**call_inputs(), "query_images": tf.zeros([3, 2, 16, 16, 1])}, "`query_images` must have the batch size"),
+    ],
+)
+def test_exported_signature_names_the_bad_argument(exported, inputs, message):
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        exported(**inputs())
+
+
+@pytest.mark.parametrize("size, channels", [(32, 1), (16, 3)])
+def test_exported_signature_refuses_other_image_shapes(exported, size, channels):
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"`support_images` must be \[B, S, 16, 16, 1\]"):
+        exported(**call_inputs(size=size, channels=channels))

@@ -77,7 +77,7 @@ def normalized_image_conv(images, conv, norm):
         The normalised feature map `[batch, h, w, conv.filters]`.
     """
     patches = image_patches(images)
-    count = tf.cast(tf.shape(patches)[1], tf.float32)
+    count = tf.cast(tf.shape(patches)[1], patches.dtype)
     second_moments = tf.matmul(patches, patches, transpose_b=True) / count
     patch_mean = second_moments[-1, :-1]
     patch_covariance = second_moments[:-1, :-1] - patch_mean[:, None] * patch_mean[None, :]

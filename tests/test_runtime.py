@@ -1,0 +1,49 @@
+"""oneDNN is switched on before TensorFlow loads, or the user is told once why it is off."""
+
+import os
+import subprocess
+import sys
+import warnings
+
+import pytest
+
+from kerasrwm import runtime
+
+
+def imported_settings(environment):
+    """`(TF_ENABLE_ONEDNN_OPTS, oneDNN on)` in a fresh interpreter that imports kerasrwm first."""
+    code = "import os, kerasrwm; print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'), kerasrwm.runtime.onednn_enabled())"
+    env = {key: value for key, value in os.environ.items() if key != runtime.ONEDNN_VARIABLE}
+    result = subprocess.run(
+        [sys.executable, "-c", code], env={**env, **environment}, capture_output=True, text=True, check=True
+    )
+    return result.stdout.split()
+
+
+@pytest.mark.skipif(not runtime._is_x86(), reason="oneDNN is chosen for x86 CPUs")
+def test_import_turns_onednn_on_unless_the_user_chose():
+    assert imported_settings({}) == ["1", "True"]
+    assert imported_settings({runtime.ONEDNN_VARIABLE: "0"}) == ["0", "False"]
+
+
+def test_enable_does_nothing_once_tensorflow_is_loaded(monkeypatch):
+    monkeypatch.delenv(runtime.ONEDNN_VARIABLE, raising=False)
+    assert "tensorflow" in sys.modules
+    assert not runtime.enable_onednn()
+    assert runtime.ONEDNN_VARIABLE not in os.environ
+
+
+@pytest.mark.parametrize(
+    "variable, enabled, x86, warned",
+    [(None, False, True, True), ("0", False, True, False), (None, True, True, False), (None, False, False, False)],
+)
+def test_hint_when_onednn_is_off(monkeypatch, variable, enabled, x86, warned):
+    monkeypatch.delenv(runtime.ONEDNN_VARIABLE, raising=False)
+    if variable is not None:
+        monkeypatch.setenv(runtime.ONEDNN_VARIABLE, variable)
+    monkeypatch.setattr(runtime, "onednn_enabled", lambda: enabled)
+    monkeypatch.setattr(runtime, "_is_x86", lambda: x86)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        runtime.hint_if_onednn_off()
+    assert [str(w.message).startswith("TensorFlow's oneDNN kernels are off") for w in caught] == ([True] if warned else [])
