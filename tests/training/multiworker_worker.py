@@ -20,7 +20,6 @@ from kerasrwm.training.experiment import LEARNER_KEYS
 from tests.commands.tiny_run import tiny_config
 
 STEPS = 4
-
 STEPS_PER_EPOCH = 2
 
 
