@@ -34,7 +34,22 @@ def _format_figures(figures, indent=""):
     return lines
 
 
-def build_parser():
+def _selected_command(argv):
+    """The command path that `argv` names (its leading words), or None when it names none."""
+    words = []
+    for argument in argv:
+        if argument.startswith("-"):
+            break
+        words.append(argument)
+    return next((path for path, _, _ in COMMANDS if tuple(words[: len(path)]) == path), None)
+
+
+def build_parser(argv=None):
+    """The parser of every command; with `argv`, only the named command's module is imported.
+
+    Importing a command's module loads TensorFlow, so `kerasrwm --help` imports none of them.
+    """
+    selected = None if argv is None else _selected_command(argv)
     parser = argparse.ArgumentParser(prog="kerasrwm", description=__doc__)
     groups = {(): parser.add_subparsers(dest="command", required=True, metavar="COMMAND")}
     for path, module_name, help_text in COMMANDS:
@@ -45,6 +60,8 @@ def build_parser():
                 groups[prefix] = group_parser.add_subparsers(dest=f"{prefix[-1]}_command", required=True, metavar="COMMAND")
         command_parser = groups[path[:-1]].add_parser(path[-1], help=help_text, description=help_text)
         command_parser.set_defaults(module_name=module_name)
+        if argv is not None and path != selected:
+            continue
         module = importlib.import_module(module_name)
         module.add_arguments(command_parser)
         if module_name.startswith("kerasrwm.benchmarks."):
@@ -53,7 +70,8 @@ def build_parser():
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv).parse_args(argv)
     try:
         result = importlib.import_module(args.module_name).run(args)
     except ValueError as error:

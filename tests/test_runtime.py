@@ -20,15 +20,28 @@ def imported_settings(environment):
     return result.stdout.split()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not runtime._is_x86(), reason="oneDNN is chosen for x86 CPUs")
 def test_import_turns_onednn_on_unless_the_user_chose():
     assert imported_settings({}) == ["1", "True"]
     assert imported_settings({runtime.ONEDNN_VARIABLE: "0"}) == ["0", "False"]
 
 
+@pytest.mark.slow
+def test_import_kerasrwm_loads_neither_tensorflow_nor_tfds():
+    code = "import sys, kerasrwm; print('tensorflow' in sys.modules, 'tensorflow_datasets' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["False", "False"]
+    code = "import sys, kerasrwm; kerasrwm.BootstrappedLearner; print('tensorflow_datasets' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split() == [
+        "False"
+    ]
+
+
 def test_enable_does_nothing_once_tensorflow_is_loaded(monkeypatch):
+    import tensorflow  # noqa: F401  (`import kerasrwm` alone does not load it)
+
     monkeypatch.delenv(runtime.ONEDNN_VARIABLE, raising=False)
-    assert "tensorflow" in sys.modules
     assert not runtime.enable_onednn()
     assert runtime.ONEDNN_VARIABLE not in os.environ
 

@@ -109,7 +109,7 @@ def check_kernels(handle, rng, cases=None):
     """Every case `(head_dim, length, interval)` against the float64 reference; returns the failures."""
     failures = 0
     if cases is None:
-        cases = [(e, l, DEFAULT_CHECKPOINT_INTERVAL) for e in (4, 5, 7, 16, 32, 64) for l in (1, 2, 76, 1000)]
+        cases = [(e, length, DEFAULT_CHECKPOINT_INTERVAL) for e in (4, 5, 7, 16, 32, 64) for length in (1, 2, 76, 1000)]
         cases += [(16, 300, 7), (8, 1000, 64), SMALL_CASE]
     for head_dim, length, interval in cases:
         batch, heads = (2, 5) if length < 1000 else (1, 2)  # 10 sequences: partial packs

@@ -4,6 +4,7 @@ import argparse
 import json
 import sys
 
+from kerasrwm.argument_types import number_list
 from kerasrwm.training.experiment import DEFAULT_CONFIG
 from kerasrwm.training.experiment import make_config
 
@@ -30,13 +31,6 @@ def _data_option(text):
     return key, _parse_value(value)
 
 
-def _int_list(text):
-    try:
-        return [int(value) for value in text.split(",") if value]
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers; received {text!r}.") from error
-
-
 def _jit_compile(text):
     return text if text == "auto" else _parse_value(text)
 
@@ -54,7 +48,7 @@ def add_config_arguments(parser, skip=()):
         if key == "jit_compile":
             value_type = _jit_compile
         elif isinstance(default, list):
-            value_type = _int_list
+            value_type = number_list(int)
         elif key == "profile_batch":
             value_type = _parse_value
         elif default is None:

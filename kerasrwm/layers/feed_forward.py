@@ -9,7 +9,7 @@ from kerasrwm.validation import rate
 
 @keras.saving.register_keras_serializable(package="kerasrwm")
 class FeedForward(keras.layers.Layer):
-    """`x + Dropout(Dense_2(Dropout(ReLU(Dense_1(LayerNorm(x))))))`, as in the reference (§1.5).
+    """`x + Dropout(Dense_2(Dropout(ReLU(Dense_1(LayerNorm(x))))))`, as in the authors' feed-forward block.
 
     Args:
         ff_dim: width of the hidden layer.

@@ -78,7 +78,6 @@ class BootstrappedLearner(keras.Model):
         self.temperature = check_number("temperature", temperature, exclusive=True)
         self.learner = SequenceLearner(n_way, name="sequence_learner", **learner_kwargs)
         self.n_way = self.learner.n_way
-        self.supports_jit = self.learner.supports_jit
         self.trackers = {
             name: keras.metrics.Mean(name=name)
             for name in (

@@ -9,6 +9,15 @@ MIN_HEAD_DIM = 4
 FUSED_DTYPES = ("float32", "float64")  # the custom op's kernels
 
 
+def check_implementation(implementation):
+    """Raises `ValueError` unless `implementation` is one of `IMPLEMENTATIONS`; never builds the op."""
+    if implementation not in IMPLEMENTATIONS:
+        raise ValueError(
+            f"`implementation` must be one of {IMPLEMENTATIONS}; received: {implementation!r}."
+        )
+    return implementation
+
+
 def resolve_implementation(implementation, dtype=None):
     """Maps `"auto" | "loop" | "fused"` to the implementation that will run.
 
@@ -20,10 +29,7 @@ def resolve_implementation(implementation, dtype=None):
         implementation: `"auto"`, `"loop"` or `"fused"`.
         dtype: the compute dtype (name or `tf.DType`), or None if not known yet.
     """
-    if implementation not in IMPLEMENTATIONS:
-        raise ValueError(
-            f"`implementation` must be one of {IMPLEMENTATIONS}; received: {implementation!r}."
-        )
+    check_implementation(implementation)
     if implementation == "loop":
         return "loop"
     dtype_name = None if dtype is None else tf.as_dtype(dtype).name

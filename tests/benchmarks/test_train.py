@@ -63,6 +63,7 @@ def test_ab_workers_start_from_the_same_loss():
     assert result["current_step_ms"] > 0 and result["baseline_step_ms"] > 0
 
 
+@pytest.mark.slow
 def test_cli_reports_the_settings(monkeypatch):
     args = argparse.Namespace(config="demo", repeats=1, baseline=None, rounds=1, env=[], baseline_env=[])
     monkeypatch.setitem(train.CONFIGURATIONS, "demo", {**train.CONFIGURATIONS["demo"], "batch_size": 2})

@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from kerasrwm.cli import main
 from kerasrwm.data import load_source
-from kerasrwm.models import k_test_sweep
+from kerasrwm.training import k_test_sweep
 from kerasrwm.training.experiment import load_trained
 from tests.commands.tiny_run import TINY_FLAGS
 from tests.commands.tiny_run import tiny_config
@@ -46,6 +46,7 @@ def scalar_tags(log_dir):
     return tags
 
 
+@pytest.mark.slow
 def test_train_writes_config_checkpoint_and_tensorboard_logs(trained_run):
     with open(os.path.join(trained_run, "config.json")) as file:
         config = json.load(file)
@@ -71,6 +72,7 @@ def test_resume_after_a_real_kill_during_the_last_save_equals_an_uninterrupted_r
     assert_same_run(str(tmp_path / "resumed"), trained_run)
 
 
+@pytest.mark.slow
 def test_evaluate_writes_table_json_csv_and_plot(trained_run, tmp_path, capsys):
     output = str(tmp_path / "evaluation")
     main(["evaluate", trained_run, trained_run, "--k-test", "1,3", "--runs", "2", "--episodes", "8",
@@ -89,6 +91,7 @@ def test_evaluate_writes_table_json_csv_and_plot(trained_run, tmp_path, capsys):
     assert os.path.getsize(os.path.join(output, "k_test.png")) > 1000
 
 
+@pytest.mark.slow
 def test_evaluate_summarizes_named_runs_per_setting(trained_run, tmp_path, capsys):
     output = str(tmp_path / "settings")
     main(["evaluate", f"first={trained_run}", f"second={trained_run}", "--k-test", "1,3", "--runs", "2",
@@ -107,11 +110,13 @@ def test_evaluate_summarizes_named_runs_per_setting(trained_run, tmp_path, capsy
         assert f"| {name} | 1 | {cells} |" in printed
 
 
+@pytest.mark.slow
 def test_evaluate_refuses_a_mix_of_named_and_unnamed_runs(trained_run, capsys):
     assert main(["evaluate", f"first={trained_run}", trained_run]) == 2
     assert "name every run (NAME=DIR) or none" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_export_loads_without_kerasrwm_and_agrees(trained_run, tmp_path):
     saved = str(tmp_path / "saved")
     main(["export", trained_run, "--output", saved])
@@ -128,6 +133,7 @@ def test_export_loads_without_kerasrwm_and_agrees(trained_run, tmp_path):
     np.testing.assert_allclose(np.load(tmp_path / "logits.npy"), model(episode).numpy(), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_train_refuses_a_directory_holding_another_configuration(trained_run, capsys):
     assert main(["train", "--output", trained_run, *TINY_FLAGS, "--beta2", "3"]) == 2
     assert "holds a run with a different configuration (beta2: 1.0 in the run, 3.0 now)" in capsys.readouterr().err

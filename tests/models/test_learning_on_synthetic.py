@@ -1,14 +1,16 @@
 """A short training on the built-in synthetic source learns well above chance (kept in CI)."""
 
 import keras
+import pytest
 
 import kerasrwm
 from kerasrwm.data import EpisodeSpec
 from kerasrwm.data import episode_dataset
 from kerasrwm.data import load_synthetic
-from kerasrwm.models import k_test_sweep
+from kerasrwm.training import k_test_sweep
 
 
+@pytest.mark.slow
 def test_bootstrapped_learner_learns_five_way_episodes_from_pixels():
     keras.utils.set_random_seed(0)
     source = load_synthetic(num_classes=200, image_size=28, seed=1)

@@ -1,6 +1,5 @@
 """Random SRWM problems in NumPy, shared by the op tests and the standalone kernel harnesses."""
 
-import numpy as np
 
 NUM_RATES = 4
 

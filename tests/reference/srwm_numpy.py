@@ -1,7 +1,10 @@
-"""Float64 NumPy forward of the SRWM recurrence, written from `srwm_reference.md` §1.3.
+"""Float64 NumPy forward of the SRWM recurrence, written from the per-step recurrence of
+Irie et al., "A Modern Self-Referential Weight Matrix That Learns to Modify Itself" (ICML 2022), as
+their kernel computes it: read y, softmax q and k, sigmoid beta with the old weights, then
+`W_i += beta_i * outer(k, q W_i - k W_i)` for i in (y, q, k, b).
 
 One head of one sequence is processed step by step with explicit vector-matrix products,
-exactly as the reference describes it; the batched wrapper just loops over episodes and heads.
+exactly as written above; the batched wrapper just loops over episodes and heads.
 Row-vector convention: a read is `v = x @ W` with `W` stored `[input_dim, output_dim]`.
 """
 

@@ -11,7 +11,7 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 KERNELS = REPOSITORY / "kerasrwm" / "ops" / "kernels"
 TINY_SHAPE = (2, 7, 3, 8)  # 6 sequences: one partial pack of float32 lanes
 
-pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")]  # builds with g++
 
 
 @pytest.fixture(scope="module")

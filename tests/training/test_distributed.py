@@ -128,6 +128,7 @@ def test_a_multiworker_run_resumes_only_under_multiworker(tmp_path):
         train(config, str(tmp_path), strategy="none")
 
 
+@pytest.mark.slow
 def test_train_mirrored_on_two_logical_cpus(tmp_path):
     run_dir = tmp_path / "mirrored"
     result = subprocess.run(
@@ -138,10 +139,11 @@ def test_train_mirrored_on_two_logical_cpus(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Training with strategy 'mirrored' on 2 replicas." in result.stdout
     assert os.path.exists(run_dir / "finished")
-    _, model = load_trained(str(run_dir))
+    _, model = load_trained(str(run_dir), "last")  # the best epoch's model may be an earlier one
     assert int(model.optimizer.iterations) == 6
 
 
+@pytest.mark.slow
 def test_multiworker_run_is_written_by_the_chief_and_workers_agree(tmp_path):
     run_dir = tmp_path / "run"
     arguments = ["-m", "tests.training.multiworker_worker", run_dir, tmp_path / "worker-{index}.npz", "conv4"]
@@ -194,6 +196,7 @@ def reference_weights(tmp_path_factory):
     return directory, initial, expected
 
 
+@pytest.mark.slow
 def test_workers_end_with_identical_weights_equal_to_one_process_on_the_global_batch(reference_weights):
     directory, initial, expected = reference_weights
     workers = [load_weights(directory / f"worker-{index}.npz") for index in range(WORKERS)]
@@ -204,6 +207,7 @@ def test_workers_end_with_identical_weights_equal_to_one_process_on_the_global_b
     assert_weights_close(workers[0], expected, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_restarted_workers_resume_from_the_last_checkpoint(reference_weights, tmp_path):
     _, _, expected = reference_weights
     arguments = ["-m", "tests.training.multiworker_worker", tmp_path / "run", tmp_path / "worker-{index}.npz", "linear"]

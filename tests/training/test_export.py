@@ -17,6 +17,7 @@ from tests.models.episodes import random_episode_batch
 SCRIPT = Path(__file__).with_name("load_exported.py")
 
 
+@pytest.mark.slow
 def test_export_runs_in_plain_tensorflow_and_matches_keras(tmp_path):
     keras.utils.set_random_seed(1)
     model = kerasrwm.BootstrappedLearner(

@@ -9,8 +9,8 @@ from kerasrwm.data.source import Source
 from kerasrwm.data.sources.arrays import SPLIT_ALIASES
 from kerasrwm.data.sources.images import DEFAULT_SPLIT_FRACTIONS
 from kerasrwm.data.sources.images import image_size_pair
-from kerasrwm.data.sources.images import stack_images
 from kerasrwm.data.sources.images import split_by_fractions
+from kerasrwm.data.sources.images import stack_images
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 COLOR_MODES = {"rgb": "RGB", "grayscale": "L"}

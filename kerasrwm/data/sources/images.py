@@ -33,7 +33,7 @@ def as_uint8_images(images):
         return images.astype(np.uint8) * np.uint8(255)
     if np.issubdtype(images.dtype, np.floating):
         if not np.all(np.isfinite(images)):
-            raise ValueError(f"`images` must hold finite values; received NaN or infinite values.")
+            raise ValueError("`images` must hold finite values; received NaN or infinite values.")
         low, high = float(images.min()), float(images.max())
         if low < 0.0 or high > 1.0:
             raise ValueError(
