@@ -1,8 +1,8 @@
 """kerasrwm: self-referential weight matrices and bootstrapped few-shot learning for Keras 3.
 
-The sub-packages and `SRWM`, `SRWMBlock` and `BootstrappedLearner` load on first access, so that
-`import kerasrwm` (and `kerasrwm --help`) does not load TensorFlow. Accessing one of them, or
-importing a sub-package, registers the Keras classes that `keras.models.load_model` needs.
+`import kerasrwm` registers the package's Keras classes, so that `keras.models.load_model` finds
+them, and loads TensorFlow. The `kerasrwm` command loads the sub-packages only on first access
+(`kerasrwm --help` does not load TensorFlow); `data` and `training` always load that way.
 """
 
 import importlib
@@ -17,6 +17,9 @@ else:  # both read by TensorFlow when it loads, so before any kerasrwm module lo
     runtime.quiet_tensorflow_for_cli()
 
 SUBPACKAGES = ("data", "layers", "models", "ops", "training")
+if not runtime.running_cli():
+    for _subpackage in ("layers", "models"):  # every registered Keras class lives in these two
+        importlib.import_module(f"kerasrwm.{_subpackage}")
 EXPORTS = {"SRWM": "kerasrwm.layers", "SRWMBlock": "kerasrwm.layers", "BootstrappedLearner": "kerasrwm.models"}
 __all__ = [*SUBPACKAGES, *EXPORTS]
 

@@ -28,14 +28,21 @@ def test_import_turns_onednn_on_unless_the_user_chose():
 
 
 @pytest.mark.slow
-def test_import_kerasrwm_loads_neither_tensorflow_nor_tfds():
-    code = "import sys, kerasrwm; print('tensorflow' in sys.modules, 'tensorflow_datasets' in sys.modules)"
+def test_import_registers_the_keras_classes_without_tfds():
+    code = (
+        "import sys, keras, kerasrwm; "
+        "print(keras.saving.get_registered_object('kerasrwm>BootstrappedLearner') is not None, "
+        "'tensorflow_datasets' in sys.modules)"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.split() == ["False", "False"]
-    code = "import sys, kerasrwm; kerasrwm.BootstrappedLearner; print('tensorflow_datasets' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split() == [
-        "False"
-    ]
+    assert result.stdout.split() == ["True", "False"]
+
+
+@pytest.mark.slow
+def test_the_command_line_loads_tensorflow_only_for_a_command():
+    code = "import sys; sys.argv[0] = 'kerasrwm'; import kerasrwm.cli; print('tensorflow' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["False"]
 
 
 def test_enable_does_nothing_once_tensorflow_is_loaded(monkeypatch):
@@ -59,4 +66,6 @@ def test_hint_when_onednn_is_off(monkeypatch, variable, enabled, x86, warned):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         runtime.hint_if_onednn_off()
-    assert [str(w.message).startswith("TensorFlow's oneDNN kernels are off") for w in caught] == ([True] if warned else [])
+    assert [str(w.message).startswith("TensorFlow's oneDNN kernels are off") for w in caught] == (
+        [True] if warned else []
+    )
