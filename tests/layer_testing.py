@@ -86,7 +86,9 @@ def run_layer_test(layer, inputs, tmp_path, expected_output_shape, expected_trai
     for actual, expected in zip(tf.nest.flatten(restored(inputs, training=False)), tf.nest.flatten(result)):
         np.testing.assert_array_equal(actual, expected)
 
-    for actual, expected in zip(tf.nest.flatten(_copy_with(layer, inputs)(inputs, training=False)), tf.nest.flatten(result)):
+    for actual, expected in zip(
+        tf.nest.flatten(_copy_with(layer, inputs)(inputs, training=False)), tf.nest.flatten(result)
+    ):
         np.testing.assert_array_equal(actual, expected)
 
     if config.get("implementation", "loop") != "loop":

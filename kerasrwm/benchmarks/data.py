@@ -15,7 +15,9 @@ from kerasrwm.data import load_source
 
 
 def add_arguments(parser):
-    parser.add_argument("--omniglot", default="", help="path of an omniglot_28.npz to time as well (default: synthetic only)")
+    parser.add_argument(
+        "--omniglot", default="", help="path of an omniglot_28.npz to time as well (default: synthetic only)"
+    )
     parser.add_argument("--batch", type=int, default=16, help="episodes per batch B")
     parser.add_argument("--n-way", type=int, default=5, help="classes per episode N")
     parser.add_argument("--k-shot", type=int, default=5, help="support shots per class K")

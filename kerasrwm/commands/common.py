@@ -39,7 +39,11 @@ def add_config_arguments(parser, skip=()):
     """Adds `--config FILE`, `--data-option KEY=VALUE` and one flag per `DEFAULT_CONFIG` key."""
     parser.add_argument("--config", help="JSON file of configuration overrides (flags take precedence)")
     parser.add_argument(
-        "--data-option", action="append", type=_data_option, default=[], metavar="KEY=VALUE",
+        "--data-option",
+        action="append",
+        type=_data_option,
+        default=[],
+        metavar="KEY=VALUE",
         help="option of the data source, e.g. split_scheme=vinyals or rotations=true (repeatable)",
     )
     for key, default in DEFAULT_CONFIG.items():
@@ -68,7 +72,9 @@ def _read_config_file(path):
     except json.JSONDecodeError as error:
         raise ValueError(f"--config {path!r} is not valid JSON: {error}.") from None
     if not isinstance(overrides, dict):
-        raise ValueError(f"--config {path!r} must hold a JSON object of configuration keys; it holds a {type(overrides).__name__}.")
+        raise ValueError(
+            f"--config {path!r} must hold a JSON object of configuration keys; it holds a {type(overrides).__name__}."
+        )
     return overrides
 
 

@@ -32,7 +32,9 @@ def add_arguments(parser):
     parser.add_argument("--runs", type=int, default=5, help="evaluation runs (mean ± std over runs)")
     parser.add_argument("--episodes", type=int, default=320, help="episodes per run")
     parser.add_argument(
-        "--batch-size", type=int, default=None,
+        "--batch-size",
+        type=int,
+        default=None,
         help=f"episodes per batch; must divide --episodes (default: the largest divisor of --episodes up to {MAX_DEFAULT_BATCH})",
     )
     parser.add_argument("--split", default="test", help="split to evaluate on (test, validation)")
@@ -65,8 +67,15 @@ def run(args):
     run_dirs = list(dict.fromkeys(args.runs_dirs if settings is None else sum(settings.values(), [])))
     batch_size = default_batch_size(args.episodes) if args.batch_size is None else args.batch_size
     results = evaluate_runs(
-        run_dirs, args.k_test, args.runs, args.episodes, batch_size, args.split, args.seed,
-        verbose=0 if args.json else progress_verbosity(), which=args.model,
+        run_dirs,
+        args.k_test,
+        args.runs,
+        args.episodes,
+        batch_size,
+        args.split,
+        args.seed,
+        verbose=0 if args.json else progress_verbosity(),
+        which=args.model,
     )
     summaries = summarize_settings(results, settings) if settings else None
     paths = write_results(results, args.output or run_dirs[0], summaries)

@@ -16,9 +16,7 @@ RNG_ALGORITHM = "philox"  # pinned so that episodes do not depend on the device
 TRAINING_STREAM = 0
 EVALUATION_STREAM = 1
 
-EpisodeTables = collections.namedtuple(
-    "EpisodeTables", ["flat_images", "image_shape", "index_table", "class_counts"]
-)
+EpisodeTables = collections.namedtuple("EpisodeTables", ["flat_images", "image_shape", "index_table", "class_counts"])
 
 
 def episode_tables(store):

@@ -43,16 +43,12 @@ class Source:
         self.rotations = rotations
         self.drop_small_classes = drop_small_classes
         if rotations and images.shape[1] != images.shape[2]:
-            raise ValueError(
-                f"`rotations=True` needs square images; received images of shape {images.shape[1:]}."
-            )
+            raise ValueError(f"`rotations=True` needs square images; received images of shape {images.shape[1:]}.")
         self.class_splits = {}
         seen = {}
         for split, class_ids in class_splits.items():
             if split not in SPLIT_NAMES:
-                raise ValueError(
-                    f"Split names must be among {SPLIT_NAMES}; received {split!r} in `class_splits`."
-                )
+                raise ValueError(f"Split names must be among {SPLIT_NAMES}; received {split!r} in `class_splits`.")
             class_ids = np.asarray(class_ids, dtype=np.int64)
             for class_id in class_ids:
                 if class_id in seen:
@@ -80,9 +76,7 @@ class Source:
             `c/rot90`, `c/rot180` and `c/rot270`.
         """
         if name not in self.class_splits:
-            raise ValueError(
-                f"`name` must be one of this source's splits {self.split_names}; received {name!r}."
-            )
+            raise ValueError(f"`name` must be one of this source's splits {self.split_names}; received {name!r}.")
         class_ids = self.class_splits[name]
         order = np.argsort(self.labels, kind="stable")
         starts = np.searchsorted(self.labels[order], class_ids, side="left")

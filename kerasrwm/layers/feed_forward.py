@@ -62,7 +62,5 @@ class FeedForward(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {"ff_dim": self.ff_dim, "dropout": self.dropout, "layer_norm_epsilon": self.layer_norm_epsilon}
-        )
+        config.update({"ff_dim": self.ff_dim, "dropout": self.dropout, "layer_norm_epsilon": self.layer_norm_epsilon})
         return config

@@ -99,9 +99,7 @@ class SRWM(keras.layers.Layer):
         )
         self.output_dropout = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy)
         self.layer_norm = (
-            keras.layers.LayerNormalization(
-                epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name="layer_norm"
-            )
+            keras.layers.LayerNormalization(epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name="layer_norm")
             if self.use_layer_norm
             else None
         )
@@ -141,7 +139,11 @@ class SRWM(keras.layers.Layer):
         std = 1.0 / math.sqrt(self.head_dim)
         square = (self.num_heads, self.head_dim, self.head_dim)
         for name in ("w_y", "w_q", "w_k"):
-            setattr(self, name, self.add_weight(name=name, shape=square, initializer=keras.initializers.RandomNormal(0.0, std)))
+            setattr(
+                self,
+                name,
+                self.add_weight(name=name, shape=square, initializer=keras.initializers.RandomNormal(0.0, std)),
+            )
         self.w_b = self.add_weight(
             name="w_b",
             shape=(self.num_heads, self.head_dim, 4),
@@ -167,18 +169,14 @@ class SRWM(keras.layers.Layer):
 
     def call(self, inputs, initial_state=None, training=None):
         if not inputs.dtype.is_floating:
-            raise ValueError(
-                f"`inputs` of {self.name} must have a floating dtype; received dtype {inputs.dtype.name}."
-            )
+            raise ValueError(f"`inputs` of {self.name} must have a floating dtype; received dtype {inputs.dtype.name}.")
         batch_size = tf.shape(inputs)[0]
         if initial_state is None:
             state = self.get_initial_state(batch_size)
         else:
             state = check_initial_state(self, initial_state, self.state_specs, inputs.shape[0])
         x = tf.reshape(inputs, [batch_size, -1, self.num_heads, self.head_dim])
-        y, final_state = srwm(
-            x, *state, implementation=self.resolved_implementation, input_softmax=self.input_softmax
-        )
+        y, final_state = srwm(x, *state, implementation=self.resolved_implementation, input_softmax=self.input_softmax)
         y = tf.reshape(y, tf.shape(inputs))
         residual = self.layer_norm(inputs) if self.layer_norm is not None else inputs
         outputs = residual + self.output_dropout(self.output_projection(y), training=training)

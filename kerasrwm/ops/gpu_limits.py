@@ -12,9 +12,17 @@ WARP_SIZE = 32
 # cudaDevAttrMaxSharedMemoryPerBlockOptin by compute capability (CUDA C++ Programming Guide,
 # "Technical Specifications per Compute Capability"): 96, 64, 163, 99 and 227 KB.
 SHARED_MEMORY_OPTIN_BYTES = {
-    (7, 0): 98304, (7, 2): 98304, (7, 5): 65536,
-    (8, 0): 166912, (8, 6): 101376, (8, 7): 166912, (8, 9): 101376,
-    (9, 0): 232448, (10, 0): 232448, (10, 3): 232448, (12, 0): 101376,
+    (7, 0): 98304,
+    (7, 2): 98304,
+    (7, 5): 65536,
+    (8, 0): 166912,
+    (8, 6): 101376,
+    (8, 7): 166912,
+    (8, 9): 101376,
+    (9, 0): 232448,
+    (10, 0): 232448,
+    (10, 3): 232448,
+    (12, 0): 101376,
 }
 # What every CUDA GPU allows a block without opting in: the limit assumed for unlisted ones.
 DEFAULT_SHARED_MEMORY_BYTES = 48 * 1024

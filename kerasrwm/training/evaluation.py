@@ -20,8 +20,15 @@ def evaluate_runs(run_dirs, k_tests, runs, episodes, batch_size, split, seed, ve
         config, model = load_trained(run_dir, which)
         store = load_source(config["data"], **config["data_options"]).split(split)
         results[run_dir] = k_test_sweep(
-            model, store, k_tests, runs=runs, episodes=episodes, batch_size=batch_size, seed=seed,
-            n_queries=config["n_queries"], verbose=verbose,
+            model,
+            store,
+            k_tests,
+            runs=runs,
+            episodes=episodes,
+            batch_size=batch_size,
+            seed=seed,
+            n_queries=config["n_queries"],
+            verbose=verbose,
         )
     return results
 
@@ -60,7 +67,9 @@ def _write_csv(results, path):
         writer.writerow(["run", "k_test", "accuracy_mean", "accuracy_std", "runs", "episodes"])
         for run_dir, rows in results.items():
             for row in rows:
-                writer.writerow([run_dir, row["k_test"], row["accuracy_mean"], row["accuracy_std"], row["runs"], row["episodes"]])
+                writer.writerow(
+                    [run_dir, row["k_test"], row["accuracy_mean"], row["accuracy_std"], row["runs"], row["episodes"]]
+                )
 
 
 def _plot(curves, path):
@@ -76,7 +85,9 @@ def _plot(curves, path):
             [row["k_test"] for row in rows],
             [100 * row["accuracy_mean"] for row in rows],
             yerr=[100 * row["accuracy_std"] for row in rows],
-            marker="o", capsize=3, label=label,
+            marker="o",
+            capsize=3,
+            label=label,
         )
     axes.set_xlabel("K_test (shots per class at test time)")
     axes.set_ylabel("accuracy (%)")

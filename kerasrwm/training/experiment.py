@@ -88,8 +88,21 @@ DEFAULT_CONFIG = {
 DEFAULT_STEPS_PER_EPOCH = 200
 
 LEARNER_KEYS = (
-    "n_way", "beta1", "beta2", "beta3", "distill", "temperature", "backbone", "backbone_channels",
-    "vision_dropout", "hidden_size", "num_layers", "num_heads", "ff_dim", "dropout", "unknown_label",
+    "n_way",
+    "beta1",
+    "beta2",
+    "beta3",
+    "distill",
+    "temperature",
+    "backbone",
+    "backbone_channels",
+    "vision_dropout",
+    "hidden_size",
+    "num_layers",
+    "num_heads",
+    "ff_dim",
+    "dropout",
+    "unknown_label",
     "implementation",
     "sequence_layer",
 )
@@ -122,7 +135,9 @@ def _check_optimisation(config):
     if config["learning_rate"] is not None:
         check_number("learning_rate", config["learning_rate"], exclusive=True)
     if config["jit_compile"] not in ("auto", True, False):
-        raise ValueError(f"`jit_compile` must be 'auto', true or false; received jit_compile={config['jit_compile']!r}.")
+        raise ValueError(
+            f"`jit_compile` must be 'auto', true or false; received jit_compile={config['jit_compile']!r}."
+        )
     if not isinstance(config["data_options"], dict):
         raise ValueError(f"`data_options` must be a JSON object; received data_options={config['data_options']!r}.")
 
@@ -230,7 +245,9 @@ def _check_resumable(output_dir, strategy):
             "`strategy` 'none' or 'mirrored'."
         )
     if strategy != "multiworker" and multiworker_run:
-        raise ValueError(f"`output_dir` {output_dir!r} holds a multi-worker run; resume it with `strategy` 'multiworker'.")
+        raise ValueError(
+            f"`output_dir` {output_dir!r} holds a multi-worker run; resume it with `strategy` 'multiworker'."
+        )
 
 
 BACKUP_DIR = "backup"
@@ -311,9 +328,15 @@ def _train(config, output_dir, callbacks, verbose, strategy, build_model, distri
         write_json_atomically(os.path.join(output_dir, "config.json"), config)
     if strategy == "multiworker":
         fit_multiworker(
-            model, distribution, lambda context, start: training_stream(config, train_store, start, context),
-            validation, output_dir, config["steps"] // config["steps_per_epoch"], config["steps_per_epoch"],
-            callbacks, verbose,
+            model,
+            distribution,
+            lambda context, start: training_stream(config, train_store, start, context),
+            validation,
+            output_dir,
+            config["steps"] // config["steps_per_epoch"],
+            config["steps_per_epoch"],
+            callbacks,
+            verbose,
         )
     else:
         backup = RunBackup(os.path.join(output_dir, BACKUP_DIR))

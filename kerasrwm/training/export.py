@@ -73,17 +73,25 @@ def export_adapt_and_predict(model, path, image_shape):
 
 def _episode_checks(support_images, support_labels, query_images, image_shape, n_way):
     """In-graph assertions on one `adapt_and_predict` call, each naming the argument it checks."""
-    support_shape, labels_shape, query_shape = tf.shape(support_images), tf.shape(support_labels), tf.shape(query_images)
+    support_shape, labels_shape, query_shape = (
+        tf.shape(support_images),
+        tf.shape(support_labels),
+        tf.shape(query_images),
+    )
     expected = "[B, S, {}, {}, {}]".format(*image_shape)
     return [
         tf.debugging.assert_equal(
             support_shape[2:], image_shape, message=f"`support_images` must be {expected} images as in training"
         ),
         tf.debugging.assert_equal(
-            query_shape[2:], image_shape, message=f"`query_images` must be [B, Q, ...] images of the size of `support_images`, {expected}"
+            query_shape[2:],
+            image_shape,
+            message=f"`query_images` must be [B, Q, ...] images of the size of `support_images`, {expected}",
         ),
         tf.debugging.assert_equal(
-            labels_shape, support_shape[:2], message="`support_labels` must be [B, S], as `support_images` [B, S, h, w, c]"
+            labels_shape,
+            support_shape[:2],
+            message="`support_labels` must be [B, S], as `support_images` [B, S, h, w, c]",
         ),
         tf.debugging.assert_equal(
             query_shape[0], support_shape[0], message="`query_images` must have the batch size B of `support_images`"

@@ -80,8 +80,10 @@ def summarize_over_seeds(sweeps):
     k_tests = [row["k_test"] for row in sweeps[0]]
     for sweep in sweeps[1:]:
         if [row["k_test"] for row in sweep] != k_tests:
-            raise ValueError(f"every sweep must cover the same K_test values; received {k_tests} and "
-                             f"{[row['k_test'] for row in sweep]}.")
+            raise ValueError(
+                f"every sweep must cover the same K_test values; received {k_tests} and "
+                f"{[row['k_test'] for row in sweep]}."
+            )
     rows = []
     for index, k_test in enumerate(k_tests):
         means = [sweep[index]["accuracy_mean"] for sweep in sweeps]

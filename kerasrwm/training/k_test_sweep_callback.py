@@ -21,7 +21,9 @@ class KTestSweepCallback(keras.callbacks.Callback):
         every_n_epochs: evaluation period in epochs.
     """
 
-    def __init__(self, store, k_tests, runs=1, episodes=64, batch_size=32, seed=0, n_queries=1, log_dir=None, every_n_epochs=1):
+    def __init__(
+        self, store, k_tests, runs=1, episodes=64, batch_size=32, seed=0, n_queries=1, log_dir=None, every_n_epochs=1
+    ):
         super().__init__()
         self.store = store
         self.k_tests = list(k_tests)

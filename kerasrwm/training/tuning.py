@@ -141,8 +141,7 @@ def _check_k_extra(config, train_store, k_extra_values):
         train_store.for_spec(episode_spec(config, k_extra=largest))
     except ValueError as error:
         raise ValueError(
-            f"`k_extra_values` holds k_extra={largest}, more extra shots than the training classes "
-            f"allow: {error}"
+            f"`k_extra_values` holds k_extra={largest}, more extra shots than the training classes allow: {error}"
         ) from error
 
 
@@ -259,4 +258,3 @@ def tune(config, beta2_values, k_extra_values, max_trials, output_dir, verbose=1
     best = _summary(min(completed, key=lambda trial: (-trial.score, int(trial.trial_id))))
     write_json_atomically(os.path.join(output_dir, "best.json"), best)
     return best
-

@@ -72,4 +72,6 @@ def test_cli_reports_the_settings(monkeypatch):
     assert figures["flop_bound_ms"] == pytest.approx(train.step_flops("demo") / 100e9 * 1e3)
     assert figures["step_over_bound"] == pytest.approx(figures["step_ms"] / figures["flop_bound_ms"])
     assert figures["settings"]["onednn"] == train.runtime.onednn_enabled()
-    assert figures["settings"]["intra_op_threads"] == (tf.config.threading.get_intra_op_parallelism_threads() or "default")
+    assert figures["settings"]["intra_op_threads"] == (
+        tf.config.threading.get_intra_op_parallelism_threads() or "default"
+    )

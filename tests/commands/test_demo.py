@@ -12,8 +12,17 @@ from kerasrwm.commands import demo
 TINY_SETTINGS = {
     **demo.DEMO_SETTINGS,
     "data_options": {"num_classes": 40, "image_size": 16},
-    "n_way": 3, "k_shot": 2, "k_extra": 1, "n_queries": 2, "hidden_size": 8, "num_layers": 1, "num_heads": 2,
-    "ff_dim": 8, "backbone_channels": 4, "batch_size": 4, "validation_episodes": 8,
+    "n_way": 3,
+    "k_shot": 2,
+    "k_extra": 1,
+    "n_queries": 2,
+    "hidden_size": 8,
+    "num_layers": 1,
+    "num_heads": 2,
+    "ff_dim": 8,
+    "backbone_channels": 4,
+    "batch_size": 4,
+    "validation_episodes": 8,
 }
 
 
@@ -21,7 +30,26 @@ TINY_SETTINGS = {
 def test_demo_trains_baseline_and_bootstrap_and_prints_the_comparison(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(demo, "DEMO_SETTINGS", TINY_SETTINGS)
     output = str(tmp_path / "demo")
-    assert main(["demo", "--output", output, "--steps", "2", "--beta2", "5", "--k-test", "1,3", "--runs", "2", "--episodes", "32"]) == 0
+    assert (
+        main(
+            [
+                "demo",
+                "--output",
+                output,
+                "--steps",
+                "2",
+                "--beta2",
+                "5",
+                "--k-test",
+                "1,3",
+                "--runs",
+                "2",
+                "--episodes",
+                "32",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     configs = {}
     for name in ("no_bootstrap", "bootstrap"):

@@ -17,13 +17,50 @@ def parse(argv):
 @pytest.mark.slow
 def test_tune_prints_the_best_setting_and_the_trials(tmp_path, capsys):
     output_dir = str(tmp_path / "search")
-    args = parse([
-        "--output", output_dir, "--beta2", "0,2.5", "--k-extra", "1", "--max-trials", "1",
-        "--data", "synthetic", "--data-option", "num_classes=40", "--data-option", "image_size=16",
-        "--n-way", "3", "--k-shot", "2", "--hidden-size", "8", "--num-layers", "1", "--num-heads", "2",
-        "--ff-dim", "8", "--backbone-channels", "4", "--batch-size", "4", "--steps", "2", "--steps-per-epoch", "2",
-        "--validation-episodes", "4", "--learning-rate", "0.01", "--jit-compile", "false",
-    ])
+    args = parse(
+        [
+            "--output",
+            output_dir,
+            "--beta2",
+            "0,2.5",
+            "--k-extra",
+            "1",
+            "--max-trials",
+            "1",
+            "--data",
+            "synthetic",
+            "--data-option",
+            "num_classes=40",
+            "--data-option",
+            "image_size=16",
+            "--n-way",
+            "3",
+            "--k-shot",
+            "2",
+            "--hidden-size",
+            "8",
+            "--num-layers",
+            "1",
+            "--num-heads",
+            "2",
+            "--ff-dim",
+            "8",
+            "--backbone-channels",
+            "4",
+            "--batch-size",
+            "4",
+            "--steps",
+            "2",
+            "--steps-per-epoch",
+            "2",
+            "--validation-episodes",
+            "4",
+            "--learning-rate",
+            "0.01",
+            "--jit-compile",
+            "false",
+        ]
+    )
     best = tune.run(args)
     lines = capsys.readouterr().out.splitlines()
     with open(os.path.join(output_dir, "best.json")) as file:
@@ -38,7 +75,11 @@ def test_tune_prints_the_best_setting_and_the_trials(tmp_path, capsys):
         search = json.load(file)
     assert search["beta2_values"] == [0.0, 2.5] and search["k_extra_values"] == [1]
     assert search["config"]["data_options"] == {"num_classes": 40, "image_size": 16}
-    assert (search["config"]["n_way"], search["config"]["hidden_size"], search["config"]["jit_compile"]) == (3, 8, False)
+    assert (search["config"]["n_way"], search["config"]["hidden_size"], search["config"]["jit_compile"]) == (
+        3,
+        8,
+        False,
+    )
     assert "beta2" not in search["config"] and "k_extra" not in search["config"]  # the tuner sets them
 
 

@@ -26,8 +26,12 @@ LOAD_EXPORTED = ROOT / "tests" / "training" / "load_exported.py"
 
 def run_script(*arguments):
     return subprocess.run(
-        [sys.executable, *arguments], cwd=ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-        capture_output=True, text=True, timeout=600,
+        [sys.executable, *arguments],
+        cwd=ROOT,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 
@@ -55,10 +59,19 @@ def test_train_writes_config_checkpoint_and_tensorboard_logs(trained_run):
     assert os.path.exists(os.path.join(trained_run, "model.keras"))
     assert os.path.exists(os.path.join(trained_run, "finished"))
     tags = scalar_tags(os.path.join(trained_run, "logs"))
-    for name in ("student_loss", "distill_loss", "teacher_loss", "student_accuracy", "teacher_accuracy", "learning_rate"):
+    for name in (
+        "student_loss",
+        "distill_loss",
+        "teacher_loss",
+        "student_accuracy",
+        "teacher_accuracy",
+        "learning_rate",
+    ):
         assert f"epoch_{name}" in tags, sorted(tags)
     assert "epoch_student_accuracy" in scalar_tags(os.path.join(trained_run, "logs", "validation"))
-    assert {"k_test_sweep/accuracy_k1", "k_test_sweep/accuracy_k2"} <= scalar_tags(os.path.join(trained_run, "logs", "k_test_sweep"))
+    assert {"k_test_sweep/accuracy_k1", "k_test_sweep/accuracy_k2"} <= scalar_tags(
+        os.path.join(trained_run, "logs", "k_test_sweep")
+    )
 
 
 @pytest.mark.slow
@@ -75,8 +88,23 @@ def test_resume_after_a_real_kill_during_the_last_save_equals_an_uninterrupted_r
 @pytest.mark.slow
 def test_evaluate_writes_table_json_csv_and_plot(trained_run, tmp_path, capsys):
     output = str(tmp_path / "evaluation")
-    main(["evaluate", trained_run, trained_run, "--k-test", "1,3", "--runs", "2", "--episodes", "8",
-          "--batch-size", "4", "--output", output])
+    main(
+        [
+            "evaluate",
+            trained_run,
+            trained_run,
+            "--k-test",
+            "1,3",
+            "--runs",
+            "2",
+            "--episodes",
+            "8",
+            "--batch-size",
+            "4",
+            "--output",
+            output,
+        ]
+    )
     printed = capsys.readouterr().out
     assert "K_test | accuracy (%)" in printed and "k_test.png" in printed
     with open(os.path.join(output, "results.json")) as file:
@@ -94,8 +122,23 @@ def test_evaluate_writes_table_json_csv_and_plot(trained_run, tmp_path, capsys):
 @pytest.mark.slow
 def test_evaluate_summarizes_named_runs_per_setting(trained_run, tmp_path, capsys):
     output = str(tmp_path / "settings")
-    main(["evaluate", f"first={trained_run}", f"second={trained_run}", "--k-test", "1,3", "--runs", "2",
-          "--episodes", "8", "--batch-size", "4", "--output", output])
+    main(
+        [
+            "evaluate",
+            f"first={trained_run}",
+            f"second={trained_run}",
+            "--k-test",
+            "1,3",
+            "--runs",
+            "2",
+            "--episodes",
+            "8",
+            "--batch-size",
+            "4",
+            "--output",
+            output,
+        ]
+    )
     printed = capsys.readouterr().out
     with open(os.path.join(output, "results.json")) as file:
         results = json.load(file)

@@ -12,7 +12,8 @@ def test_matches_numpy_pre_layer_norm_block():
     block.build(inputs.shape)
     block.layer_norm.gamma.assign(np.linspace(0.5, 1.5, 8))
     hidden = np.maximum(
-        layer_norm(inputs, block.layer_norm.gamma.numpy(), 0.0, 1e-5) @ block.hidden.kernel.numpy() + block.hidden.bias.numpy(),
+        layer_norm(inputs, block.layer_norm.gamma.numpy(), 0.0, 1e-5) @ block.hidden.kernel.numpy()
+        + block.hidden.bias.numpy(),
         0.0,
     )
     expected = inputs + hidden @ block.projection.kernel.numpy() + block.projection.bias.numpy()

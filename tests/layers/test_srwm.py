@@ -19,7 +19,9 @@ def numpy_srwm_layer(layer, inputs, state=None):
     batch, length, width = inputs.shape
     heads, head_dim = layer.num_heads, layer.head_dim
     if state is None:
-        state = [np.broadcast_to(w.numpy(), (batch,) + tuple(w.shape)) for w in (layer.w_y, layer.w_q, layer.w_k, layer.w_b)]
+        state = [
+            np.broadcast_to(w.numpy(), (batch,) + tuple(w.shape)) for w in (layer.w_y, layer.w_q, layer.w_k, layer.w_b)
+        ]
     y, finals = srwm_numpy.srwm(inputs.reshape(batch, length, heads, head_dim), *state)
     projected = y.reshape(batch, length, width) @ layer.output_projection.kernel.numpy()
     norm = layer.layer_norm
@@ -93,9 +95,7 @@ def test_layer_harness_with_state(tmp_path, implementation):
         num_heads=2, head_dim=8, dropout=0.1, beta_init=0.5, implementation=implementation, return_state=True
     )
     inputs = tf.constant(np.random.default_rng(5).normal(size=(3, 9, 16)).astype(np.float32))
-    run_layer_test(
-        layer, inputs, tmp_path, (3, 9, 16), srwm_parameters(2, 8), [(3, 2, 8, 8)] * 3 + [(3, 2, 8, 4)]
-    )
+    run_layer_test(layer, inputs, tmp_path, (3, 9, 16), srwm_parameters(2, 8), [(3, 2, 8, 8)] * 3 + [(3, 2, 8, 4)])
     assert srwm_parameters(16, 16) == 79_360  # one SRWM layer of the reference
     assert keras.saving.get_registered_name(kerasrwm.SRWM) == "kerasrwm>SRWM"
 
@@ -113,7 +113,9 @@ def test_implementation_is_resolved_on_first_use_not_at_construction(monkeypatch
 
 class TestBadInput:
     def test_width_must_equal_heads_times_head_dim(self):
-        with pytest.raises(ValueError, match=r"must equal num_heads \* head_dim = 4 \* 4 = 16; received inputs of shape \(2, 3, 15\)"):
+        with pytest.raises(
+            ValueError, match=r"must equal num_heads \* head_dim = 4 \* 4 = 16; received inputs of shape \(2, 3, 15\)"
+        ):
             kerasrwm.SRWM(num_heads=4, head_dim=4)(np.zeros((2, 3, 15), np.float32))
 
     def test_rank(self):

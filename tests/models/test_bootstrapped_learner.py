@@ -141,15 +141,25 @@ def test_fit_reduces_loss_and_reports_every_term(sequence_layer):
     history = model.fit(dataset, epochs=1, verbose=0, validation_data=tf.data.Dataset.from_tensors(batch))
     after = float(model.compute_loss_terms(batch, training=False)["loss"])
     assert after < 0.5 * before
-    assert {"loss", "student_loss", "distill_loss", "teacher_loss", "student_accuracy", "teacher_accuracy"} <= set(history.history)
+    assert {"loss", "student_loss", "distill_loss", "teacher_loss", "student_accuracy", "teacher_accuracy"} <= set(
+        history.history
+    )
     assert "val_student_accuracy" in history.history
 
 
 @pytest.mark.parametrize("sequence_layer", SEQUENCE_LAYERS)
 def test_serialization_round_trip(tmp_path, sequence_layer):
     model = kerasrwm.BootstrappedLearner(
-        n_way=3, beta2=5.0, backbone="conv4", backbone_channels=4, hidden_size=8, num_layers=1, num_heads=2, ff_dim=8,
-        implementation="loop", sequence_layer=sequence_layer,
+        n_way=3,
+        beta2=5.0,
+        backbone="conv4",
+        backbone_channels=4,
+        hidden_size=8,
+        num_layers=1,
+        num_heads=2,
+        ff_dim=8,
+        implementation="loop",
+        sequence_layer=sequence_layer,
     )
     batch = random_episode_batch(image_shape=(16, 16, 1), seed=6)
     expected = model(batch).numpy()
@@ -170,8 +180,15 @@ def learner_parameters(features, n_way, hidden_size, num_layers, num_heads, ff_d
 @pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
 def test_model_harness_with_a_named_backbone(tmp_path, implementation):
     model = kerasrwm.BootstrappedLearner(
-        n_way=3, beta2=5.0, backbone="conv4", backbone_channels=4, hidden_size=16, num_layers=1, num_heads=2,
-        ff_dim=8, implementation=implementation,
+        n_way=3,
+        beta2=5.0,
+        backbone="conv4",
+        backbone_channels=4,
+        hidden_size=16,
+        num_layers=1,
+        num_heads=2,
+        ff_dim=8,
+        implementation=implementation,
     )
     batch = random_episode_batch(image_shape=(16, 16, 1), seed=6)
     # Conv-4 with 4 channels on one input channel: 48 + 3 x 156 weights, 4 features at 16x16.
@@ -221,7 +238,9 @@ def test_custom_layer_backbone_round_trips_through_config_save_and_export(tmp_pa
 
     exported = tf.saved_model.load(export_adapt_and_predict(restored, str(tmp_path / "saved"), image_shape=(4, 4, 1)))
     logits = exported.signatures["adapt_and_predict"](
-        support_images=batch["support_images"], support_labels=batch["support_labels"], query_images=batch["query_images"]
+        support_images=batch["support_images"],
+        support_labels=batch["support_labels"],
+        query_images=batch["query_images"],
     )["logits"]
     np.testing.assert_allclose(logits.numpy(), expected, rtol=1e-5, atol=1e-6)
 
@@ -238,7 +257,10 @@ class TestBadInput:
             ({"unknown_label": "none"}, r"`unknown_label` must be one of"),
             ({"hidden_size": 10, "num_heads": 4}, r"`hidden_size` must be divisible by `num_heads`"),
             ({"n_way": 1}, r"`n_way` must be an integer >= 2; received n_way=1"),
-            ({"sequence_layer": "gru"}, r"`sequence_layer` must be one of \('srwm', 'deltanet', 'lstm'\); received: 'gru'"),
+            (
+                {"sequence_layer": "gru"},
+                r"`sequence_layer` must be one of \('srwm', 'deltanet', 'lstm'\); received: 'gru'",
+            ),
         ],
     )
     def test_constructor(self, arguments, pattern):

@@ -181,5 +181,10 @@ def test_backward_refuses_a_trace_laid_out_for_the_gpu():
     gpu_trace = tf.zeros([packs, lanes, length, fields], trace.dtype)
     with pytest.raises(tf.errors.InvalidArgumentError, match="same device type"):
         library.keras_rwm_srwm_backward(
-            x, gpu_trace, checkpoints, tf.zeros_like(x), *[tf.zeros_like(w) for w in finals], checkpoint_interval=interval
+            x,
+            gpu_trace,
+            checkpoints,
+            tf.zeros_like(x),
+            *[tf.zeros_like(w) for w in finals],
+            checkpoint_interval=interval,
         )

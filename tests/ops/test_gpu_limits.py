@@ -41,8 +41,10 @@ def test_padded_rows_make_the_row_reductions_free_of_bank_conflicts(itemsize):
         stride = gpu_limits._padded_row_stride(columns, lanes)
         for first in range(0, gpu_limits._threads(head_dim), lanes_per_request):
             for step in range(-(-columns // lanes)):
-                addresses = {(m // lanes) * stride + m % lanes + step * lanes
-                             for m in range(first, first + lanes_per_request)
-                             if m // lanes < head_dim and m % lanes + step * lanes < columns}
+                addresses = {
+                    (m // lanes) * stride + m % lanes + step * lanes
+                    for m in range(first, first + lanes_per_request)
+                    if m // lanes < head_dim and m % lanes + step * lanes < columns
+                }
                 banks = [(address * words) % 32 for address in addresses]
                 assert len(set(banks)) == len(banks), (head_dim, itemsize, first, step)

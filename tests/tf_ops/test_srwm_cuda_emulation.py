@@ -32,15 +32,32 @@ from tests.reference.problems import random_problem
 REPOSITORY = Path(__file__).resolve().parents[2]
 KERNELS = REPOSITORY / "kerasrwm" / "ops" / "kernels"
 EMULATION = Path(__file__).resolve().parent / "cuda_emulation"
-SOURCES = [EMULATION / "cuda_runtime.h", EMULATION / "cuda_emulation.cc", KERNELS / "srwm_cuda.cu",
-           KERNELS / "srwm_cuda.h", KERNELS / "srwm_layout.h"]
+SOURCES = [
+    EMULATION / "cuda_runtime.h",
+    EMULATION / "cuda_emulation.cc",
+    KERNELS / "srwm_cuda.cu",
+    KERNELS / "srwm_cuda.h",
+    KERNELS / "srwm_layout.h",
+]
 COMPILER = os.environ.get("CXX", "g++")
 FLAGS = ["-std=c++17", "-O2", "-shared", "-fPIC", f"-I{EMULATION}", f"-I{KERNELS}"]
 ORDERS = {"ascending": 0, "descending": 1, "random": 2}
 LANES = {np.float32: 8, np.float64: 4}  # PackLanes<T>(): one 256-bit vector
 TOLERANCE = {np.float32: 2e-4, np.float64: 1e-10}
-OUTPUT_NAMES = ("y", "w_y_final", "w_q_final", "w_k_final", "w_b_final", "trace", "checkpoints", "grad_x",
-                "grad_w_y", "grad_w_q", "grad_w_k", "grad_w_b")
+OUTPUT_NAMES = (
+    "y",
+    "w_y_final",
+    "w_q_final",
+    "w_k_final",
+    "w_b_final",
+    "trace",
+    "checkpoints",
+    "grad_x",
+    "grad_w_y",
+    "grad_w_q",
+    "grad_w_k",
+    "grad_w_b",
+)
 
 pytestmark = pytest.mark.skipif(shutil.which(COMPILER) is None, reason=f"needs {COMPILER}")
 
@@ -67,15 +84,25 @@ def emulation():
     handle = ctypes.CDLL(str(_build_library()))
     handle.emulated_srwm_forward_backward.restype = ctypes.c_int
     handle.emulated_srwm_forward_backward.argtypes = [
-        ctypes.c_int, ctypes.POINTER(ctypes.c_int64), ctypes.POINTER(ctypes.c_void_p),
-        ctypes.POINTER(ctypes.c_void_p), ctypes.c_int, ctypes.c_uint64, ctypes.c_int, ctypes.c_char_p,
+        ctypes.c_int,
+        ctypes.POINTER(ctypes.c_int64),
+        ctypes.POINTER(ctypes.c_void_p),
+        ctypes.POINTER(ctypes.c_void_p),
+        ctypes.c_int,
+        ctypes.c_uint64,
+        ctypes.c_int,
+        ctypes.c_char_p,
         ctypes.c_size_t,
     ]
     handle.emulated_gpu_saved_to_sequences.argtypes = [ctypes.c_int, ctypes.POINTER(ctypes.c_int64)] + [
-        ctypes.c_void_p] * 4
+        ctypes.c_void_p
+    ] * 4
     handle.emulated_launch_shared_bytes.argtypes = [ctypes.POINTER(ctypes.c_int64), ctypes.c_int]
-    handle.emulated_attribute_calls.argtypes = [ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_int),
-                                                ctypes.c_int]
+    handle.emulated_attribute_calls.argtypes = [
+        ctypes.POINTER(ctypes.c_int),
+        ctypes.POINTER(ctypes.c_int),
+        ctypes.c_int,
+    ]
     return handle
 
 
@@ -96,8 +123,12 @@ def gpu_saved_to_sequences(emulation, dtype, shape, interval, trace_buffer, chec
     trace_shape, checkpoints_shape = _saved_shapes(*shape, interval)
     trace, checkpoints = np.empty(trace_shape, dtype), np.empty(checkpoints_shape, dtype)
     emulation.emulated_gpu_saved_to_sequences(
-        np.dtype(dtype).itemsize, (ctypes.c_int64 * 5)(*shape, interval), trace_buffer.ctypes.data,
-        checkpoints_buffer.ctypes.data, trace.ctypes.data, checkpoints.ctypes.data,
+        np.dtype(dtype).itemsize,
+        (ctypes.c_int64 * 5)(*shape, interval),
+        trace_buffer.ctypes.data,
+        checkpoints_buffer.ctypes.data,
+        trace.ctypes.data,
+        checkpoints.ctypes.data,
     )
     return trace, checkpoints
 
@@ -116,8 +147,15 @@ def run_emulated(emulation, problem, dtype, interval, order="ascending", seed=0,
     pointers = lambda arrays: (ctypes.c_void_p * len(arrays))(*[a.ctypes.data for a in arrays])  # noqa: E731
     error = ctypes.create_string_buffer(1024)
     status = emulation.emulated_srwm_forward_backward(
-        np.dtype(dtype).itemsize, (ctypes.c_int64 * 5)(*x.shape, interval), pointers(inputs), pointers(outputs),
-        ORDERS[order], seed, skipped_line, error, len(error),
+        np.dtype(dtype).itemsize,
+        (ctypes.c_int64 * 5)(*x.shape, interval),
+        pointers(inputs),
+        pointers(outputs),
+        ORDERS[order],
+        seed,
+        skipped_line,
+        error,
+        len(error),
     )
     if status != 0:
         raise RuntimeError(error.value.decode())
@@ -269,5 +307,7 @@ def test_python_shared_memory_sizes_are_what_the_kernels_request(emulation, dtyp
     launches = (ctypes.c_int64 * 2)()
     assert emulation.emulated_launch_shared_bytes(launches, 2) == 2
     itemsize = np.dtype(dtype).itemsize
-    assert list(launches) == [gpu_limits.forward_shared_bytes(head_dim, itemsize),
-                              gpu_limits.backward_shared_bytes(head_dim, itemsize)]
+    assert list(launches) == [
+        gpu_limits.forward_shared_bytes(head_dim, itemsize),
+        gpu_limits.backward_shared_bytes(head_dim, itemsize),
+    ]

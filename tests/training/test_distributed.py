@@ -62,8 +62,11 @@ def run_workers(arguments, tmp_path):
         processes.append(
             subprocess.Popen(
                 [sys.executable, *[str(argument).replace("{index}", str(index)) for argument in arguments]],
-                cwd=ROOT, env=environment(TF_CONFIG=tf_config, TMPDIR=str(temporary)),
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                cwd=ROOT,
+                env=environment(TF_CONFIG=tf_config, TMPDIR=str(temporary)),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
             )
         )
     results = []
@@ -132,9 +135,22 @@ def test_a_multiworker_run_resumes_only_under_multiworker(tmp_path):
 def test_train_mirrored_on_two_logical_cpus(tmp_path):
     run_dir = tmp_path / "mirrored"
     result = subprocess.run(
-        [sys.executable, "-m", "kerasrwm.cli", "train", "--strategy", "mirrored", "--output", str(run_dir), *TINY_FLAGS],
-        cwd=ROOT, env=environment(**{distributed.LOGICAL_CPUS_VARIABLE: "2"}),
-        capture_output=True, text=True, timeout=TIMEOUT,
+        [
+            sys.executable,
+            "-m",
+            "kerasrwm.cli",
+            "train",
+            "--strategy",
+            "mirrored",
+            "--output",
+            str(run_dir),
+            *TINY_FLAGS,
+        ],
+        cwd=ROOT,
+        env=environment(**{distributed.LOGICAL_CPUS_VARIABLE: "2"}),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Training with strategy 'mirrored' on 2 replicas." in result.stdout
@@ -179,7 +195,13 @@ def concatenated_worker_streams(config, store):
 def reference_weights(tmp_path_factory):
     """Weights after one process trains the linear learner on the workers' concatenated batches."""
     directory = tmp_path_factory.mktemp("linear")
-    arguments = ["-m", "tests.training.multiworker_worker", directory / "run", directory / "worker-{index}.npz", "linear"]
+    arguments = [
+        "-m",
+        "tests.training.multiworker_worker",
+        directory / "run",
+        directory / "worker-{index}.npz",
+        "linear",
+    ]
     results = run_workers(arguments, directory)
     for result in results:
         assert result.returncode == 0, result.stderr[-3000:]

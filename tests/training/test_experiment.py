@@ -23,9 +23,18 @@ def uninterrupted(tmp_path_factory):
 
 def assert_same_run(run_dir, reference_dir):
     """Same files, same final and best weights, same best record."""
-    assert sorted(os.listdir(run_dir)) == sorted(os.listdir(reference_dir)) == [
-        "best.json", "best.keras", "config.json", "finished", "logs", "model.keras",
-    ]
+    assert (
+        sorted(os.listdir(run_dir))
+        == sorted(os.listdir(reference_dir))
+        == [
+            "best.json",
+            "best.keras",
+            "config.json",
+            "finished",
+            "logs",
+            "model.keras",
+        ]
+    )
     for which in ("last", "best"):
         _, model = load_trained(run_dir, which)
         _, reference = load_trained(reference_dir, which)

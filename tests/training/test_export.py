@@ -21,8 +21,15 @@ SCRIPT = Path(__file__).with_name("load_exported.py")
 def test_export_runs_in_plain_tensorflow_and_matches_keras(tmp_path):
     keras.utils.set_random_seed(1)
     model = kerasrwm.BootstrappedLearner(
-        n_way=3, backbone="conv4", backbone_channels=4, hidden_size=8, num_layers=2, num_heads=2, ff_dim=8,
-        dropout=0.3, vision_dropout=0.2,
+        n_way=3,
+        backbone="conv4",
+        backbone_channels=4,
+        hidden_size=8,
+        num_layers=2,
+        num_heads=2,
+        ff_dim=8,
+        dropout=0.3,
+        vision_dropout=0.2,
     )
     train_batch = random_episode_batch(batch=2, image_shape=(16, 16, 1), seed=0)
     model(train_batch)
@@ -65,7 +72,9 @@ def call_inputs(batch=2, support=3, queries=2, size=16, channels=1, labels=None,
             if support_images is None
             else support_images
         ),
-        "support_labels": tf.constant(rng.integers(0, 3, (batch, support), dtype=np.int32) if labels is None else labels),
+        "support_labels": tf.constant(
+            rng.integers(0, 3, (batch, support), dtype=np.int32) if labels is None else labels
+        ),
         "query_images": tf.constant(rng.random((batch, queries, size, size, channels), dtype=np.float32)),
     }
 
@@ -77,11 +86,17 @@ def test_exported_signature_accepts_a_valid_episode(exported):
 @pytest.mark.parametrize(
     "inputs, message",
     [
-        (lambda: call_inputs(support_images=np.full((2, 3, 16, 16, 1), np.nan, np.float32)), "`support_images` must be finite"),
+        (
+            lambda: call_inputs(support_images=np.full((2, 3, 16, 16, 1), np.nan, np.float32)),
+            "`support_images` must be finite",
+        ),
         (lambda: call_inputs(labels=np.full((2, 3), 3, np.int32)), r"`support_labels` must be in \[0, 3\)"),
         (lambda: call_inputs(labels=np.full((2, 3), -1, np.int32)), r"`support_labels` must be in \[0, 3\)"),
         (lambda: call_inputs(labels=np.zeros((2, 4), np.int32)), "`support_labels` must be \\[B, S\\]"),
-        (lambda: {**call_inputs(), "query_images": tf.zeros([3, 2, 16, 16, 1])}, "`query_images` must have the batch size"),
+        (
+            lambda: {**call_inputs(), "query_images": tf.zeros([3, 2, 16, 16, 1])},
+            "`query_images` must have the batch size",
+        ),
     ],
 )
 def test_exported_signature_names_the_bad_argument(exported, inputs, message):

@@ -47,8 +47,10 @@ def test_bad_k_tests(store, k_tests):
 
 
 def _sweep(means):
-    return [{"k_test": k, "accuracy_mean": mean, "accuracy_std": 0.5, "runs": 2, "episodes": 4}
-            for k, mean in zip((1, 5), means)]
+    return [
+        {"k_test": k, "accuracy_mean": mean, "accuracy_std": 0.5, "runs": 2, "episodes": 4}
+        for k, mean in zip((1, 5), means)
+    ]
 
 
 def test_summary_over_seeds_is_mean_and_sample_std_of_the_seed_means():

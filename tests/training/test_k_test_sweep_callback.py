@@ -36,4 +36,6 @@ def test_callback_logs_one_scalar_per_k_test(tmp_path):
     for row in expected:
         assert logs[f"k_test_{row['k_test']}_accuracy"] == row["accuracy_mean"]
         for epoch in (0, 1):
-            np.testing.assert_allclose(scalars[(f"k_test_sweep/accuracy_k{row['k_test']}", epoch)], row["accuracy_mean"], rtol=1e-6)
+            np.testing.assert_allclose(
+                scalars[(f"k_test_sweep/accuracy_k{row['k_test']}", epoch)], row["accuracy_mean"], rtol=1e-6
+            )

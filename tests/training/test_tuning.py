@@ -18,9 +18,19 @@ N_WAY = 3
 TINY = make_config(
     {
         "data_options": {"num_classes": 60, "image_size": 16},
-        "n_way": N_WAY, "k_shot": 2, "hidden_size": 16, "num_layers": 1, "num_heads": 2, "ff_dim": 16,
-        "backbone_channels": 4, "steps": 2, "steps_per_epoch": 2, "batch_size": 4, "validation_episodes": 8,
-        "learning_rate": 0.01, "jit_compile": False,
+        "n_way": N_WAY,
+        "k_shot": 2,
+        "hidden_size": 16,
+        "num_layers": 1,
+        "num_heads": 2,
+        "ff_dim": 16,
+        "backbone_channels": 4,
+        "steps": 2,
+        "steps_per_epoch": 2,
+        "batch_size": 4,
+        "validation_episodes": 8,
+        "learning_rate": 0.01,
+        "jit_compile": False,
     }
 )
 BETA2 = [0.0, 2.0]
