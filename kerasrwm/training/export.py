@@ -1,25 +1,44 @@
-"""Portable SavedModel export: `adapt_and_predict(support_images, support_labels, query_images)`."""
+"""Portable SavedModel exports of the learners, loadable with plain TensorFlow.
+
+`export_adapt_and_predict` serves a `BootstrappedLearner` (support set, then queries);
+`export_predict_sequence` serves a `DelayedLabelLearner` (one labelled sequence, a prediction
+at every step).
+"""
 
 import tensorflow as tf
 
-from kerasrwm.models import BootstrappedLearner
 
+def portable_copy(model, example_inputs):
+    """A copy of a kerasrwm learner on the loop implementation, with the same weights.
 
-def portable_copy(model, image_shape):
-    """A copy of a `BootstrappedLearner` on the loop implementation, with the same weights.
-
-    `image_shape` is `(h, w, c)`; the copy is built on a one-example episode of that shape.
-
-    The loop implementation uses only built-in TensorFlow ops, so graphs traced from the copy
+    The copy is built by calling it on `example_inputs` (any batch the model accepts). The
+    loop implementation uses only built-in TensorFlow ops, so graphs traced from the copy
     load in any TensorFlow process, without kerasrwm or its op library.
     """
     config = model.get_config()
     config["implementation"] = "loop"
-    copy = BootstrappedLearner.from_config(config)
-    image = tf.zeros([1, 1, *image_shape])
-    copy({"support_images": image, "support_labels": tf.zeros([1, 1], tf.int32), "query_images": image})
+    copy = type(model).from_config(config)
+    copy(example_inputs)
     copy.set_weights(model.get_weights())
     return copy
+
+
+def _checked_image_shape(image_shape):
+    image_shape = tuple(int(d) for d in image_shape)
+    if len(image_shape) != 3:
+        raise ValueError(f"`image_shape` must be (height, width, channels); received: {image_shape!r}.")
+    return image_shape
+
+
+def _save_signature(portable, path, name, function, input_signature):
+    """Writes a SavedModel of `portable`'s weights with the one signature `name` = `function`."""
+    module = tf.Module()
+    # Track the variables only: the SavedModel holds the traced graph, not the Keras objects.
+    module.weights = list(portable.weights)
+    traced = tf.function(function, input_signature=input_signature)
+    setattr(module, name, traced)
+    tf.saved_model.save(module, path, signatures={name: traced})
+    return path
 
 
 def export_adapt_and_predict(model, path, image_shape):
@@ -38,24 +57,48 @@ def export_adapt_and_predict(model, path, image_shape):
     Returns:
         `path`.
     """
-    image_shape = tuple(int(d) for d in image_shape)
-    if len(image_shape) != 3:
-        raise ValueError(f"`image_shape` must be (height, width, channels); received: {image_shape!r}.")
-    portable = portable_copy(model, image_shape)
+    image_shape = _checked_image_shape(image_shape)
+    image = tf.zeros([1, 1, *image_shape])
+    example = {"support_images": image, "support_labels": tf.zeros([1, 1], tf.int32), "query_images": image}
+    portable = portable_copy(model, example)
+
+    def adapt_and_predict(support_images, support_labels, query_images):
+        episode = {"support_images": support_images, "support_labels": support_labels, "query_images": query_images}
+        return {"logits": portable(episode, training=False)}
 
     signature = [
         tf.TensorSpec([None, None, *image_shape], tf.float32, name="support_images"),
         tf.TensorSpec([None, None], tf.int32, name="support_labels"),
         tf.TensorSpec([None, None, *image_shape], tf.float32, name="query_images"),
     ]
+    return _save_signature(portable, path, "adapt_and_predict", adapt_and_predict, signature)
 
-    def adapt_and_predict(support_images, support_labels, query_images):
-        episode = {"support_images": support_images, "support_labels": support_labels, "query_images": query_images}
-        return {"logits": portable(episode, training=False)}
 
-    module = tf.Module()
-    # Track the variables only: the SavedModel holds the traced graph, not the Keras objects.
-    module.weights = list(portable.weights)
-    module.adapt_and_predict = tf.function(adapt_and_predict, input_signature=signature)
-    tf.saved_model.save(module, path, signatures={"adapt_and_predict": module.adapt_and_predict})
-    return path
+def export_predict_sequence(model, path, image_shape):
+    """Writes a SavedModel whose signature scores every step of a delayed-label sequence.
+
+    Signature `predict_sequence`:
+    `images [B, L, h, w, c] float32`, `labels [B, L] int32` → `{"logits": [B, L, n_way]}`;
+    B and L may vary from call to call. The labels are the true labels in time order; step t's
+    logits depend on the images of steps <= t and the labels of steps < t only, so a caller
+    that learns label t after predicting it may pass any value there until then.
+
+    Args:
+        model: a built `kerasrwm.models.DelayedLabelLearner` (any implementation).
+        path: output directory.
+        image_shape: `(h, w, c)` of the images, as in training.
+
+    Returns:
+        `path`.
+    """
+    image_shape = _checked_image_shape(image_shape)
+    portable = portable_copy(model, {"images": tf.zeros([1, 1, *image_shape]), "labels": tf.zeros([1, 1], tf.int32)})
+
+    def predict_sequence(images, labels):
+        return {"logits": portable({"images": images, "labels": labels}, training=False)}
+
+    signature = [
+        tf.TensorSpec([None, None, *image_shape], tf.float32, name="images"),
+        tf.TensorSpec([None, None], tf.int32, name="labels"),
+    ]
+    return _save_signature(portable, path, "predict_sequence", predict_sequence, signature)

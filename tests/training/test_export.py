@@ -7,9 +7,14 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import pytest
+import tensorflow as tf
 
 import kerasrwm
+from kerasrwm.models import DelayedLabelLearner
+from kerasrwm.models.sequence_learner import SEQUENCE_LAYERS
 from kerasrwm.training import export_adapt_and_predict
+from kerasrwm.training import export_predict_sequence
 from tests.models.episodes import random_episode_batch
 
 SCRIPT = Path(__file__).with_name("load_exported.py")
@@ -41,3 +46,31 @@ def test_export_runs_in_plain_tensorflow_and_matches_keras(tmp_path):
     expected = model(episode, training=False).numpy()
     assert expected.shape == (3, 5, 3)
     np.testing.assert_allclose(np.load(output), expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("sequence_layer", SEQUENCE_LAYERS)
+def test_predict_sequence_export_matches_keras_per_step_logits(tmp_path, sequence_layer):
+    keras.utils.set_random_seed(2)
+    model = DelayedLabelLearner(
+        n_way=3, backbone="conv4", backbone_channels=4, hidden_size=8, num_layers=2, num_heads=2, ff_dim=8,
+        dropout=0.3, sequence_layer=sequence_layer,
+    )
+    rng = np.random.default_rng(0)
+    model({"images": rng.normal(size=(2, 6, 16, 16, 1)).astype("float32"), "labels": rng.integers(0, 3, (2, 6))})
+    path = export_predict_sequence(model, str(tmp_path / "saved"), image_shape=(16, 16, 1))
+    # A batch size and sequence length different from anything traced so far.
+    sequence = {
+        "images": rng.normal(size=(3, 9, 16, 16, 1)).astype("float32"),
+        "labels": rng.integers(0, 3, (3, 9)).astype("int32"),
+    }
+    loaded = tf.saved_model.load(path)
+    logits = loaded.signatures["predict_sequence"](**{key: tf.constant(value) for key, value in sequence.items()})["logits"]
+    expected = model(sequence, training=False).numpy()
+    assert expected.shape == (3, 9, 3)
+    np.testing.assert_allclose(logits.numpy(), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_export_rejects_an_image_shape_without_channels(tmp_path):
+    model = DelayedLabelLearner(n_way=3, backbone=keras.layers.Flatten(), hidden_size=8, num_layers=1, num_heads=2, ff_dim=8)
+    with pytest.raises(ValueError, match=r"`image_shape` must be \(height, width, channels\); received: \(16, 16\)"):
+        export_predict_sequence(model, str(tmp_path / "saved"), image_shape=(16, 16))
