@@ -2,7 +2,8 @@
 
 from kerasrwm import runtime
 
-runtime.enable_onednn()  # before anything below loads TensorFlow
+runtime.enable_onednn()  # these two before anything below loads TensorFlow
+runtime.quiet_tensorflow_for_cli()
 
 from kerasrwm import layers  # noqa: E402
 from kerasrwm import models  # noqa: E402

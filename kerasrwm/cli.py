@@ -3,7 +3,6 @@
 import argparse
 import importlib
 import json
-import os
 import sys
 
 # (command path, module with `add_arguments(parser)` and `run(args)`, help)
@@ -54,7 +53,6 @@ def build_parser():
 
 
 def main(argv=None):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
     try:
         result = importlib.import_module(args.module_name).run(args)

@@ -1,4 +1,5 @@
-"""TensorFlow settings that kerasrwm chooses before TensorFlow starts: oneDNN on every x86-64 CPU.
+"""TensorFlow settings that kerasrwm chooses before TensorFlow starts: oneDNN on every x86-64 CPU,
+and a quiet TensorFlow C++ log under the `kerasrwm` command.
 
 TensorFlow turns its oneDNN kernels on by default only on CPUs with AVX-512-class features; on
 AVX2-only CPUs (most cloud machines) it uses its generic kernels, with which a Conv-4 training
@@ -13,6 +14,8 @@ import sys
 import warnings
 
 ONEDNN_VARIABLE = "TF_ENABLE_ONEDNN_OPTS"
+LOG_LEVEL_VARIABLE = "TF_CPP_MIN_LOG_LEVEL"
+CLI_LOG_LEVEL = "3"  # errors too: on a CPU machine TensorFlow logs "failed call to cuInit" as one
 X86_MACHINES = ("x86_64", "amd64", "i386", "i686")
 
 
@@ -53,3 +56,25 @@ def hint_if_onednn_off():
         RuntimeWarning,
         stacklevel=3,
     )
+
+
+def _running_cli():
+    """Whether this process is the `kerasrwm` console script or `python -m kerasrwm...`."""
+    return os.path.basename(sys.argv[0]) == "kerasrwm" or sys.argv[:1] == ["-m"]
+
+
+def quiet_tensorflow_for_cli():
+    """Sets `TF_CPP_MIN_LOG_LEVEL=3` under the `kerasrwm` command, before TensorFlow loads.
+
+    `kerasrwm.cli` is inside the package, so this runs from the package's `__init__`, the only
+    place that comes before TensorFlow's import. A user's own `TF_CPP_MIN_LOG_LEVEL` (e.g. 0,
+    to see everything) is kept. TensorFlow still prints the few lines it logs before its
+    logging is set up.
+
+    Returns:
+        True if this call set the variable.
+    """
+    if "tensorflow" in sys.modules or not _running_cli() or LOG_LEVEL_VARIABLE in os.environ:
+        return False
+    os.environ[LOG_LEVEL_VARIABLE] = CLI_LOG_LEVEL
+    return True

@@ -1,5 +1,6 @@
 """Argument checks shared across the package; each raises `ValueError` naming the argument."""
 
+import math
 import numbers
 
 
@@ -14,4 +15,17 @@ def rate(name, value):
     """Returns `value` as a float if it lies in [0, 1)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value < 1.0:
         raise ValueError(f"`{name}` must be a float in [0, 1); received {name}={value!r}.")
+    return float(value)
+
+
+def check_number(name, value, minimum=0.0, exclusive=False):
+    """Returns `value` as a float if it is a finite real >= `minimum` (> `minimum` if `exclusive`)."""
+    bound = f"> {minimum}" if exclusive else f">= {minimum}"
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not math.isfinite(value)
+        or (value <= minimum if exclusive else value < minimum)
+    ):
+        raise ValueError(f"`{name}` must be a finite number {bound}; received {name}={value!r}.")
     return float(value)

@@ -7,7 +7,6 @@ writes `learning_curves.png` and `learning_curves.json` into the study directory
     python examples/bootstrap_study_v2/learning_curves.py runs/bootstrap_study_v2
 """
 
-import json
 import os
 import sys
 
@@ -18,7 +17,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 
-from kerasrwm.training.best_model_checkpoint import write_atomically  # noqa: E402
+from kerasrwm.training.atomic_files import write_atomically  # noqa: E402
+from kerasrwm.training.atomic_files import write_json_atomically  # noqa: E402
 
 TAG = "evaluation_student_accuracy_vs_iterations"
 
@@ -31,11 +31,6 @@ def validation_curve(run_dir):
         return []
     points = {event.step: float(tf.make_ndarray(event.tensor_proto)) for event in accumulator.Tensors(TAG)}
     return [[step, points[step]] for step in sorted(points)]
-
-
-def _dump_json(value, path):
-    with open(path, "w") as file:
-        json.dump(value, file, indent=1)
 
 
 def main(study_dir):
@@ -59,7 +54,7 @@ def main(study_dir):
     axis.legend()
     figure.tight_layout()
     write_atomically(os.path.join(study_dir, "learning_curves.png"), lambda path: figure.savefig(path, format="png"))
-    write_atomically(os.path.join(study_dir, "learning_curves.json"), lambda path: _dump_json(curves, path))
+    write_json_atomically(os.path.join(study_dir, "learning_curves.json"), curves)
     print(f"Wrote {study_dir}/learning_curves.png and learning_curves.json")
 
 

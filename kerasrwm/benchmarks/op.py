@@ -129,6 +129,15 @@ def _run(step, x, weights):
     return tf.nest.map_structure(np.asarray, step(x, weights))
 
 
+def _cpu_memory_stats_available():
+    """Whether TensorFlow tracks CPU allocations here (it does only with oneDNN on)."""
+    try:
+        tf.config.experimental.reset_memory_stats("CPU:0")
+    except ValueError:
+        return False
+    return True
+
+
 def _fused_peak_memory(shape, length):
     """Peak bytes allocated on the CPU by one fused forward+backward at `length`."""
     x, weights = random_problem(shape["batch"], shape["heads"], shape["head_dim"], length)
@@ -152,7 +161,9 @@ def run(args):
         "long": _time_shape({**shape, "length": 1000}, max(2, args.repeats // 3), fused),
         "wide": _time_shape({**shape, "head_dim": 32}, args.repeats, fused),
     }
-    if fused:
+    if fused and not _cpu_memory_stats_available():
+        figures["memory"] = "not measured: TensorFlow tracks CPU memory only with oneDNN on (TF_ENABLE_ONEDNN_OPTS=1)"
+    elif fused:
         peaks = {f"fused_peak_bytes_L{length}": _fused_peak_memory(shape, length) for length in MEMORY_LENGTHS}
         first, last = (peaks[f"fused_peak_bytes_L{length}"] for length in MEMORY_LENGTHS)
         figures["memory"] = {**peaks, "peak_ratio": last / first, "length_ratio": MEMORY_LENGTHS[-1] / MEMORY_LENGTHS[0]}

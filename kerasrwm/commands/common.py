@@ -2,12 +2,13 @@
 
 import argparse
 import json
+import sys
 
 from kerasrwm.training.experiment import DEFAULT_CONFIG
 from kerasrwm.training.experiment import make_config
 
 # Keys whose default is None, with the type of their values.
-OPTIONAL_TYPES = {"learning_rate": float, "validation_k_shot": int}
+OPTIONAL_TYPES = {"learning_rate": float, "validation_k_shot": int, "steps_per_epoch": int}
 
 
 def _flag(key):
@@ -63,12 +64,23 @@ def add_config_arguments(parser, skip=()):
         parser.add_argument(_flag(key), dest=key, type=value_type, default=None, help=f"default: {default!r}")
 
 
+def _read_config_file(path):
+    """The JSON object in `path`, or `ValueError` naming `--config` and what is wrong."""
+    try:
+        with open(path) as file:
+            overrides = json.load(file)
+    except OSError as error:
+        raise ValueError(f"--config {path!r} cannot be read: {error.strerror}.") from None
+    except json.JSONDecodeError as error:
+        raise ValueError(f"--config {path!r} is not valid JSON: {error}.") from None
+    if not isinstance(overrides, dict):
+        raise ValueError(f"--config {path!r} must hold a JSON object of configuration keys; it holds a {type(overrides).__name__}.")
+    return overrides
+
+
 def config_from_args(args):
     """The configuration: defaults, then the `--config` file, then the flags given."""
-    overrides = {}
-    if args.config:
-        with open(args.config) as file:
-            overrides.update(json.load(file))
+    overrides = _read_config_file(args.config) if args.config else {}
     data_options = dict(overrides.get("data_options", {}))
     data_options.update(dict(args.data_option))
     if data_options:
@@ -88,3 +100,11 @@ def add_model_argument(parser):
         default="best",
         help="the epoch with the best validation student accuracy (best.keras, default) or the latest (model.keras)",
     )
+
+
+def progress_verbosity():
+    """Keras `verbose` for progress output: a live bar on a terminal, one line per epoch otherwise.
+
+    The live bar redraws with backspaces and ANSI codes, which fill a redirected log.
+    """
+    return 1 if sys.stdout.isatty() else 2

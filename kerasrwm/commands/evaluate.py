@@ -10,7 +10,16 @@ from kerasrwm.models import format_sweep_table
 from kerasrwm.models import k_test_sweep
 from kerasrwm.models import summarize_over_seeds
 from kerasrwm.commands.common import add_model_argument
+from kerasrwm.commands.common import progress_verbosity
 from kerasrwm.training.experiment import load_trained
+
+
+MAX_DEFAULT_BATCH = 32
+
+
+def default_batch_size(episodes):
+    """The largest divisor of `episodes` that is at most `MAX_DEFAULT_BATCH` (1 for episodes < 1)."""
+    return max([size for size in range(1, min(episodes, MAX_DEFAULT_BATCH) + 1) if episodes % size == 0], default=1)
 
 
 def _int_list(text):
@@ -28,7 +37,10 @@ def add_arguments(parser):
     parser.add_argument("--k-test", type=_int_list, default=[1, 5, 10, 15], help="comma-separated K_test values")
     parser.add_argument("--runs", type=int, default=5, help="evaluation runs (mean ± std over runs)")
     parser.add_argument("--episodes", type=int, default=320, help="episodes per run")
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument(
+        "--batch-size", type=int, default=None,
+        help=f"episodes per batch; must divide --episodes (default: the largest divisor of --episodes up to {MAX_DEFAULT_BATCH})",
+    )
     parser.add_argument("--split", default="test", help="split to evaluate on (test, validation)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the fixed evaluation episodes")
     parser.add_argument(
@@ -129,8 +141,10 @@ def _plot(curves, path):
 def run(args):
     settings = parse_named_runs(args.runs_dirs)
     run_dirs = list(dict.fromkeys(args.runs_dirs if settings is None else sum(settings.values(), [])))
+    batch_size = default_batch_size(args.episodes) if args.batch_size is None else args.batch_size
     results = evaluate_runs(
-        run_dirs, args.k_test, args.runs, args.episodes, args.batch_size, args.split, args.seed, which=args.model
+        run_dirs, args.k_test, args.runs, args.episodes, batch_size, args.split, args.seed,
+        verbose=0 if args.json else progress_verbosity(), which=args.model,
     )
     summaries = summarize_settings(results, settings) if settings else None
     paths = write_results(results, args.output or run_dirs[0], summaries)

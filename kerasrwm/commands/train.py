@@ -2,6 +2,7 @@
 
 from kerasrwm.commands.common import add_config_arguments
 from kerasrwm.commands.common import config_from_args
+from kerasrwm.commands.common import progress_verbosity
 from kerasrwm.training.distributed import STRATEGIES
 from kerasrwm.training.experiment import train
 
@@ -20,5 +21,5 @@ def add_arguments(parser):
 
 def run(args):
     config = config_from_args(args)
-    train(config, args.output, strategy=args.strategy)
+    train(config, args.output, verbose=progress_verbosity(), strategy=args.strategy)
     print(f"Trained run in {args.output}. TensorBoard: tensorboard --logdir {args.output}/logs")

@@ -36,11 +36,18 @@ def load_source(spec_string, **options):
     >>> train_store = source.split("train")
     """
     if spec_string == "synthetic":
-        return load_synthetic(**options)
-    scheme, _, argument = str(spec_string).partition(":")
-    if scheme not in SCHEMES or not argument:
-        raise ValueError(
-            "`spec_string` must be 'synthetic', 'npz:PATH', 'folder:PATH' or 'tfds:NAME'; "
-            f"received spec_string={spec_string!r}."
-        )
-    return SCHEMES[scheme](argument, **options)
+        scheme, loader, arguments = "synthetic", load_synthetic, ()
+    else:
+        scheme, _, argument = str(spec_string).partition(":")
+        if scheme not in SCHEMES or not argument:
+            raise ValueError(
+                "`spec_string` must be 'synthetic', 'npz:PATH', 'folder:PATH' or 'tfds:NAME'; "
+                f"received spec_string={spec_string!r}."
+            )
+        loader, arguments = SCHEMES[scheme], (argument,)
+    try:
+        return loader(*arguments, **options)
+    except TypeError as error:
+        if "unexpected keyword argument" not in str(error):
+            raise
+        raise ValueError(f"Unknown data option for a {scheme!r} source: {error}; see `{loader.__name__}`.") from None

@@ -41,7 +41,8 @@ class SRWM(keras.layers.Layer):
         use_layer_norm: residual from `LayerNorm(h)` (True, as the authors) or from `h`.
         input_softmax: apply a softmax over each head's features of the input first.
         beta_init: mean of the initial learning-rate weights `w_b`.
-        implementation: `"auto"` (the fused op when available, else the loop), `"loop"`
+        implementation: `"auto"` (the fused op when available and the compute dtype is float32
+            or float64, else the loop), `"loop"`
             (`tf.while_loop`, XLA-compilable, portable) or `"fused"` (custom op).
         return_state: also return the final fast weights.
         layer_norm_epsilon: LayerNorm epsilon (1e-5 as in the reference).
@@ -87,7 +88,7 @@ class SRWM(keras.layers.Layer):
         self.implementation = implementation
         self.return_state = bool(return_state)
         self.layer_norm_epsilon = float(layer_norm_epsilon)
-        self.resolved_implementation = resolve_implementation(implementation)
+        self.resolved_implementation = resolve_implementation(implementation, self.compute_dtype)
         if self.resolved_implementation == "fused":
             self.supports_jit = False
         self.output_projection = keras.layers.Dense(

@@ -5,15 +5,10 @@ import tensorflow as tf
 
 from kerasrwm.models import bootstrap_loss
 from kerasrwm.models.sequence_learner import SequenceLearner
+from kerasrwm.validation import check_number
 
 EPISODE_KEYS = ("support_images", "support_labels", "query_images")
 TRAINING_KEYS = EPISODE_KEYS + ("extra_images", "extra_labels", "query_labels")
-
-
-def _non_negative(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise ValueError(f"`{name}` must be a number >= 0; received: {value!r}.")
-    return float(value)
 
 
 def _check_episode(batch, keys):
@@ -72,17 +67,15 @@ class BootstrappedLearner(keras.Model):
     def __init__(self, n_way, beta1=1.0, beta2=0.0, beta3=0.0, distill="kl", temperature=1.0, **learner_kwargs):
         model_kwargs = {key: learner_kwargs.pop(key) for key in ("name", "dtype", "trainable") if key in learner_kwargs}
         super().__init__(**model_kwargs)
-        self.beta1 = _non_negative("beta1", beta1)
-        self.beta2 = _non_negative("beta2", beta2)
-        self.beta3 = _non_negative("beta3", beta3)
+        self.beta1 = check_number("beta1", beta1)
+        self.beta2 = check_number("beta2", beta2)
+        self.beta3 = check_number("beta3", beta3)
         if self.beta1 + self.beta2 + self.beta3 == 0:
             raise ValueError("At least one of `beta1`, `beta2`, `beta3` must be positive; received all zero.")
         if distill not in bootstrap_loss.DISTILLATIONS:
             raise ValueError(f"`distill` must be one of {bootstrap_loss.DISTILLATIONS}; received: {distill!r}.")
         self.distill = distill
-        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
-            raise ValueError(f"`temperature` must be a number > 0; received: {temperature!r}.")
-        self.temperature = float(temperature)
+        self.temperature = check_number("temperature", temperature, exclusive=True)
         self.learner = SequenceLearner(n_way, name="sequence_learner", **learner_kwargs)
         self.n_way = self.learner.n_way
         self.supports_jit = self.learner.supports_jit

@@ -27,6 +27,7 @@ import platform
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import NamedTuple
@@ -267,6 +268,16 @@ def ensure_library(force=False):
         if not force and is_valid(library):
             return library
         library.parent.mkdir(parents=True, exist_ok=True)
+        if force:
+            reason = "rebuild asked for"
+        elif library.exists():
+            reason = "the cached copy is damaged"
+        else:
+            reason = "first use with this compiler and TensorFlow"
+        print(
+            f"kerasrwm: building the fused SRWM op library ({reason}; about a minute) in {library.parent} ...",
+            file=sys.stderr, flush=True,
+        )
         with tempfile.TemporaryDirectory(dir=library.parent, prefix="build-") as work:
             built = Path(work) / LIBRARY_NAME
             _compile(config, built)

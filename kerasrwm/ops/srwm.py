@@ -6,19 +6,33 @@ from kerasrwm.ops.srwm_loop import srwm_loop
 
 IMPLEMENTATIONS = ("auto", "loop", "fused")
 MIN_HEAD_DIM = 4
+FUSED_DTYPES = ("float32", "float64")  # the custom op's kernels
 
 
-def resolve_implementation(implementation):
+def resolve_implementation(implementation, dtype=None):
     """Maps `"auto" | "loop" | "fused"` to the implementation that will run.
 
     `"auto"` is `"fused"` when the custom-op library is available (built on first use) and
-    `"loop"` otherwise; `"fused"` requires the library and raises if it cannot be loaded.
+    computes in `dtype` (float32 or float64), and `"loop"` otherwise, e.g. for float16 and
+    bfloat16; `"fused"` requires the library and such a dtype, and raises otherwise.
+
+    Args:
+        implementation: `"auto"`, `"loop"` or `"fused"`.
+        dtype: the compute dtype (name or `tf.DType`), or None if not known yet.
     """
     if implementation not in IMPLEMENTATIONS:
         raise ValueError(
             f"`implementation` must be one of {IMPLEMENTATIONS}; received: {implementation!r}."
         )
     if implementation == "loop":
+        return "loop"
+    dtype_name = None if dtype is None else tf.as_dtype(dtype).name
+    if dtype_name is not None and dtype_name not in FUSED_DTYPES:
+        if implementation == "fused":
+            raise ValueError(
+                f"implementation='fused' computes in {FUSED_DTYPES}; received dtype {dtype_name}. "
+                "Use 'auto' (which then runs the loop) or 'loop'."
+            )
         return "loop"
     from kerasrwm.ops import fused_srwm
 
@@ -93,7 +107,8 @@ def srwm(x, w_y, w_q, w_k, w_b, implementation="loop", input_softmax=False):
         w_y, w_q, w_k: `[batch, heads, head_dim, head_dim]` initial weights per episode.
         w_b: `[batch, heads, head_dim, 4]` initial learning-rate weights per episode.
         implementation: `"loop"` (`tf.while_loop`, XLA-compilable), `"fused"` (custom op,
-            C++/CUDA) or `"auto"` (fused when available).
+            C++/CUDA; float32 and float64) or `"auto"` (fused when available and `x` is
+            float32 or float64, else the loop: float16 and bfloat16 run the loop).
         input_softmax: apply a softmax over each head's features of `x` first.
 
     Returns:
@@ -103,7 +118,7 @@ def srwm(x, w_y, w_q, w_k, w_b, implementation="loop", input_softmax=False):
         returned final weights.
     """
     x, w_y, w_q, w_k, w_b = validate_srwm_inputs(x, w_y, w_q, w_k, w_b)
-    implementation = resolve_implementation(implementation)
+    implementation = resolve_implementation(implementation, x.dtype)
     if input_softmax:
         x = tf.nn.softmax(x, axis=-1)
     if implementation == "fused":

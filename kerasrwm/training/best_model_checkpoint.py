@@ -6,13 +6,8 @@ import os
 
 import keras
 
-
-def write_atomically(path, write):
-    """Calls `write(temporary_path)`, then renames the result onto `path`: a reader sees all or nothing."""
-    directory, name = os.path.split(path)
-    temporary_path = os.path.join(directory, f".{name}.tmp{os.path.splitext(name)[1]}")
-    write(temporary_path)
-    os.replace(temporary_path, path)
+from kerasrwm.training.atomic_files import write_atomically
+from kerasrwm.training.atomic_files import write_json_atomically
 
 
 class BestModelCheckpoint(keras.callbacks.Callback):
@@ -22,7 +17,7 @@ class BestModelCheckpoint(keras.callbacks.Callback):
     training, so a resumed run keeps comparing with the best epoch before the kill (Keras'
     `ModelCheckpoint(save_best_only=True)` forgets it). Both files are written to a temporary
     name and renamed into place, the model first: a kill leaves the previous best model whole.
-    Put this callback before `keras.callbacks.BackupAndRestore`, so that an epoch is recorded as
+    Put this callback before `RunBackup`, so that an epoch is recorded as
     done only after its best model is saved. Non-finite values never count as best.
 
     Args:
@@ -52,9 +47,4 @@ class BestModelCheckpoint(keras.callbacks.Callback):
         if not math.isfinite(value) or (best is not None and value <= best[self.monitor]):
             return
         write_atomically(self.model_path, self.model.save)
-
-        def write_record(path):
-            with open(path, "w") as file:
-                json.dump({"epoch": epoch + 1, self.monitor: value}, file)
-
-        write_atomically(self.record_path, write_record)
+        write_json_atomically(self.record_path, {"epoch": epoch + 1, self.monitor: value})

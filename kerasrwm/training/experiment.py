@@ -4,13 +4,18 @@ The configuration is a JSON-able dict (`DEFAULT_CONFIG` lists every key); `train
 to `output_dir/config.json` so that `evaluate` and `export` rebuild the same model and data.
 Layout of `output_dir`: `config.json`, `model.keras` (latest weights at each epoch end),
 `best.keras` and `best.json` (the epoch with the best validation student accuracy; not for
-multi-worker runs), `backup/` (Keras `BackupAndRestore`: resume after a kill) or, for multi-worker runs,
-`checkpoints/` (`tf.train.Checkpoint`s), `logs/` (TensorBoard), and an empty `finished` file
-once all steps are done.
+multi-worker runs), `backup/` (`RunBackup`: resume after a kill) or, for multi-worker runs,
+`checkpoints/` (`tf.train.Checkpoint`s), `logs/` (TensorBoard), `lock` (`RunLock`: the
+trainer writing the run) and an empty `finished` file once all steps are done.
+
+Every file is written to a temporary name and renamed into place, and at each epoch end the
+backup is written last, so a kill at any moment leaves the previous state whole and a rerun
+ends with the same weights as an uninterrupted run.
 """
 
 import json
 import os
+import zipfile
 
 import keras
 import tensorflow as tf
@@ -25,10 +30,19 @@ from kerasrwm.training.distributed import check_global_batch
 from kerasrwm.training.distributed import fit_multiworker
 from kerasrwm.training.distributed import is_chief
 from kerasrwm.training.distributed import make_strategy
+from kerasrwm.training.atomic_files import write_atomically
+from kerasrwm.training.atomic_files import write_json_atomically
 from kerasrwm.training.best_model_checkpoint import BestModelCheckpoint
+from kerasrwm.training.divergence import StopOnDivergence
+from kerasrwm.training.divergence import check_finite_weights
+from kerasrwm.training.latest_model_checkpoint import LatestModelCheckpoint
+from kerasrwm.training.run_backup import RunBackup
+from kerasrwm.training.run_lock import RunLock
 from kerasrwm.training.k_test_sweep_callback import KTestSweepCallback
 from kerasrwm.training.optimizers import reference_adam
 from kerasrwm.training.schedules import NoamSchedule
+from kerasrwm.validation import check_integer
+from kerasrwm.validation import check_number
 
 DEFAULT_CONFIG = {
     # data
@@ -61,7 +75,7 @@ DEFAULT_CONFIG = {
     "implementation": "auto",
     # optimisation
     "steps": 2000,
-    "steps_per_epoch": 200,
+    "steps_per_epoch": None,  # None: min(steps, 200)
     "batch_size": 16,
     "learning_rate": None,  # None: the Noam schedule with `warmup_steps`
     "warmup_steps": 500,
@@ -70,6 +84,8 @@ DEFAULT_CONFIG = {
     # monitoring
     "profile_batch": 0,  # TensorBoard profiler: batch (or "start,stop") to profile; 0 is off
 }
+
+DEFAULT_STEPS_PER_EPOCH = 200
 
 LEARNER_KEYS = (
     "n_way", "beta1", "beta2", "beta3", "distill", "temperature", "backbone", "backbone_channels",
@@ -86,6 +102,7 @@ def make_config(overrides=None):
     if unknown:
         raise ValueError(f"Unknown configuration keys {unknown}; known keys: {sorted(DEFAULT_CONFIG)}.")
     config = {**DEFAULT_CONFIG, **overrides}
+    _check_optimisation(config)
     if config["steps"] % config["steps_per_epoch"]:
         raise ValueError(
             f"`steps` must be a multiple of `steps_per_epoch` ({config['steps_per_epoch']}); "
@@ -94,13 +111,32 @@ def make_config(overrides=None):
     return config
 
 
+def _check_optimisation(config):
+    """Checks the optimisation and validation keys of `config` in place; fills `steps_per_epoch`."""
+    for key in ("steps", "batch_size", "warmup_steps", "validation_episodes"):
+        check_integer(key, config[key])
+    check_integer("seed", config["seed"], minimum=0)
+    if config["steps_per_epoch"] is None:
+        config["steps_per_epoch"] = min(config["steps"], DEFAULT_STEPS_PER_EPOCH)
+    check_integer("steps_per_epoch", config["steps_per_epoch"])
+    if config["learning_rate"] is not None:
+        check_number("learning_rate", config["learning_rate"], exclusive=True)
+    if config["jit_compile"] not in ("auto", True, False):
+        raise ValueError(f"`jit_compile` must be 'auto', true or false; received jit_compile={config['jit_compile']!r}.")
+    if not isinstance(config["data_options"], dict):
+        raise ValueError(f"`data_options` must be a JSON object; received data_options={config['data_options']!r}.")
+
+
 def load_config(output_dir):
     """The configuration a run in `output_dir` was trained with."""
     path = os.path.join(output_dir, "config.json")
     if not os.path.exists(path):
         raise ValueError(f"`output_dir` {output_dir!r} holds no config.json: it is not a kerasrwm training run.")
-    with open(path) as file:
-        return make_config(json.load(file))
+    try:
+        with open(path) as file:
+            return make_config(json.load(file))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not valid JSON ({error}); the run directory is damaged.") from None
 
 
 def build_learner(config):
@@ -171,35 +207,24 @@ def k_test_sweep_callback(config, store, output_dir):
     )
 
 
-def _completed_epochs(backup_dir):
-    """Epochs that `keras.callbacks.BackupAndRestore` recorded as done in `backup_dir` (0 if none)."""
-    path = os.path.join(backup_dir, "training_metadata.json")
-    if not os.path.exists(path):
-        return 0
-    with open(path) as file:
-        return int(json.load(file)["epoch"])
-
-
-def _prepare_run_dir(config, output_dir, write):
-    """Checks that `output_dir` is new or holds a run of `config`; writes config.json if `write`."""
-    config_path = os.path.join(output_dir, "config.json")
-    if os.path.exists(config_path) and load_config(output_dir) != config:
+def _check_same_config(config, output_dir):
+    """Raises `ValueError` naming the differing keys if `output_dir` holds a run of another configuration."""
+    if not os.path.exists(os.path.join(output_dir, "config.json")):
+        return
+    saved = load_config(output_dir)
+    differing = [key for key in config if saved[key] != config[key]]
+    if differing:
+        changes = ", ".join(f"{key}: {saved[key]!r} in the run, {config[key]!r} now" for key in differing)
         raise ValueError(
-            f"`output_dir` {output_dir!r} holds a run with a different configuration; "
+            f"`output_dir` {output_dir!r} holds a run with a different configuration ({changes}); "
             "use a new directory or the same settings to resume."
         )
-    if write and not os.path.exists(config_path):
-        os.makedirs(output_dir, exist_ok=True)
-        temporary_path = config_path + ".tmp"
-        with open(temporary_path, "w") as file:
-            json.dump(config, file, indent=2)
-        os.replace(temporary_path, config_path)  # workers reading it never see a partial file
 
 
 def _check_resumable(output_dir, strategy):
     """Raises `ValueError` when `output_dir` holds a partial run that `strategy` cannot resume."""
     multiworker_run = os.path.isdir(os.path.join(output_dir, CHECKPOINT_DIR))
-    if strategy == "multiworker" and _completed_epochs(os.path.join(output_dir, "backup")):
+    if strategy == "multiworker" and RunBackup(os.path.join(output_dir, BACKUP_DIR)).completed_epochs():
         raise ValueError(
             f"`output_dir` {output_dir!r} holds a run started with Keras `fit`; resume it with "
             "`strategy` 'none' or 'mirrored'."
@@ -208,11 +233,17 @@ def _check_resumable(output_dir, strategy):
         raise ValueError(f"`output_dir` {output_dir!r} holds a multi-worker run; resume it with `strategy` 'multiworker'.")
 
 
+BACKUP_DIR = "backup"
+
+
 def train(config, output_dir, callbacks=(), verbose=1, strategy="none", build_model=build_learner):
     """Trains (or resumes) the run in `output_dir`; returns the trained model.
 
     Rerunning on the same `output_dir` after a kill restores the weights, optimiser and epoch
-    from the last completed epoch and continues the same episode stream from there.
+    from the last completed epoch and continues the same episode stream from there. While it
+    trains, the run directory is locked (`RunLock`; not with `"multiworker"`, whose workers
+    share it): a second trainer on it raises `ValueError`. A NaN or infinite loss raises
+    `kerasrwm.training.divergence.TrainingDiverged` and leaves the run unfinished.
 
     Args:
         config: a full configuration (`make_config`).
@@ -229,14 +260,20 @@ def train(config, output_dir, callbacks=(), verbose=1, strategy="none", build_mo
             custom backbone layer or optimiser).
     """
     distribution = make_strategy(strategy)  # first: no TensorFlow op may run before it
-    chief = is_chief(distribution)
-    _prepare_run_dir(config, output_dir, write=chief)
-    finished_path = os.path.join(output_dir, "finished")
-    if os.path.exists(finished_path):
+    _check_same_config(config, output_dir)
+    if os.path.exists(os.path.join(output_dir, "finished")):
         if verbose:
             print(f"{output_dir} already holds a finished run; loading it.")
         return load_trained(output_dir)[1]
     _check_resumable(output_dir, strategy)
+    if strategy == "multiworker":
+        return _train(config, output_dir, callbacks, verbose, strategy, build_model, distribution)
+    with RunLock(output_dir):
+        return _train(config, output_dir, callbacks, verbose, strategy, build_model, distribution)
+
+
+def _train(config, output_dir, callbacks, verbose, strategy, build_model, distribution):
+    chief = is_chief(distribution)
     check_global_batch(config["batch_size"], distribution.num_replicas_in_sync)
     if strategy == "multiworker" and config["jit_compile"] is True:
         raise ValueError("`jit_compile=True` is not supported with strategy 'multiworker'; use 'auto' or false.")
@@ -251,6 +288,10 @@ def train(config, output_dir, callbacks=(), verbose=1, strategy="none", build_mo
     with distribution.scope():
         model = build_model(config)
         model(next(iter(validation)))
+    if chief and not os.path.exists(os.path.join(output_dir, "config.json")):
+        # Only now that data and model are known to work: a typo must not claim the directory.
+        os.makedirs(output_dir, exist_ok=True)
+        write_json_atomically(os.path.join(output_dir, "config.json"), config)
     if strategy == "multiworker":
         fit_multiworker(
             model, distribution, lambda context, start: training_stream(config, train_store, start, context),
@@ -258,25 +299,32 @@ def train(config, output_dir, callbacks=(), verbose=1, strategy="none", build_mo
             callbacks, verbose,
         )
     else:
-        _fit(model, config, output_dir, train_store, validation, callbacks, verbose)
+        backup = RunBackup(os.path.join(output_dir, BACKUP_DIR))
+        _fit(model, config, output_dir, train_store, validation, [*callbacks, backup], verbose, backup.restore(model))
     if chief and not model.stop_training:
-        open(finished_path, "w").close()
+        write_atomically(os.path.join(output_dir, "finished"), lambda path: open(path, "w").close())
+        if strategy != "multiworker":
+            backup.remove()
     return model
 
 
-def _fit(model, config, output_dir, train_store, validation, callbacks, verbose):
-    """Keras `fit` with backup (resume), per-epoch `model.keras` and TensorBoard logs."""
-    backup_dir = os.path.join(output_dir, "backup")
+def _fit(model, config, output_dir, train_store, validation, callbacks, verbose, initial_epoch):
+    """Keras `fit` from `initial_epoch`, with per-epoch `model.keras`, best model and TensorBoard logs.
+
+    The callbacks run in list order at each epoch end: the divergence check first (nothing is
+    saved after a NaN), then the model files, then `callbacks`, whose last is the backup.
+    """
     steps_per_epoch = config["steps_per_epoch"]
     model.fit(
-        training_stream(config, train_store, start_batch=_completed_epochs(backup_dir) * steps_per_epoch),
+        training_stream(config, train_store, start_batch=initial_epoch * steps_per_epoch),
         epochs=config["steps"] // steps_per_epoch,
+        initial_epoch=initial_epoch,
         steps_per_epoch=steps_per_epoch,
         validation_data=validation,
         callbacks=[
+            StopOnDivergence(),
             BestModelCheckpoint(output_dir),
-            keras.callbacks.BackupAndRestore(backup_dir),
-            keras.callbacks.ModelCheckpoint(os.path.join(output_dir, "model.keras")),
+            LatestModelCheckpoint(os.path.join(output_dir, "model.keras")),
             keras.callbacks.TensorBoard(os.path.join(output_dir, "logs"), profile_batch=config["profile_batch"]),
             *callbacks,
         ],
@@ -305,4 +353,9 @@ def load_trained(output_dir, which="best"):
         path = os.path.join(output_dir, MODEL_FILES["last"])
     if not os.path.exists(path):
         raise ValueError(f"`output_dir` {output_dir!r} has no {os.path.basename(path)} yet: no epoch has finished.")
-    return config, keras.models.load_model(path)
+    try:
+        model = keras.models.load_model(path)
+    except (OSError, ValueError, zipfile.BadZipFile) as error:
+        raise ValueError(f"{path} cannot be loaded; the file is damaged ({type(error).__name__}: {error}).") from None
+    check_finite_weights(model, path)
+    return config, model

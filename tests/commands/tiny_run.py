@@ -1,14 +1,11 @@
 """A tiny training configuration for command tests, and a script entry that trains it.
 
-Run as `python -m tests.commands.tiny_run DIR [KILL_AFTER_EPOCH]`: trains into DIR and, when
-KILL_AFTER_EPOCH is given, kills the process (os._exit) at the end of that epoch, after the
-backup has been written.
+Run as `python -m tests.commands.tiny_run DIR [MOMENT OCCURRENCE]`: trains into DIR and, when a
+moment of `tests.training.faults` is given, kills the process (os._exit(17)) there.
 """
 
 import os
 import sys
-
-import keras
 
 TINY_FLAGS = [
     "--data", "synthetic", "--data-option", "num_classes=40", "--data-option", "image_size=16",
@@ -17,16 +14,6 @@ TINY_FLAGS = [
     "--steps", "6", "--steps-per-epoch", "2", "--validation-episodes", "8", "--learning-rate", "0.01",
     "--k-test-sweep", "1,2",
 ]
-
-
-class KillAfterEpoch(keras.callbacks.Callback):
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch == self.epoch:
-            os._exit(17)
 
 
 def tiny_config():
@@ -38,6 +25,12 @@ def tiny_config():
 
 if __name__ == "__main__":
     from kerasrwm.training.experiment import train
+    from tests.training import faults
 
-    callbacks = [KillAfterEpoch(int(sys.argv[2]))] if len(sys.argv) > 2 else []
+    callbacks = []
+    if len(sys.argv) > 2:
+        def patch_replace(function):
+            os.replace = function
+
+        callbacks = faults.install((sys.argv[2], int(sys.argv[3])), lambda: os._exit(17), patch_replace)
     train(tiny_config(), sys.argv[1], callbacks=callbacks, verbose=0)

@@ -1,5 +1,6 @@
 """Sources from in-memory arrays and from `.npz` files (e.g. the Omniglot files of `shared/data`)."""
 
+import os
 import re
 
 import numpy as np
@@ -107,6 +108,21 @@ def _splits_from_names(class_split, num_classes):
     return {name: np.flatnonzero(splits == name) for name in ("train", "validation", "test")}
 
 
+def _open_npz(path):
+    """`np.load(path)` of a `.npz` archive, or `ValueError` naming `path` and what is wrong with it."""
+    if not os.path.exists(path):
+        raise ValueError(f"The file `path`={str(path)!r} does not exist.")
+    if os.path.isdir(path):
+        raise ValueError(f"`path`={str(path)!r} is a directory; an npz source is one .npz file (folder:PATH reads class folders).")
+    try:
+        arrays = np.load(path, allow_pickle=False)
+    except (OSError, EOFError, ValueError) as error:
+        raise ValueError(f"The file `path`={str(path)!r} is not a readable .npz archive: {error}") from None
+    if not isinstance(arrays, np.lib.npyio.NpzFile):
+        raise ValueError(f"The file `path`={str(path)!r} holds one array (.npy), not a .npz archive of named arrays.")
+    return arrays
+
+
 def load_npz(path, split_scheme=None, **options):
     """A `Source` from a `.npz` file of images, labels and optional per-class split arrays.
 
@@ -129,7 +145,7 @@ def load_npz(path, split_scheme=None, **options):
     Returns:
         A `Source`.
     """
-    with np.load(path, allow_pickle=False) as arrays:
+    with _open_npz(path) as arrays:
         if "images" in arrays:
             images = arrays["images"]
         elif "images_packed" in arrays and "image_shape" in arrays:

@@ -1,0 +1,65 @@
+"""`kerasrwm` command line: each bad input is one `kerasrwm: error:` line naming the argument."""
+
+import json
+
+import pytest
+
+from kerasrwm.cli import main
+from kerasrwm.training.experiment import make_config
+from tests.commands.tiny_run import TINY_FLAGS
+
+# (extra arguments of `kerasrwm train` after the tiny flags, expected part of the message);
+# "{tmp}" stands for a directory holding the files of `bad_files`.
+BAD_TRAIN_ARGUMENTS = [
+    (["--batch-size", "0"], "`batch_size` must be an integer >= 1; received batch_size=0"),
+    (["--steps-per-epoch", "0"], "`steps_per_epoch` must be an integer >= 1; received steps_per_epoch=0"),
+    (["--steps", "0"], "`steps` must be an integer >= 1; received steps=0"),
+    (["--steps", "-6"], "`steps` must be an integer >= 1; received steps=-6"),
+    (["--steps", "7"], "`steps` must be a multiple of `steps_per_epoch` (2); received steps=7"),
+    (["--learning-rate", "-0.01"], "`learning_rate` must be a finite number > 0.0; received learning_rate=-0.01"),
+    (["--validation-episodes", "-8"], "`validation_episodes` must be an integer >= 1; received validation_episodes=-8"),
+    (["--jit-compile", "bogus"], "`jit_compile` must be 'auto', true or false; received jit_compile='bogus'"),
+    (["--beta2", "inf"], "`beta2` must be a finite number >= 0.0; received beta2=inf"),
+    (["--data", "npz:{tmp}/missing.npz"], "The file `path`='{tmp}/missing.npz' does not exist"),
+    (["--data", "npz:{tmp}/empty.npz"], "The file `path`='{tmp}/empty.npz' is not a readable .npz archive"),
+    (["--data", "npz:{tmp}/text.npz"], "The file `path`='{tmp}/text.npz' is not a readable .npz archive"),
+    (["--data", "npz:{tmp}"], "`path`='{tmp}' is a directory"),
+    (["--data-option", "colour=red"], "Unknown data option for a 'synthetic' source"),
+    (["--config", "{tmp}/missing.json"], "--config '{tmp}/missing.json' cannot be read: No such file or directory"),
+    (["--config", "{tmp}/list.json"], "--config '{tmp}/list.json' must hold a JSON object of configuration keys; it holds a list"),
+    (["--config", "{tmp}/malformed.json"], "--config '{tmp}/malformed.json' is not valid JSON: Expecting"),
+]
+
+
+@pytest.fixture
+def bad_files(tmp_path):
+    (tmp_path / "empty.npz").write_bytes(b"")
+    (tmp_path / "text.npz").write_text("not an archive\n")
+    (tmp_path / "list.json").write_text(json.dumps([{"beta2": 1.0}]))
+    (tmp_path / "malformed.json").write_text('{"beta2": 1.0,}')
+    return tmp_path
+
+
+@pytest.mark.parametrize("arguments, message", BAD_TRAIN_ARGUMENTS, ids=[" ".join(row[0]) for row in BAD_TRAIN_ARGUMENTS])
+def test_bad_train_argument_is_one_error_line_naming_it(arguments, message, bad_files, capsys):
+    fill = {"tmp": str(bad_files)}
+    output = str(bad_files / "run")
+    assert main(["train", "--output", output, *TINY_FLAGS, *[a.format(**fill) for a in arguments]]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("kerasrwm: error: ") and error.count("\n") == 1, error
+    assert message.format(**fill) in error
+    assert not (bad_files / "run" / "config.json").exists()
+
+
+@pytest.mark.parametrize("steps, steps_per_epoch", [(20, 20), (200, 200), (2000, 200)])
+def test_steps_per_epoch_defaults_to_steps_up_to_200(steps, steps_per_epoch):
+    assert make_config({"steps": steps})["steps_per_epoch"] == steps_per_epoch
+
+
+def test_evaluate_names_a_damaged_model_file(tmp_path, capsys):
+    from tests.commands.tiny_run import tiny_config
+
+    (tmp_path / "config.json").write_text(json.dumps(tiny_config()))
+    (tmp_path / "model.keras").write_bytes(b"PK\x03\x04 damaged")
+    assert main(["evaluate", str(tmp_path), "--model", "last"]) == 2
+    assert f"kerasrwm: error: {tmp_path}/model.keras cannot be loaded; the file is damaged" in capsys.readouterr().err

@@ -1,0 +1,68 @@
+"""`train`: crash safety (a kill at any moment resumes to the same weights), divergence, locking."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from kerasrwm.training.divergence import TrainingDiverged
+from kerasrwm.training.experiment import load_trained
+from kerasrwm.training.experiment import train
+from kerasrwm.training.run_lock import RunLock
+from tests.commands.tiny_run import tiny_config
+from tests.training import faults
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    run_dir = str(tmp_path_factory.mktemp("runs") / "uninterrupted")
+    train(tiny_config(), run_dir, verbose=0)
+    return run_dir
+
+
+def assert_same_run(run_dir, reference_dir):
+    """Same files, same final and best weights, same best record."""
+    assert sorted(os.listdir(run_dir)) == sorted(os.listdir(reference_dir)) == [
+        "best.json", "best.keras", "config.json", "finished", "logs", "model.keras",
+    ]
+    for which in ("last", "best"):
+        _, model = load_trained(run_dir, which)
+        _, reference = load_trained(reference_dir, which)
+        assert int(model.optimizer.iterations) == int(reference.optimizer.iterations)
+        for a, b in zip(model.get_weights(), reference.get_weights(), strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    with open(os.path.join(run_dir, "best.json")) as file, open(os.path.join(reference_dir, "best.json")) as reference:
+        record, expected = json.load(file), json.load(reference)
+    assert record["epoch"] == expected["epoch"]
+    np.testing.assert_allclose(record["val_student_accuracy"], expected["val_student_accuracy"], rtol=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("moment", faults.MOMENTS, ids=[f"{name}-{n}" for name, n in faults.MOMENTS])
+def test_a_kill_at_any_moment_resumes_to_the_uninterrupted_run(moment, uninterrupted, tmp_path, monkeypatch):
+    run_dir = str(tmp_path / "run")
+    with monkeypatch.context() as patch:
+        callbacks = faults.install(moment, faults.raise_kill, lambda function: patch.setattr(os, "replace", function))
+        with pytest.raises(faults.SimulatedKill):
+            train(tiny_config(), run_dir, callbacks=callbacks, verbose=0)
+    assert not os.path.exists(os.path.join(run_dir, "finished"))
+    train(tiny_config(), run_dir, verbose=0)
+    assert_same_run(run_dir, uninterrupted)
+
+
+@pytest.mark.slow
+def test_a_diverged_run_raises_and_is_not_finished(tmp_path):
+    run_dir = str(tmp_path / "diverged")
+    with pytest.raises(TrainingDiverged, match="not finite at step"):
+        train({**tiny_config(), "learning_rate": 1e8}, run_dir, verbose=0)
+    assert not os.path.exists(os.path.join(run_dir, "finished"))
+    assert not os.path.exists(os.path.join(run_dir, "lock"))
+
+
+def test_a_second_trainer_is_refused_while_the_first_holds_the_run(tmp_path):
+    run_dir = str(tmp_path / "run")
+    with RunLock(run_dir):
+        with pytest.raises(ValueError, match=f"in use by another trainer \\(process {os.getpid()}@"):
+            train(tiny_config(), run_dir, verbose=0)
+    assert not os.path.exists(os.path.join(run_dir, "config.json"))

@@ -1,0 +1,65 @@
+"""`RunBackup`: whole backups across a kill during the save; backups of Keras' BackupAndRestore."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from kerasrwm.training.run_backup import RunBackup
+from tests.training import faults
+
+
+def tiny_model():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile(optimizer="adam", loss="mse")
+    return model
+
+
+DATA = (np.arange(12, dtype="float32").reshape(4, 3) / 10, np.ones((4, 2), "float32"))
+
+
+class Snapshot(keras.callbacks.Callback):
+    """The weights at each epoch end, before the callbacks after it."""
+
+    def __init__(self):
+        super().__init__()
+        self.weights = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.weights.append([w.copy() for w in self.model.get_weights()])
+
+
+def test_a_kill_during_a_save_leaves_the_previous_backup_whole(tmp_path, monkeypatch):
+    directory = str(tmp_path / "backup")
+    model, snapshot = tiny_model(), Snapshot()
+    with monkeypatch.context() as patch:
+        faults.install(("save:backup", 3), faults.raise_kill, lambda function: patch.setattr(os, "replace", function))
+        with pytest.raises(faults.SimulatedKill):
+            model.fit(*DATA, epochs=4, verbose=0, callbacks=[snapshot, RunBackup(directory)])
+    assert len(snapshot.weights) == 3
+    assert sorted(os.listdir(directory)) == [".epoch-3.tmp", "epoch-2"]
+    restored = tiny_model()
+    assert RunBackup(directory).restore(restored) == 2
+    assert int(restored.optimizer.iterations) == 2
+    for a, b in zip(restored.get_weights(), snapshot.weights[1], strict=True):
+        np.testing.assert_array_equal(a, b)
+    model.fit(*DATA, epochs=3, initial_epoch=2, verbose=0, callbacks=[RunBackup(directory)])
+    assert os.listdir(directory) == ["epoch-3"]
+
+
+def test_restores_a_backup_written_by_keras_backup_and_restore(tmp_path):
+    directory = str(tmp_path / "backup")
+    model = tiny_model()
+    callback = keras.callbacks.BackupAndRestore(directory, delete_checkpoint=False)
+    model.fit(*DATA, epochs=2, verbose=0, callbacks=[callback])
+    restored = tiny_model()
+    assert RunBackup(directory).completed_epochs() == 2
+    assert RunBackup(directory).restore(restored) == 2
+    for a, b in zip(restored.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_nothing_to_restore_in_a_new_directory(tmp_path):
+    assert RunBackup(str(tmp_path / "none")).restore(tiny_model()) == 0
