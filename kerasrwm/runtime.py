@@ -8,9 +8,11 @@ import when TensorFlow is not loaded yet and the user has not chosen; otherwise 
 user once. `TF_ENABLE_ONEDNN_OPTS=0` keeps oneDNN off.
 """
 
+import contextlib
 import os
 import platform
 import sys
+import tempfile
 import warnings
 
 ONEDNN_VARIABLE = "TF_ENABLE_ONEDNN_OPTS"
@@ -58,7 +60,7 @@ def hint_if_onednn_off():
     )
 
 
-def _running_cli():
+def running_cli():
     """Whether this process is the `kerasrwm` console script or `python -m kerasrwm...`."""
     return os.path.basename(sys.argv[0]) == "kerasrwm" or sys.argv[:1] == ["-m"]
 
@@ -74,7 +76,38 @@ def quiet_tensorflow_for_cli():
     Returns:
         True if this call set the variable.
     """
-    if "tensorflow" in sys.modules or not _running_cli() or LOG_LEVEL_VARIABLE in os.environ:
+    if "tensorflow" in sys.modules or not running_cli() or LOG_LEVEL_VARIABLE in os.environ:
         return False
     os.environ[LOG_LEVEL_VARIABLE] = CLI_LOG_LEVEL
     return True
+
+
+def show_tensorflow_logs():
+    """Undoes `quiet_tensorflow_for_cli` (the CLI's `--verbose`), if TensorFlow is not loaded yet."""
+    if os.environ.get(LOG_LEVEL_VARIABLE) == CLI_LOG_LEVEL and "tensorflow" not in sys.modules:
+        del os.environ[LOG_LEVEL_VARIABLE]
+
+
+@contextlib.contextmanager
+def native_stderr_silenced():
+    """Sends what is written to file descriptor 2 while the block runs to a temporary file.
+
+    TensorFlow's C++ runtime prints a few lines while it loads, before its logging is set up and
+    so regardless of `TF_CPP_MIN_LOG_LEVEL` (the oneDNN notice, "Could not find cuda drivers").
+    The CLI loads TensorFlow inside this block. What was written is replayed to stderr if the
+    block raises, so a failing import still explains itself.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)

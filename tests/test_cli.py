@@ -1,7 +1,11 @@
 """`kerasrwm` command line: each bad input is one `kerasrwm: error:` line naming the argument."""
 
 import json
+import os
+import subprocess
+import sys
 
+import numpy as np
 import pytest
 
 from kerasrwm.cli import main
@@ -26,7 +30,10 @@ BAD_TRAIN_ARGUMENTS = [
     (["--data", "npz:{tmp}"], "`path`='{tmp}' is a directory"),
     (["--data-option", "colour=red"], "Unknown data option for a 'synthetic' source"),
     (["--config", "{tmp}/missing.json"], "--config '{tmp}/missing.json' cannot be read: No such file or directory"),
-    (["--config", "{tmp}/list.json"], "--config '{tmp}/list.json' must hold a JSON object of configuration keys; it holds a list"),
+    (
+        ["--config", "{tmp}/list.json"],
+        "--config '{tmp}/list.json' must hold a JSON object of configuration keys; it holds a list",
+    ),
     (["--config", "{tmp}/malformed.json"], "--config '{tmp}/malformed.json' is not valid JSON: Expecting"),
 ]
 
@@ -37,10 +44,13 @@ def bad_files(tmp_path):
     (tmp_path / "text.npz").write_text("not an archive\n")
     (tmp_path / "list.json").write_text(json.dumps([{"beta2": 1.0}]))
     (tmp_path / "malformed.json").write_text('{"beta2": 1.0,}')
+
     return tmp_path
 
 
-@pytest.mark.parametrize("arguments, message", BAD_TRAIN_ARGUMENTS, ids=[" ".join(row[0]) for row in BAD_TRAIN_ARGUMENTS])
+@pytest.mark.parametrize(
+    "arguments, message", BAD_TRAIN_ARGUMENTS, ids=[" ".join(row[0]) for row in BAD_TRAIN_ARGUMENTS]
+)
 def test_bad_train_argument_is_one_error_line_naming_it(arguments, message, bad_files, capsys):
     fill = {"tmp": str(bad_files)}
     output = str(bad_files / "run")
@@ -63,3 +73,42 @@ def test_evaluate_names_a_damaged_model_file(tmp_path, capsys):
     (tmp_path / "model.keras").write_bytes(b"PK\x03\x04 damaged")
     assert main(["evaluate", str(tmp_path), "--model", "last"]) == 2
     assert f"kerasrwm: error: {tmp_path}/model.keras cannot be loaded; the file is damaged" in capsys.readouterr().err
+
+
+def test_source_without_validation_split_is_refused(tmp_path, capsys):
+    """Omniglot's background / evaluation scheme has no validation split: one line says so."""
+    path = tmp_path / "background.npz"
+    labels = np.repeat(np.arange(8), 3)
+    np.savez(
+        path,
+        images=np.zeros((24, 16, 16), np.uint8),
+        labels=labels,
+        class_split=np.array(["background"] * 6 + ["evaluation"] * 2),
+    )
+    pairs = [pair for pair in zip(TINY_FLAGS[::2], TINY_FLAGS[1::2]) if pair[0] not in ("--data", "--data-option")]
+    flags = [item for pair in pairs for item in pair] + [
+        "--data",
+        f"npz:{path}",
+        "--data-option",
+        "split_scheme=background",
+    ]
+    assert main(["train", "--output", str(tmp_path / "run"), *flags]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("kerasrwm: error: ") and error.count("\n") == 1, error
+    assert "has no 'validation' split; its splits are ('train', 'test')" in error
+    assert "split_scheme=vinyals" in error
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("verbose", [False, True])
+def test_tensorflow_runtime_lines_only_when_verbose(verbose):
+    """A command loads TensorFlow without its C++ start-up lines, unless --verbose asks for them."""
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    code = "import sys; sys.argv[0] = 'kerasrwm'; from kerasrwm.cli import main; sys.exit(main(sys.argv[1:]))"
+    arguments = ["--verbose"] if verbose else []
+    result = subprocess.run(
+        [sys.executable, "-c", code, *arguments, "evaluate", "--help"], env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert "usage: kerasrwm evaluate" in result.stdout
+    assert ("cpu_feature_guard" in result.stderr) == verbose, result.stderr

@@ -20,15 +20,35 @@ def imported_settings(environment):
     return result.stdout.split()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not runtime._is_x86(), reason="oneDNN is chosen for x86 CPUs")
 def test_import_turns_onednn_on_unless_the_user_chose():
     assert imported_settings({}) == ["1", "True"]
     assert imported_settings({runtime.ONEDNN_VARIABLE: "0"}) == ["0", "False"]
 
 
+@pytest.mark.slow
+def test_import_registers_the_keras_classes_without_tfds():
+    code = (
+        "import sys, keras, kerasrwm; "
+        "print(keras.saving.get_registered_object('kerasrwm>BootstrappedLearner') is not None, "
+        "'tensorflow_datasets' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["True", "False"]
+
+
+@pytest.mark.slow
+def test_the_command_line_loads_tensorflow_only_for_a_command():
+    code = "import sys; sys.argv[0] = 'kerasrwm'; import kerasrwm.cli; print('tensorflow' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["False"]
+
+
 def test_enable_does_nothing_once_tensorflow_is_loaded(monkeypatch):
+    import tensorflow  # noqa: F401  (`import kerasrwm` alone does not load it)
+
     monkeypatch.delenv(runtime.ONEDNN_VARIABLE, raising=False)
-    assert "tensorflow" in sys.modules
     assert not runtime.enable_onednn()
     assert runtime.ONEDNN_VARIABLE not in os.environ
 
@@ -46,4 +66,6 @@ def test_hint_when_onednn_is_off(monkeypatch, variable, enabled, x86, warned):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         runtime.hint_if_onednn_off()
-    assert [str(w.message).startswith("TensorFlow's oneDNN kernels are off") for w in caught] == ([True] if warned else [])
+    assert [str(w.message).startswith("TensorFlow's oneDNN kernels are off") for w in caught] == (
+        [True] if warned else []
+    )

@@ -31,14 +31,25 @@ sys.path.insert(0, str(REPOSITORY))
 
 from tests.reference.problems import random_problem  # noqa: E402
 
-OUTPUT_NAMES = ("y", "w_y_final", "w_q_final", "w_k_final", "w_b_final", "grad_x", "grad_w_y", "grad_w_q",
-                "grad_w_k", "grad_w_b")
+OUTPUT_NAMES = (
+    "y",
+    "w_y_final",
+    "w_q_final",
+    "w_k_final",
+    "w_b_final",
+    "grad_x",
+    "grad_w_y",
+    "grad_w_q",
+    "grad_w_k",
+    "grad_w_b",
+)
 
 
 def checkout_kernels(revision, work):
     """Extracts the kernel folder of git `revision` into `work`; returns its path."""
-    archive = subprocess.run(["git", "-C", str(REPOSITORY), "archive", revision, str(KERNELS)],
-                             check=True, capture_output=True).stdout
+    archive = subprocess.run(
+        ["git", "-C", str(REPOSITORY), "archive", revision, str(KERNELS)], check=True, capture_output=True
+    ).stdout
     subprocess.run(["tar", "-x", "-C", str(work)], input=archive, check=True)
     return Path(work) / KERNELS
 
@@ -53,8 +64,17 @@ class KernelLibrary:
     """The kernels of one folder, compiled with the C entry point and loaded with ctypes."""
 
     def __init__(self, kernels, output):
-        command = [os.environ.get("CXX", "g++"), *_optimization_flags(), "-std=c++17", "-shared", "-fPIC",
-                   f"-I{kernels}", str(Path(__file__).with_name("srwm_cpu_capi.cc")), "-o", str(output)]
+        command = [
+            os.environ.get("CXX", "g++"),
+            *_optimization_flags(),
+            "-std=c++17",
+            "-shared",
+            "-fPIC",
+            f"-I{kernels}",
+            str(Path(__file__).with_name("srwm_cpu_capi.cc")),
+            "-o",
+            str(output),
+        ]
         subprocess.run(command, check=True)
         self._handle = ctypes.CDLL(str(output))
         self._handle.srwm_cpu_new.restype = ctypes.c_void_p
@@ -102,8 +122,10 @@ def compare(baseline_kernels, candidate_kernels, shape, repeats, checkpoint_inte
     # Weights at the layer's initial scale 1 / sqrt(head_dim).
     problem = random_problem(*shape, np.random.default_rng(0), weight_scale=1.0 / np.sqrt(shape[-1]))
     with tempfile.TemporaryDirectory() as work:
-        contexts = [KernelLibrary(kernels, Path(work) / f"lib{name}.so").context(problem, checkpoint_interval)
-                    for name, kernels in (("a", baseline_kernels), ("b", candidate_kernels))]
+        contexts = [
+            KernelLibrary(kernels, Path(work) / f"lib{name}.so").context(problem, checkpoint_interval)
+            for name, kernels in (("a", baseline_kernels), ("b", candidate_kernels))
+        ]
         for _ in range(warmup):
             for context in contexts:
                 context.run()

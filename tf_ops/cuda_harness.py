@@ -38,8 +38,18 @@ def compile_library(arch, work):
     """Builds the kernels and the C entry point with nvcc; returns the library's path."""
     library = Path(work) / "libsrwm_cuda_harness.so"
     command = [
-        "nvcc", "-O3", "-std=c++17", "-shared", "-Xcompiler", "-fPIC", f"-arch={arch}", f"-I{KERNELS}",
-        str(Path(__file__).with_name("srwm_cuda_capi.cu")), str(KERNELS / "srwm_cuda.cu"), "-o", str(library),
+        "nvcc",
+        "-O3",
+        "-std=c++17",
+        "-shared",
+        "-Xcompiler",
+        "-fPIC",
+        f"-arch={arch}",
+        f"-I{KERNELS}",
+        str(Path(__file__).with_name("srwm_cuda_capi.cu")),
+        str(KERNELS / "srwm_cuda.cu"),
+        "-o",
+        str(library),
     ]
     print("$", " ".join(command), flush=True)
     subprocess.run(command, check=True)
@@ -52,8 +62,13 @@ def load_library(library):
     for name in ("srwm_forward_backward_f32", "srwm_forward_backward_f64"):
         function = getattr(handle, name)
         function.restype = ctypes.c_int
-        function.argtypes = [ctypes.POINTER(ctypes.c_int64), ctypes.POINTER(ctypes.c_void_p),
-                             ctypes.POINTER(ctypes.c_void_p), ctypes.c_int, ctypes.POINTER(ctypes.c_float)]
+        function.argtypes = [
+            ctypes.POINTER(ctypes.c_int64),
+            ctypes.POINTER(ctypes.c_void_p),
+            ctypes.POINTER(ctypes.c_void_p),
+            ctypes.c_int,
+            ctypes.POINTER(ctypes.c_float),
+        ]
     handle.srwm_last_error.restype = ctypes.c_char_p
     return handle
 
@@ -109,7 +124,7 @@ def check_kernels(handle, rng, cases=None):
     """Every case `(head_dim, length, interval)` against the float64 reference; returns the failures."""
     failures = 0
     if cases is None:
-        cases = [(e, l, DEFAULT_CHECKPOINT_INTERVAL) for e in (4, 5, 7, 16, 32, 64) for l in (1, 2, 76, 1000)]
+        cases = [(e, length, DEFAULT_CHECKPOINT_INTERVAL) for e in (4, 5, 7, 16, 32, 64) for length in (1, 2, 76, 1000)]
         cases += [(16, 300, 7), (8, 1000, 64), SMALL_CASE]
     for head_dim, length, interval in cases:
         batch, heads = (2, 5) if length < 1000 else (1, 2)  # 10 sequences: partial packs
@@ -119,17 +134,24 @@ def check_kernels(handle, rng, cases=None):
         expected = [expected_y, *expected_finals, expected_grad_x, *expected_grad_weights]
         for dtype, tolerance in ((np.float64, 1e-9), (np.float32, 2e-3)):
             y, finals, grad_x, grad_weights, _ = run_kernels(
-                handle, x.astype(dtype), [w.astype(dtype) for w in weights], grad_y.astype(dtype),
-                [g.astype(dtype) for g in grad_finals], interval,
+                handle,
+                x.astype(dtype),
+                [w.astype(dtype) for w in weights],
+                grad_y.astype(dtype),
+                [g.astype(dtype) for g in grad_finals],
+                interval,
             )
             errors = [relative_error(a, b) for a, b in zip([y, *finals, grad_x, *grad_weights], expected)]
             worst = max(errors)
             passed = worst <= tolerance
             failures += not passed
-            print(f"{'ok  ' if passed else 'FAIL'} {np.dtype(dtype).name} E={head_dim:<3d} L={length:<5d} "
-                  f"C={interval:<4d} worst relative error {worst:.2e} "
-                  f"(y {errors[0]:.1e}, finals {max(errors[1:5]):.1e}, grad x {errors[5]:.1e}, "
-                  f"grad W {max(errors[6:]):.1e})", flush=True)
+            print(
+                f"{'ok  ' if passed else 'FAIL'} {np.dtype(dtype).name} E={head_dim:<3d} L={length:<5d} "
+                f"C={interval:<4d} worst relative error {worst:.2e} "
+                f"(y {errors[0]:.1e}, finals {max(errors[1:5]):.1e}, grad x {errors[5]:.1e}, "
+                f"grad W {max(errors[6:]):.1e})",
+                flush=True,
+            )
     return failures
 
 
@@ -137,8 +159,15 @@ def time_shape(handle, rng, length, repeats):
     """Milliseconds of one float32 forward+backward at B=16, H=16, E=16 and `length` steps."""
     x, weights, grad_y, grad_finals = random_problem(16, length, 16, 16, rng)
     cast = lambda arrays: [a.astype(np.float32) for a in arrays]  # noqa: E731
-    *_, milliseconds = run_kernels(handle, x.astype(np.float32), cast(weights), grad_y.astype(np.float32),
-                                   cast(grad_finals), DEFAULT_CHECKPOINT_INTERVAL, repeats=repeats)
+    *_, milliseconds = run_kernels(
+        handle,
+        x.astype(np.float32),
+        cast(weights),
+        grad_y.astype(np.float32),
+        cast(grad_finals),
+        DEFAULT_CHECKPOINT_INTERVAL,
+        repeats=repeats,
+    )
     return milliseconds
 
 
@@ -150,8 +179,18 @@ def run_sanitizer(library):
         return 0
     failures = 0
     for tool in ("racecheck", "memcheck"):
-        command = [sanitizer, "--tool", tool, "--error-exitcode", "1", sys.executable, __file__,
-                   "--small-case-only", "--library", str(library)]
+        command = [
+            sanitizer,
+            "--tool",
+            tool,
+            "--error-exitcode",
+            "1",
+            sys.executable,
+            __file__,
+            "--small-case-only",
+            "--library",
+            str(library),
+        ]
         print("$", " ".join(command), flush=True)
         failed = subprocess.run(command).returncode != 0
         print(f"{'FAIL' if failed else 'ok  '} compute-sanitizer {tool}", flush=True)
@@ -163,8 +202,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--arch", default="native", help="nvcc -arch value (default: the local GPU)")
     parser.add_argument("--repeats", type=int, default=100, help="timed forward+backward calls")
-    parser.add_argument("--small-case-only", action="store_true",
-                        help="check one small case only (what compute-sanitizer runs)")
+    parser.add_argument(
+        "--small-case-only", action="store_true", help="check one small case only (what compute-sanitizer runs)"
+    )
     parser.add_argument("--library", help="an already built harness library (skips nvcc)")
     args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
@@ -179,8 +219,11 @@ def main(argv=None):
         failures = check_kernels(handle, rng) + (reference_error > 1e-6)
         for length in (76, 1000):
             milliseconds = time_shape(handle, rng, length, args.repeats)
-            print(f"float32 forward+backward at B=16 H=16 E=16 L={length}: {milliseconds:.3f} ms per call "
-                  f"(mean of {args.repeats})", flush=True)
+            print(
+                f"float32 forward+backward at B=16 H=16 E=16 L={length}: {milliseconds:.3f} ms per call "
+                f"(mean of {args.repeats})",
+                flush=True,
+            )
         failures += run_sanitizer(library)
     print("all checks passed" if failures == 0 else f"{failures} checks FAILED")
     return 1 if failures else 0

@@ -44,7 +44,7 @@ def main(study_dir):
                 curves.setdefault(arm, {})[seed] = validation_curve(os.path.join(arm_dir, seed))
     figure, axis = plt.subplots(figsize=(7, 4))
     for color, (arm, seeds) in zip(plt.rcParams["axes.prop_cycle"].by_key()["color"], curves.items()):
-        for index, (seed, points) in enumerate(seeds.items()):
+        for index, points in enumerate(seeds.values()):
             if points:
                 steps, accuracies = zip(*points)
                 axis.plot(steps, [100 * a for a in accuracies], color=color, label=arm if index == 0 else None)

@@ -13,11 +13,11 @@ from kerasrwm.data import EpisodeSpec
 from kerasrwm.data import episode_dataset
 from kerasrwm.data import load_source
 
-DEFAULT_OMNIGLOT = "../shared/data/omniglot_28.npz"  # relative to the repository root
-
 
 def add_arguments(parser):
-    parser.add_argument("--omniglot", default=DEFAULT_OMNIGLOT, help="path of omniglot_28.npz ('' skips it)")
+    parser.add_argument(
+        "--omniglot", default="", help="path of an omniglot_28.npz to time as well (default: synthetic only)"
+    )
     parser.add_argument("--batch", type=int, default=16, help="episodes per batch B")
     parser.add_argument("--n-way", type=int, default=5, help="classes per episode N")
     parser.add_argument("--k-shot", type=int, default=5, help="support shots per class K")
@@ -72,10 +72,10 @@ def compare(store, spec, batch_size, seconds, rounds):
     rates = {"in_graph": [], "numpy": [], "numpy_from_generator": []}
     for _ in range(rounds):
         for name, pipeline in (("in_graph", dataset), ("numpy_from_generator", from_generator)):
-            iterator = iter(pipeline)
-            _run_for(lambda: next(iterator), seconds / 2)
-            rates[name].append(batch_size * _run_for(lambda: next(iterator), seconds))
-            del iterator
+            next_batch = iter(pipeline).__next__
+            _run_for(next_batch, seconds / 2)
+            rates[name].append(batch_size * _run_for(next_batch, seconds))
+            del next_batch
         rates["numpy"].append(batch_size * _run_for(lambda: numpy_batch(store, spec, batch_size, rng), seconds))
     figures = {f"{name}_episodes_per_s": float(np.median(values)) for name, values in rates.items()}
     figures["speedup"] = figures["in_graph_episodes_per_s"] / figures["numpy_episodes_per_s"]

@@ -166,7 +166,11 @@ def run(args):
     elif fused:
         peaks = {f"fused_peak_bytes_L{length}": _fused_peak_memory(shape, length) for length in MEMORY_LENGTHS}
         first, last = (peaks[f"fused_peak_bytes_L{length}"] for length in MEMORY_LENGTHS)
-        figures["memory"] = {**peaks, "peak_ratio": last / first, "length_ratio": MEMORY_LENGTHS[-1] / MEMORY_LENGTHS[0]}
+        figures["memory"] = {
+            **peaks,
+            "peak_ratio": last / first,
+            "length_ratio": MEMORY_LENGTHS[-1] / MEMORY_LENGTHS[0],
+        }
     else:
         figures["fused_unavailable_reason"] = fused_srwm.unavailable_reason()
     return figures

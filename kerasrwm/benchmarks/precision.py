@@ -10,6 +10,7 @@ the largest absolute float64 value of that gradient.
 import numpy as np
 import tensorflow as tf
 
+from kerasrwm.argument_types import number_list
 from kerasrwm.benchmarks.op import forward_backward_step
 from kerasrwm.benchmarks.op import random_problem
 from kerasrwm.ops import fused_srwm
@@ -18,12 +19,8 @@ from kerasrwm.validation import check_integer
 GRADIENT_NAMES = ("x", "w_y", "w_q", "w_k", "w_b")
 
 
-def _int_list(text):
-    return [int(value) for value in text.split(",") if value]
-
-
 def add_arguments(parser):
-    parser.add_argument("--lengths", type=_int_list, default=[76, 1000, 5000], help="comma-separated L")
+    parser.add_argument("--lengths", type=number_list(int), default=[76, 1000, 5000], help="comma-separated L")
     parser.add_argument("--batch", type=int, default=2, help="episodes B")
     parser.add_argument("--heads", type=int, default=4, help="heads H")
     parser.add_argument("--head-dim", type=int, default=16, help="head_dim E")

@@ -99,5 +99,9 @@ def run(args):
     }
     figures["bootstrap_over_plain"] = figures["bootstrap_ms"] / figures["plain_k_plus_k_extra_ms"]
     figures["naive_over_bootstrap"] = figures["naive_two_pass_ms"] / figures["bootstrap_ms"]
-    figures["settings"] = {key: value for key, value in vars(args).items() if key not in ("module_name", "json") and not key.endswith("_command") and key != "command"}
+    figures["settings"] = {
+        key: value
+        for key, value in vars(args).items()
+        if key not in ("module_name", "json") and not key.endswith("_command") and key != "command"
+    }
     return figures

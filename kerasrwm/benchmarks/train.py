@@ -40,7 +40,11 @@ CONFIGURATIONS = {
         "image_shape": (28, 28, 1),
         "batch_size": 16,
         "learner": {
-            "backbone_channels": 16, "hidden_size": 64, "num_layers": 2, "num_heads": 4, "ff_dim": 128,
+            "backbone_channels": 16,
+            "hidden_size": 64,
+            "num_layers": 2,
+            "num_heads": 4,
+            "ff_dim": 128,
         },
     },
     # The Omniglot study (Table 2, right half): the authors' 64 Conv-4 channels.
@@ -49,7 +53,11 @@ CONFIGURATIONS = {
         "image_shape": (28, 28, 1),
         "batch_size": 16,
         "learner": {
-            "backbone_channels": 64, "hidden_size": 64, "num_layers": 2, "num_heads": 4, "ff_dim": 128,
+            "backbone_channels": 64,
+            "hidden_size": 64,
+            "num_layers": 2,
+            "num_heads": 4,
+            "ff_dim": 128,
         },
     },
     # mini-ImageNet shaped: 84x84 RGB, Conv-4 with 32 channels, the reference SRWM stack.
@@ -58,7 +66,11 @@ CONFIGURATIONS = {
         "image_shape": (84, 84, 3),
         "batch_size": 16,
         "learner": {
-            "backbone_channels": 32, "hidden_size": 256, "num_layers": 3, "num_heads": 16, "ff_dim": 2048,
+            "backbone_channels": 32,
+            "hidden_size": 256,
+            "num_layers": 3,
+            "num_heads": 16,
+            "ff_dim": 2048,
         },
     },
 }
@@ -228,9 +240,7 @@ def _input_ms(name, repeats):
     configuration = CONFIGURATIONS[name]
     spec = EpisodeSpec(**configuration["spec"])
     height, width, channels = configuration["image_shape"]
-    source = load_source(
-        "synthetic", num_classes=4 * spec.n_way * 5, image_size=height, channels=channels
-    )
+    source = load_source("synthetic", num_classes=4 * spec.n_way * 5, image_size=height, channels=channels)
     iterator = iter(episode_dataset(source.split("train"), spec, configuration["batch_size"], seed=0))
     return time_call(lambda: next(iterator)["query_labels"].numpy(), repeats)
 
@@ -262,7 +272,9 @@ def run(args):
     if args.baseline:
         from kerasrwm.benchmarks import train_ab
 
-        figures["ab"] = train_ab.compare(args.config, args.baseline, args.rounds, args.repeats, args.env, args.baseline_env)
+        figures["ab"] = train_ab.compare(
+            args.config, args.baseline, args.rounds, args.repeats, args.env, args.baseline_env
+        )
     return figures
 
 

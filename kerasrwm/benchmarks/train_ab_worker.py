@@ -14,11 +14,11 @@ import time
 
 def main(package_root, configuration_json):
     sys.path.insert(0, package_root)
-    import kerasrwm  # first, so that it chooses TensorFlow's settings as it would for a user
-
     import keras
     import numpy as np
     import tensorflow as tf
+
+    import kerasrwm  # first, so that it chooses TensorFlow's settings as it would for a user
 
     configuration = json.loads(configuration_json)
     spec = configuration["spec"]

@@ -4,6 +4,7 @@ import argparse
 import json
 import sys
 
+from kerasrwm.argument_types import number_list
 from kerasrwm.training.experiment import DEFAULT_CONFIG
 from kerasrwm.training.experiment import make_config
 
@@ -30,13 +31,6 @@ def _data_option(text):
     return key, _parse_value(value)
 
 
-def _int_list(text):
-    try:
-        return [int(value) for value in text.split(",") if value]
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers; received {text!r}.") from error
-
-
 def _jit_compile(text):
     return text if text == "auto" else _parse_value(text)
 
@@ -45,7 +39,11 @@ def add_config_arguments(parser, skip=()):
     """Adds `--config FILE`, `--data-option KEY=VALUE` and one flag per `DEFAULT_CONFIG` key."""
     parser.add_argument("--config", help="JSON file of configuration overrides (flags take precedence)")
     parser.add_argument(
-        "--data-option", action="append", type=_data_option, default=[], metavar="KEY=VALUE",
+        "--data-option",
+        action="append",
+        type=_data_option,
+        default=[],
+        metavar="KEY=VALUE",
         help="option of the data source, e.g. split_scheme=vinyals or rotations=true (repeatable)",
     )
     for key, default in DEFAULT_CONFIG.items():
@@ -54,7 +52,7 @@ def add_config_arguments(parser, skip=()):
         if key == "jit_compile":
             value_type = _jit_compile
         elif isinstance(default, list):
-            value_type = _int_list
+            value_type = number_list(int)
         elif key == "profile_batch":
             value_type = _parse_value
         elif default is None:
@@ -74,7 +72,9 @@ def _read_config_file(path):
     except json.JSONDecodeError as error:
         raise ValueError(f"--config {path!r} is not valid JSON: {error}.") from None
     if not isinstance(overrides, dict):
-        raise ValueError(f"--config {path!r} must hold a JSON object of configuration keys; it holds a {type(overrides).__name__}.")
+        raise ValueError(
+            f"--config {path!r} must hold a JSON object of configuration keys; it holds a {type(overrides).__name__}."
+        )
     return overrides
 
 

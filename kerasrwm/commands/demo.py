@@ -7,10 +7,12 @@ evaluated at several K_test on the same fixed test episodes.
 
 import os
 
-from kerasrwm.commands.evaluate import evaluate_runs
-from kerasrwm.commands.evaluate import write_results
+from kerasrwm.argument_types import number_list
+from kerasrwm.training.evaluation import evaluate_runs
+from kerasrwm.training.evaluation import write_results
 from kerasrwm.training.experiment import make_config
 from kerasrwm.training.experiment import train
+from kerasrwm.training.k_test_sweep import format_settings_table
 
 DEMO_SETTINGS = {
     "data": "synthetic",
@@ -34,7 +36,7 @@ def add_arguments(parser):
     parser.add_argument("--output", default="kerasrwm-demo", help="directory for both runs and the results")
     parser.add_argument("--steps", type=int, default=1000, help="training steps of each learner")
     parser.add_argument("--beta2", type=float, default=1.0, help="distillation weight of the bootstrapped learner")
-    parser.add_argument("--k-test", default="1,5,10", help="comma-separated K_test values")
+    parser.add_argument("--k-test", type=number_list(int), default=[1, 5, 10], help="comma-separated K_test values")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--episodes", type=int, default=128)
 
@@ -52,16 +54,10 @@ def run(args):
         run_dir = os.path.join(args.output, name)
         train(config, run_dir, verbose=2)
         run_dirs.append(run_dir)
-    k_tests = [int(value) for value in args.k_test.split(",")]
     print(f"\n== Evaluating both on the same fixed test episodes ({args.runs} runs x {args.episodes})")
-    results = evaluate_runs(run_dirs, k_tests, args.runs, args.episodes, 32, "test", seed=0, verbose=0)
+    results = evaluate_runs(run_dirs, args.k_test, args.runs, args.episodes, 32, "test", seed=0, verbose=0)
     paths = write_results(results, args.output)
-    print("\nK_test | no bootstrap (%) | bootstrap (%)")
-    print("------ | ---------------- | -------------")
-    for baseline, bootstrap in zip(*results.values()):
-        print(
-            f"{baseline['k_test']:>6} | {100 * baseline['accuracy_mean']:6.2f} ± {100 * baseline['accuracy_std']:5.2f}"
-            f"   | {100 * bootstrap['accuracy_mean']:6.2f} ± {100 * bootstrap['accuracy_std']:5.2f}"
-        )
+    print(f"\nAccuracy (%), mean ± std over {args.runs} runs of {args.episodes} episodes:")
+    print(format_settings_table(dict(zip(runs, results.values()))))
     print(f"\nPlot: {paths['k_test.png']}  (results: {paths['results.json']})")
     return results

@@ -8,9 +8,13 @@ from kerasrwm.training.experiment import train
 
 
 def add_arguments(parser):
-    parser.add_argument("--output", required=True, help="run directory (checkpoints, TensorBoard logs); rerun to resume")
     parser.add_argument(
-        "--strategy", choices=STRATEGIES, default="none",
+        "--output", required=True, help="run directory (checkpoints, TensorBoard logs); rerun to resume"
+    )
+    parser.add_argument(
+        "--strategy",
+        choices=STRATEGIES,
+        default="none",
         help="none: one device; mirrored: all local GPUs (or logical CPUs, see KERASRWM_LOGICAL_CPUS); "
         "multiworker: the cluster in TF_CONFIG (run the command on every worker). --batch-size is the "
         "global batch. Not saved in the run: none and mirrored resume each other's runs; a multiworker "

@@ -1,35 +1,11 @@
 """`kerasrwm tune`: KerasTuner grid search over beta2 and K', scored by validation student accuracy."""
 
-import argparse
-
+from kerasrwm.argument_types import number_list
 from kerasrwm.commands.common import add_config_arguments
 from kerasrwm.commands.common import config_from_args
 from kerasrwm.training.tuning import OBJECTIVE
-from kerasrwm.training.tuning import check_values
 from kerasrwm.training.tuning import trial_results
 from kerasrwm.training.tuning import tune
-from kerasrwm.validation import check_integer
-
-
-def _value_list(value_type):
-    """An argparse type: distinct numbers >= 0 separated by commas (see `check_values`)."""
-
-    def parse(text):
-        try:
-            return check_values("values", [value_type(item) for item in text.split(",")], value_type)
-        except ValueError as error:
-            raise argparse.ArgumentTypeError(
-                f"expected distinct {value_type.__name__}s >= 0 separated by commas; received {text!r}."
-            ) from error
-
-    return parse
-
-
-def _max_trials(text):
-    try:
-        return check_integer("max_trials", int(text))
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1; received {text!r}.") from error
 
 
 def add_arguments(parser):
@@ -37,13 +13,13 @@ def add_arguments(parser):
         "--output", required=True, help="search directory (trials, TensorBoard logs, best.json); rerun to resume"
     )
     parser.add_argument(
-        "--beta2", required=True, type=_value_list(float), metavar="B2,...", help="distillation weights, e.g. 0,1,5,10"
+        "--beta2", required=True, type=number_list(float), metavar="B2,...", help="distillation weights, e.g. 0,1,5,10"
     )
     parser.add_argument(
-        "--k-extra", required=True, type=_value_list(int), metavar="K',...", help="extra shots per class, e.g. 1,5,10"
+        "--k-extra", required=True, type=number_list(int), metavar="K',...", help="extra shots per class, e.g. 1,5,10"
     )
     parser.add_argument(
-        "--max-trials", type=_max_trials, help="most trials in all, finished ones included (default: the whole grid)"
+        "--max-trials", type=int, help="most trials in all, finished ones included (default: the whole grid)"
     )
     add_config_arguments(parser, skip=("beta2", "k_extra"))
 
@@ -67,7 +43,7 @@ def format_trials(trials, best_trial_id):
 
 def run(args):
     config = config_from_args(args)
-    max_trials = args.max_trials or len(args.beta2) * len(args.k_extra)
+    max_trials = len(args.beta2) * len(args.k_extra) if args.max_trials is None else args.max_trials
     best = tune(config, args.beta2, args.k_extra, max_trials, args.output)
     print(
         f"Best: beta2={best['beta2']:g}, k_extra={best['k_extra']} "

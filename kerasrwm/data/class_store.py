@@ -12,6 +12,7 @@ class ClassStore:
         class_names: one name per class.
         drop_small_classes: if True, classes too small for an episode spec
             are left out by `for_spec` instead of raising a `ValueError`.
+        split_name: the split these classes form (`"train"`, ...), named in errors.
     """
 
     def __init__(
@@ -20,8 +21,10 @@ class ClassStore:
         class_image_indices,
         class_names,
         drop_small_classes=False,
+        split_name=None,
     ):
         self.images = images
+        self.split_name = split_name
         self.class_image_indices = [np.asarray(i, dtype=np.int32) for i in class_image_indices]
         self.class_names = tuple(class_names)
         self.drop_small_classes = drop_small_classes
@@ -85,10 +88,13 @@ class ClassStore:
                 [self.class_image_indices[c] for c in keep],
                 [self.class_names[c] for c in keep],
                 drop_small_classes=True,
+                split_name=self.split_name,
             )
         if spec.n_way > store.num_classes:
+            split = "the split" if self.split_name is None else f"the {self.split_name!r} split"
             raise ValueError(
-                f"`n_way` must be at most the number of usable classes in the split "
-                f"({store.num_classes}); received n_way={spec.n_way}."
+                f"`n_way` must be at most the number of usable classes in {split} "
+                f"({store.num_classes}); received n_way={spec.n_way}. Give that split more classes "
+                "(e.g. the source's `split_fractions`) or lower `n_way`."
             )
         return store

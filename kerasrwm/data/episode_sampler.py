@@ -16,9 +16,7 @@ RNG_ALGORITHM = "philox"  # pinned so that episodes do not depend on the device
 TRAINING_STREAM = 0
 EVALUATION_STREAM = 1
 
-EpisodeTables = collections.namedtuple(
-    "EpisodeTables", ["flat_images", "image_shape", "index_table", "class_counts"]
-)
+EpisodeTables = collections.namedtuple("EpisodeTables", ["flat_images", "image_shape", "index_table", "class_counts"])
 
 
 def episode_tables(store):
@@ -73,7 +71,7 @@ def sample_episodes(tables, spec, key, num_episodes):
         `extra_labels` `[E, N*K']`, `query_images` `[E, Q, h, w, c]` and
         `query_labels` `[E, Q]`.
     """
-    n_way, k_shot, k_extra, n_queries = spec.n_way, spec.k_shot, spec.k_extra, spec.n_queries
+    n_way, k_shot, n_queries = spec.n_way, spec.k_shot, spec.n_queries
     class_key, order_key, image_key, query_key, support_key, extra_key = tf.unstack(
         tf.random.experimental.stateless_split(key, 6, alg=RNG_ALGORITHM)
     )

@@ -2,13 +2,13 @@
 
 import tensorflow as tf
 
-from kerasrwm.validation import check_integer
 from kerasrwm.data.episode_sampler import EVALUATION_STREAM
 from kerasrwm.data.episode_sampler import episode_tables
 from kerasrwm.data.episode_sampler import fold_in
 from kerasrwm.data.episode_sampler import sample_episodes
 from kerasrwm.data.episode_sampler import stream_key
 from kerasrwm.data.episode_sampler import with_pipeline_options
+from kerasrwm.validation import check_integer
 
 
 class EvaluationEpisodes:

@@ -43,16 +43,12 @@ class Source:
         self.rotations = rotations
         self.drop_small_classes = drop_small_classes
         if rotations and images.shape[1] != images.shape[2]:
-            raise ValueError(
-                f"`rotations=True` needs square images; received images of shape {images.shape[1:]}."
-            )
+            raise ValueError(f"`rotations=True` needs square images; received images of shape {images.shape[1:]}.")
         self.class_splits = {}
         seen = {}
         for split, class_ids in class_splits.items():
             if split not in SPLIT_NAMES:
-                raise ValueError(
-                    f"Split names must be among {SPLIT_NAMES}; received {split!r} in `class_splits`."
-                )
+                raise ValueError(f"Split names must be among {SPLIT_NAMES}; received {split!r} in `class_splits`.")
             class_ids = np.asarray(class_ids, dtype=np.int64)
             for class_id in class_ids:
                 if class_id in seen:
@@ -80,9 +76,7 @@ class Source:
             `c/rot90`, `c/rot180` and `c/rot270`.
         """
         if name not in self.class_splits:
-            raise ValueError(
-                f"`name` must be one of this source's splits {self.split_names}; received {name!r}."
-            )
+            raise ValueError(f"`name` must be one of this source's splits {self.split_names}; received {name!r}.")
         class_ids = self.class_splits[name]
         order = np.argsort(self.labels, kind="stable")
         starts = np.searchsorted(self.labels[order], class_ids, side="left")
@@ -93,11 +87,12 @@ class Source:
         class_image_indices = [np.arange(start, end) for start, end in zip(offsets[:-1], offsets[1:])]
         names = [self.class_names[c] for c in class_ids]
         if not self.rotations:
-            return ClassStore(images, class_image_indices, names, self.drop_small_classes)
+            return ClassStore(images, class_image_indices, names, self.drop_small_classes, split_name=name)
         quarter_turns = range(len(ROTATION_SUFFIXES))
         return ClassStore(
             np.concatenate([np.rot90(images, k, axes=(1, 2)) for k in quarter_turns]),
             [indices + k * len(images) for indices in class_image_indices for k in quarter_turns],
-            [name + ROTATION_SUFFIXES[k] for name in names for k in quarter_turns],
+            [class_name + ROTATION_SUFFIXES[k] for class_name in names for k in quarter_turns],
             self.drop_small_classes,
+            split_name=name,
         )

@@ -106,9 +106,7 @@ class DeltaNet(keras.layers.Layer):
 
     def call(self, inputs, initial_state=None, training=None):
         if not inputs.dtype.is_floating:
-            raise ValueError(
-                f"`inputs` of {self.name} must have a floating dtype; received dtype {inputs.dtype.name}."
-            )
+            raise ValueError(f"`inputs` of {self.name} must have a floating dtype; received dtype {inputs.dtype.name}.")
         shape = tf.shape(inputs)
         if initial_state is None:
             state = self.get_initial_state(shape[0])

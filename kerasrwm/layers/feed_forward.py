@@ -9,7 +9,7 @@ from kerasrwm.validation import rate
 
 @keras.saving.register_keras_serializable(package="kerasrwm")
 class FeedForward(keras.layers.Layer):
-    """`x + Dropout(Dense_2(Dropout(ReLU(Dense_1(LayerNorm(x))))))`, as in the reference (§1.5).
+    """`x + Dropout(Dense_2(Dropout(ReLU(Dense_1(LayerNorm(x))))))`, as in the authors' feed-forward block.
 
     Args:
         ff_dim: width of the hidden layer.
@@ -62,7 +62,5 @@ class FeedForward(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {"ff_dim": self.ff_dim, "dropout": self.dropout, "layer_norm_epsilon": self.layer_norm_epsilon}
-        )
+        config.update({"ff_dim": self.ff_dim, "dropout": self.dropout, "layer_norm_epsilon": self.layer_norm_epsilon})
         return config

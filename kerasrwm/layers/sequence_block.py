@@ -37,8 +37,7 @@ class SequenceBlock(keras.layers.Layer):
             sequence_layer = keras.saving.deserialize_keras_object(sequence_layer)
         if not getattr(sequence_layer, "return_state", False):
             raise ValueError(
-                "`sequence_layer` must be a layer constructed with return_state=True; received: "
-                f"{sequence_layer!r}."
+                f"`sequence_layer` must be a layer constructed with return_state=True; received: {sequence_layer!r}."
             )
         self.sequence_layer = sequence_layer
         self.feed_forward = FeedForward(

@@ -10,6 +10,7 @@ from kerasrwm.layers.state import check_initial_state
 from kerasrwm.ops import resolve_implementation
 from kerasrwm.ops import srwm
 from kerasrwm.ops.srwm import MIN_HEAD_DIM
+from kerasrwm.ops.srwm import check_implementation
 from kerasrwm.validation import check_integer
 from kerasrwm.validation import rate
 
@@ -85,12 +86,10 @@ class SRWM(keras.layers.Layer):
         self.use_layer_norm = bool(use_layer_norm)
         self.input_softmax = bool(input_softmax)
         self.beta_init = float(beta_init)
-        self.implementation = implementation
+        self.implementation = check_implementation(implementation)
         self.return_state = bool(return_state)
         self.layer_norm_epsilon = float(layer_norm_epsilon)
-        self.resolved_implementation = resolve_implementation(implementation, self.compute_dtype)
-        if self.resolved_implementation == "fused":
-            self.supports_jit = False
+        self._resolved_implementation = None
         self.output_projection = keras.layers.Dense(
             self.num_heads * self.head_dim,
             use_bias=False,
@@ -100,12 +99,26 @@ class SRWM(keras.layers.Layer):
         )
         self.output_dropout = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy)
         self.layer_norm = (
-            keras.layers.LayerNormalization(
-                epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name="layer_norm"
-            )
+            keras.layers.LayerNormalization(epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name="layer_norm")
             if self.use_layer_norm
             else None
         )
+
+    @property
+    def resolved_implementation(self):
+        """`"loop"` or `"fused"`: `implementation` resolved on first use (this may build the op)."""
+        if self._resolved_implementation is None:
+            self._resolved_implementation = resolve_implementation(self.implementation, self.compute_dtype)
+        return self._resolved_implementation
+
+    @property
+    def supports_jit(self):
+        """False on the fused op, which XLA cannot compile; Keras reads it from every sub-layer."""
+        return self.resolved_implementation != "fused"
+
+    @supports_jit.setter
+    def supports_jit(self, value):
+        """Ignores `keras.layers.Layer.__init__`'s default: the implementation decides."""
 
     @property
     def model_dim(self):
@@ -126,7 +139,11 @@ class SRWM(keras.layers.Layer):
         std = 1.0 / math.sqrt(self.head_dim)
         square = (self.num_heads, self.head_dim, self.head_dim)
         for name in ("w_y", "w_q", "w_k"):
-            setattr(self, name, self.add_weight(name=name, shape=square, initializer=keras.initializers.RandomNormal(0.0, std)))
+            setattr(
+                self,
+                name,
+                self.add_weight(name=name, shape=square, initializer=keras.initializers.RandomNormal(0.0, std)),
+            )
         self.w_b = self.add_weight(
             name="w_b",
             shape=(self.num_heads, self.head_dim, 4),
@@ -152,19 +169,14 @@ class SRWM(keras.layers.Layer):
 
     def call(self, inputs, initial_state=None, training=None):
         if not inputs.dtype.is_floating:
-            raise ValueError(
-                f"`inputs` of {self.name} must have a floating dtype; received dtype {inputs.dtype.name}."
-            )
+            raise ValueError(f"`inputs` of {self.name} must have a floating dtype; received dtype {inputs.dtype.name}.")
         batch_size = tf.shape(inputs)[0]
-        static_batch = inputs.shape[0]
         if initial_state is None:
             state = self.get_initial_state(batch_size)
         else:
-            state = check_initial_state(self, initial_state, self.state_specs, static_batch)
+            state = check_initial_state(self, initial_state, self.state_specs, inputs.shape[0])
         x = tf.reshape(inputs, [batch_size, -1, self.num_heads, self.head_dim])
-        y, final_state = srwm(
-            x, *state, implementation=self.resolved_implementation, input_softmax=self.input_softmax
-        )
+        y, final_state = srwm(x, *state, implementation=self.resolved_implementation, input_softmax=self.input_softmax)
         y = tf.reshape(y, tf.shape(inputs))
         residual = self.layer_norm(inputs) if self.layer_norm is not None else inputs
         outputs = residual + self.output_dropout(self.output_projection(y), training=training)

@@ -70,7 +70,6 @@ class SRWMBlock(keras.layers.Layer):
         self.implementation = implementation
         self.return_state = bool(return_state)
         self.layer_norm_epsilon = self.srwm.layer_norm_epsilon
-        self.supports_jit = self.srwm.supports_jit
 
     def build(self, input_shape):
         self.srwm.build(input_shape)

@@ -37,8 +37,10 @@ def check_initial_state(layer, state, specs, batch_size):
             )
         expected = [batch_size, *shape[1:]]
         actual = tensor.shape.as_list() if tensor.shape.rank is not None else None
-        compatible = actual is not None and len(actual) == len(expected) and all(
-            a is None or e is None or a == e for a, e in zip(actual, expected)
+        compatible = (
+            actual is not None
+            and len(actual) == len(expected)
+            and all(a is None or e is None or a == e for a, e in zip(actual, expected))
         )
         if not compatible:
             raise ValueError(

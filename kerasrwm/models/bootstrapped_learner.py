@@ -13,9 +13,7 @@ TRAINING_KEYS = EPISODE_KEYS + ("extra_images", "extra_labels", "query_labels")
 
 def _check_episode(batch, keys):
     if not isinstance(batch, dict):
-        raise ValueError(
-            f"An episode batch must be a dict with keys {list(keys)}; received: {type(batch).__name__}."
-        )
+        raise ValueError(f"An episode batch must be a dict with keys {list(keys)}; received: {type(batch).__name__}.")
     missing = [key for key in keys if key not in batch]
     if missing:
         raise ValueError(f"The episode batch is missing keys {missing}; received keys {sorted(batch)}.")
@@ -78,7 +76,6 @@ class BootstrappedLearner(keras.Model):
         self.temperature = check_number("temperature", temperature, exclusive=True)
         self.learner = SequenceLearner(n_way, name="sequence_learner", **learner_kwargs)
         self.n_way = self.learner.n_way
-        self.supports_jit = self.learner.supports_jit
         self.trackers = {
             name: keras.metrics.Mean(name=name)
             for name in (

@@ -18,7 +18,10 @@ SEQUENCE_LAYERS = ("srwm", "deltanet", "lstm")
 
 @keras.saving.register_keras_serializable(package="kerasrwm")
 class SequenceLearner(keras.layers.Layer):
-    """The few-shot sequence model of the reference (§3.3), with explicit state.
+    """The authors' few-shot sequence model, with explicit state.
+
+    The learner is driven piecewise by `BootstrappedLearner`: `encode` the images, `read` the
+    sequence from a state, `classify` hidden states.
 
     Each time step carries one image and, at the same step, the one-hot encoding of its label:
     `features(image) ++ one_hot(label)` → Dense(hidden_size) → `num_layers` blocks →
@@ -30,8 +33,9 @@ class SequenceLearner(keras.layers.Layer):
 
     Args:
         n_way: number of classes N per episode.
-        backbone: `"conv4"`, `"resnet12"` or a Keras layer mapping `[n, h, w, c]` images to
-            `[n, features]`.
+        backbone: `"conv4"`, `"resnet12"`, or a Keras layer mapping `[n, h, w, c]` images to
+            `[n, features]` (or its serialized config). `get_config` stores the backbone as a
+            nested layer config, so custom layers round-trip.
         backbone_channels: Conv-4 channels (32 for 84x84 images, 64 for 28x28 Omniglot).
         vision_dropout: dropout inside the backbone.
         hidden_size: model width D; must be divisible by `num_heads` (head_dim = D / heads).
@@ -92,7 +96,6 @@ class SequenceLearner(keras.layers.Layer):
             self.backbone = get_backbone(backbone, **backbone_kwargs)
         else:
             self.backbone = get_backbone(backbone)
-        self.backbone_name = backbone if isinstance(backbone, str) else None
         self.input_projection = keras.layers.Dense(
             self.hidden_size, kernel_initializer=torch_linear_initializer(), name="input_projection"
         )
@@ -100,7 +103,6 @@ class SequenceLearner(keras.layers.Layer):
         self.classifier = keras.layers.Dense(
             self.n_way, kernel_initializer=torch_linear_initializer(), name="classifier"
         )
-        self.supports_jit = all(block.supports_jit for block in self.blocks)
 
     def _make_block(self, index):
         """Block `index` of the stack, with `sequence_layer` and return_state=True."""
@@ -178,21 +180,12 @@ class SequenceLearner(keras.layers.Layer):
         """Logits `[..., n_way]` from hidden states `[..., hidden_size]`."""
         return self.classifier(hidden)
 
-    def call(self, images, labels=None, initial_state=None, training=None):
-        """Stateful call: `(images [B, L, h, w, c], labels [B, L] or None, state) -> (logits, state)`."""
-        shape = tf.shape(images)
-        features = self.encode(images, training=training)
-        hidden, state = self.read(
-            features, self.label_inputs(labels, shape[0], shape[1]), initial_state=initial_state, training=training
-        )
-        return self.classify(hidden), state
-
     def get_config(self):
         config = super().get_config()
         config.update(
             {
                 "n_way": self.n_way,
-                "backbone": self.backbone_name or keras.saving.serialize_keras_object(self.backbone),
+                "backbone": keras.saving.serialize_keras_object(self.backbone),
                 "backbone_channels": self.backbone_channels,
                 "vision_dropout": self.vision_dropout,
                 "hidden_size": self.hidden_size,
@@ -207,10 +200,3 @@ class SequenceLearner(keras.layers.Layer):
             }
         )
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        if isinstance(config["backbone"], dict):
-            config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
-        return cls(**config)

@@ -113,19 +113,25 @@ def find_cuda_toolkit():
     if tf_version is None:
         return CudaChoice(None, "TensorFlow is not a CUDA build")
     wanted = _major_minor(tf_version)
-    found = [CudaToolkit(home, version) for home in _toolkit_candidates()
-             if (version := _toolkit_version(home / "bin" / "nvcc"))]
+    found = [
+        CudaToolkit(home, version)
+        for home in _toolkit_candidates()
+        if (version := _toolkit_version(home / "bin" / "nvcc"))
+    ]
     matching = [t for t in found if _major_minor(t.version)[0] == wanted[0]]
     if matching:
         best = min(matching, key=lambda t: abs(_major_minor(t.version)[1] - wanted[1]))
         return CudaChoice(best, f"nvcc {best.version} in {best.home} for TensorFlow's CUDA {tf_version}")
     seen = ", ".join(f"nvcc {t.version} in {t.home}" for t in found) or "no CUDA toolkit with nvcc"
     major = wanted[0]
-    return CudaChoice(None, (
-        f"TensorFlow is a CUDA {tf_version} build and the toolkits found are: {seen}; kernels of "
-        f"another CUDA major version cannot run through TensorFlow's CUDA {major} runtime. Install a "
-        f"CUDA {major}.x toolkit, set CUDA_HOME to it and run `kerasrwm build-ops --force`"
-    ))
+    return CudaChoice(
+        None,
+        (
+            f"TensorFlow is a CUDA {tf_version} build and the toolkits found are: {seen}; kernels of "
+            f"another CUDA major version cannot run through TensorFlow's CUDA {major} runtime. Install a "
+            f"CUDA {major}.x toolkit, set CUDA_HOME to it and run `kerasrwm build-ops --force`"
+        ),
+    )
 
 
 def cuda_gencode_flags():
@@ -152,7 +158,10 @@ class BuildConfig:
         cuda_home = self.cuda.toolkit.home if self.cuda.toolkit else None
         self.nvcc = str(cuda_home / "bin" / "nvcc") if cuda_home else None
         self.compile_flags = [
-            *tf.sysconfig.get_compile_flags(), *OPTIMIZATION_FLAGS, "-fPIC", "-Wno-deprecated-declarations"
+            *tf.sysconfig.get_compile_flags(),
+            *OPTIMIZATION_FLAGS,
+            "-fPIC",
+            "-Wno-deprecated-declarations",
         ]
         self.link_flags = list(tf.sysconfig.get_link_flags())
         if cuda_home:
@@ -246,8 +255,20 @@ def _compile(config, output):
         obj = work / (source.name + ".o")
         objects.append(str(obj))
         if source.suffix == ".cu":
-            commands.append([config.nvcc, "-c", str(source), "-o", str(obj), "-O3", "-std=c++17",
-                             "-Xcompiler", "-fPIC", *cuda_gencode_flags()])
+            commands.append(
+                [
+                    config.nvcc,
+                    "-c",
+                    str(source),
+                    "-o",
+                    str(obj),
+                    "-O3",
+                    "-std=c++17",
+                    "-Xcompiler",
+                    "-fPIC",
+                    *cuda_gencode_flags(),
+                ]
+            )
         else:
             commands.append([config.cxx, "-c", str(source), "-o", str(obj), *config.compile_flags])
     _run_all(commands)
@@ -276,7 +297,8 @@ def ensure_library(force=False):
             reason = "first use with this compiler and TensorFlow"
         print(
             f"kerasrwm: building the fused SRWM op library ({reason}; about a minute) in {library.parent} ...",
-            file=sys.stderr, flush=True,
+            file=sys.stderr,
+            flush=True,
         )
         with tempfile.TemporaryDirectory(dir=library.parent, prefix="build-") as work:
             built = Path(work) / LIBRARY_NAME

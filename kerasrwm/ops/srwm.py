@@ -9,6 +9,13 @@ MIN_HEAD_DIM = 4
 FUSED_DTYPES = ("float32", "float64")  # the custom op's kernels
 
 
+def check_implementation(implementation):
+    """Raises `ValueError` unless `implementation` is one of `IMPLEMENTATIONS`; never builds the op."""
+    if implementation not in IMPLEMENTATIONS:
+        raise ValueError(f"`implementation` must be one of {IMPLEMENTATIONS}; received: {implementation!r}.")
+    return implementation
+
+
 def resolve_implementation(implementation, dtype=None):
     """Maps `"auto" | "loop" | "fused"` to the implementation that will run.
 
@@ -20,10 +27,7 @@ def resolve_implementation(implementation, dtype=None):
         implementation: `"auto"`, `"loop"` or `"fused"`.
         dtype: the compute dtype (name or `tf.DType`), or None if not known yet.
     """
-    if implementation not in IMPLEMENTATIONS:
-        raise ValueError(
-            f"`implementation` must be one of {IMPLEMENTATIONS}; received: {implementation!r}."
-        )
+    check_implementation(implementation)
     if implementation == "loop":
         return "loop"
     dtype_name = None if dtype is None else tf.as_dtype(dtype).name
@@ -55,15 +59,10 @@ def _check_shape(name, tensor, expected, description):
     """Checks rank and every statically known dimension against `expected` (None = any)."""
     shape = tensor.shape
     if shape.rank != len(expected):
-        raise ValueError(
-            f"`{name}` must have rank {len(expected)} ({description}); received shape {shape}."
-        )
+        raise ValueError(f"`{name}` must have rank {len(expected)} ({description}); received shape {shape}.")
     for actual, wanted in zip(shape, expected):
         if actual is not None and wanted is not None and actual != wanted:
-            raise ValueError(
-                f"`{name}` must have shape {description} = {list(expected)}; "
-                f"received shape {shape}."
-            )
+            raise ValueError(f"`{name}` must have shape {description} = {list(expected)}; received shape {shape}.")
 
 
 def validate_srwm_inputs(x, w_y, w_q, w_k, w_b):
@@ -87,9 +86,7 @@ def validate_srwm_inputs(x, w_y, w_q, w_k, w_b):
     _check_shape("w_b", tensors["w_b"], [batch, heads, head_dim, 4], "[batch, heads, head_dim, 4]")
     for name, tensor in tensors.items():
         if tensor.dtype != x.dtype:
-            raise ValueError(
-                f"`{name}` must have the dtype of `x` ({x.dtype.name}); received {tensor.dtype.name}."
-            )
+            raise ValueError(f"`{name}` must have the dtype of `x` ({x.dtype.name}); received {tensor.dtype.name}.")
     return tuple(tensors.values())
 
 

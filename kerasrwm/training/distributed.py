@@ -70,7 +70,9 @@ def check_tf_config(text):
     cluster = tf_config.get("cluster") if isinstance(tf_config, dict) else None
     task = tf_config.get("task") if isinstance(tf_config, dict) else None
     if not isinstance(cluster, dict) or not isinstance(cluster.get("worker", cluster.get("chief")), list):
-        raise ValueError(f"`TF_CONFIG` must hold a cluster with a list of workers, e.g. {TF_CONFIG_EXAMPLE}; received: {text!r}.")
+        raise ValueError(
+            f"`TF_CONFIG` must hold a cluster with a list of workers, e.g. {TF_CONFIG_EXAMPLE}; received: {text!r}."
+        )
     if (
         not isinstance(task, dict)
         or task.get("type") not in cluster

@@ -50,6 +50,4 @@ def check_finite_weights(model, source):
     """Raises `ValueError` naming the first variable of `model` with NaN or infinite values."""
     for variable in model.weights:
         if not np.all(np.isfinite(keras.ops.convert_to_numpy(variable))):
-            raise ValueError(
-                f"{source} holds non-finite weights (NaN or Inf) in {variable.path!r}: the run diverged."
-            )
+            raise ValueError(f"{source} holds non-finite weights (NaN or Inf) in {variable.path!r}: the run diverged.")

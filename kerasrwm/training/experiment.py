@@ -28,21 +28,21 @@ from kerasrwm.data import load_source
 from kerasrwm.data.delayed_label_episodes import as_labelled_sequence
 from kerasrwm.models import BootstrappedLearner
 from kerasrwm.models import DelayedLabelLearner
+from kerasrwm.training.atomic_files import write_atomically
+from kerasrwm.training.atomic_files import write_json_atomically
+from kerasrwm.training.best_model_checkpoint import BestModelCheckpoint
 from kerasrwm.training.distributed import CHECKPOINT_DIR
 from kerasrwm.training.distributed import check_global_batch
 from kerasrwm.training.distributed import fit_multiworker
 from kerasrwm.training.distributed import is_chief
 from kerasrwm.training.distributed import make_strategy
-from kerasrwm.training.atomic_files import write_atomically
-from kerasrwm.training.atomic_files import write_json_atomically
-from kerasrwm.training.best_model_checkpoint import BestModelCheckpoint
 from kerasrwm.training.divergence import StopOnDivergence
 from kerasrwm.training.divergence import check_finite_weights
+from kerasrwm.training.k_test_sweep_callback import KTestSweepCallback
 from kerasrwm.training.latest_model_checkpoint import LatestModelCheckpoint
+from kerasrwm.training.optimizers import reference_adam
 from kerasrwm.training.run_backup import RunBackup
 from kerasrwm.training.run_lock import RunLock
-from kerasrwm.training.k_test_sweep_callback import KTestSweepCallback
-from kerasrwm.training.optimizers import reference_adam
 from kerasrwm.training.schedules import NoamSchedule
 from kerasrwm.validation import check_integer
 from kerasrwm.validation import check_number
@@ -94,8 +94,21 @@ DEFAULT_CONFIG = {
 DEFAULT_STEPS_PER_EPOCH = 200
 
 LEARNER_KEYS = (
-    "n_way", "beta1", "beta2", "beta3", "distill", "temperature", "backbone", "backbone_channels",
-    "vision_dropout", "hidden_size", "num_layers", "num_heads", "ff_dim", "dropout", "unknown_label",
+    "n_way",
+    "beta1",
+    "beta2",
+    "beta3",
+    "distill",
+    "temperature",
+    "backbone",
+    "backbone_channels",
+    "vision_dropout",
+    "hidden_size",
+    "num_layers",
+    "num_heads",
+    "ff_dim",
+    "dropout",
+    "unknown_label",
     "implementation",
     "sequence_layer",
 )
@@ -133,7 +146,9 @@ def _check_optimisation(config):
     if config["learning_rate"] is not None:
         check_number("learning_rate", config["learning_rate"], exclusive=True)
     if config["jit_compile"] not in ("auto", True, False):
-        raise ValueError(f"`jit_compile` must be 'auto', true or false; received jit_compile={config['jit_compile']!r}.")
+        raise ValueError(
+            f"`jit_compile` must be 'auto', true or false; received jit_compile={config['jit_compile']!r}."
+        )
     if not isinstance(config["data_options"], dict):
         raise ValueError(f"`data_options` must be a JSON object; received data_options={config['data_options']!r}.")
 
@@ -261,10 +276,28 @@ def _check_resumable(output_dir, strategy):
             "`strategy` 'none' or 'mirrored'."
         )
     if strategy != "multiworker" and multiworker_run:
-        raise ValueError(f"`output_dir` {output_dir!r} holds a multi-worker run; resume it with `strategy` 'multiworker'.")
+        raise ValueError(
+            f"`output_dir` {output_dir!r} holds a multi-worker run; resume it with `strategy` 'multiworker'."
+        )
 
 
 BACKUP_DIR = "backup"
+
+
+def _check_training_splits(config, source):
+    """Raises `ValueError` unless the source has the train and validation splits a run needs.
+
+    Training draws its episodes from the train split and keeps the model of the epoch with the best
+    accuracy on validation episodes, so both must exist; a scheme without a validation split (e.g.
+    Omniglot's background / evaluation split) is refused rather than split silently.
+    """
+    missing = [name for name in ("train", "validation") if name not in source.split_names]
+    if missing:
+        raise ValueError(
+            f"`data` {config['data']!r} (options {config['data_options']}) has no {' or '.join(map(repr, missing))} "
+            f"split; its splits are {source.split_names}. Training needs both: choose a split scheme with a "
+            "validation split (for Omniglot, `split_scheme=vinyals`) or a source with train/validation/test."
+        )
 
 
 def train(config, output_dir, callbacks=(), verbose=1, strategy="none", build_model=build_learner):
@@ -312,6 +345,7 @@ def _train(config, output_dir, callbacks, verbose, strategy, build_model, distri
         print(f"Training with strategy {strategy!r} on {distribution.num_replicas_in_sync} replicas.")
     keras.utils.set_random_seed(config["seed"])
     source = load_source(config["data"], **config["data_options"])
+    _check_training_splits(config, source)
     train_store = source.split("train")
     validation = validation_episodes(config, source.split("validation"))
     if chief and config["k_test_sweep"]:
@@ -325,9 +359,15 @@ def _train(config, output_dir, callbacks, verbose, strategy, build_model, distri
         write_json_atomically(os.path.join(output_dir, "config.json"), config)
     if strategy == "multiworker":
         fit_multiworker(
-            model, distribution, lambda context, start: training_stream(config, train_store, start, context),
-            validation, output_dir, config["steps"] // config["steps_per_epoch"], config["steps_per_epoch"],
-            callbacks, verbose,
+            model,
+            distribution,
+            lambda context, start: training_stream(config, train_store, start, context),
+            validation,
+            output_dir,
+            config["steps"] // config["steps_per_epoch"],
+            config["steps_per_epoch"],
+            callbacks,
+            verbose,
         )
     else:
         backup = RunBackup(os.path.join(output_dir, BACKUP_DIR))

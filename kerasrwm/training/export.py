@@ -47,7 +47,10 @@ def export_adapt_and_predict(model, path, image_shape):
     Signature `adapt_and_predict`:
     `support_images [B, S, h, w, c] float32`, `support_labels [B, S] int32`,
     `query_images [B, Q, h, w, c] float32` → `{"logits": [B, Q, n_way]}`; B, S and Q may vary
-    from call to call. Each query is scored from the state after the support, alone.
+    from call to call. Each query is scored from the state after the support, alone. The
+    signature refuses, with a message naming the argument, images of another size or channel
+    count, non-finite images, labels outside [0, n_way) and batch or support sizes that differ
+    between the arguments.
 
     Args:
         model: a built `kerasrwm.BootstrappedLearner` (any implementation).
@@ -62,15 +65,23 @@ def export_adapt_and_predict(model, path, image_shape):
     example = {"support_images": image, "support_labels": tf.zeros([1, 1], tf.int32), "query_images": image}
     portable = portable_copy(model, example)
 
+    # Image sizes are checked in the graph (a loaded signature does not check static shapes).
+    signature = [
+        tf.TensorSpec([None] * 5, tf.float32, name="support_images"),
+        tf.TensorSpec([None, None], tf.int32, name="support_labels"),
+        tf.TensorSpec([None] * 5, tf.float32, name="query_images"),
+    ]
+
     def adapt_and_predict(support_images, support_labels, query_images):
-        episode = {"support_images": support_images, "support_labels": support_labels, "query_images": query_images}
+        checks = _episode_checks(support_images, support_labels, query_images, image_shape, model.n_way)
+        with tf.control_dependencies(checks):
+            episode = {
+                "support_images": tf.ensure_shape(support_images, [None, None, *image_shape]),
+                "support_labels": tf.identity(support_labels),
+                "query_images": tf.ensure_shape(query_images, [None, None, *image_shape]),
+            }
         return {"logits": portable(episode, training=False)}
 
-    signature = [
-        tf.TensorSpec([None, None, *image_shape], tf.float32, name="support_images"),
-        tf.TensorSpec([None, None], tf.int32, name="support_labels"),
-        tf.TensorSpec([None, None, *image_shape], tf.float32, name="query_images"),
-    ]
     return _save_signature(portable, path, "adapt_and_predict", adapt_and_predict, signature)
 
 
@@ -81,7 +92,9 @@ def export_predict_sequence(model, path, image_shape):
     `images [B, L, h, w, c] float32`, `labels [B, L] int32` → `{"logits": [B, L, n_way]}`;
     B and L may vary from call to call. The labels are the true labels in time order; step t's
     logits depend on the images of steps <= t and the labels of steps < t only, so a caller
-    that learns label t after predicting it may pass any value there until then.
+    that learns label t after predicting it may pass any value there until then. The signature
+    refuses, with a message naming the argument, images of another size or channel count,
+    non-finite images, labels outside [0, n_way) and labels whose [B, L] differs from the images'.
 
     Args:
         model: a built `kerasrwm.models.DelayedLabelLearner` (any implementation).
@@ -94,11 +107,59 @@ def export_predict_sequence(model, path, image_shape):
     image_shape = _checked_image_shape(image_shape)
     portable = portable_copy(model, {"images": tf.zeros([1, 1, *image_shape]), "labels": tf.zeros([1, 1], tf.int32)})
 
-    def predict_sequence(images, labels):
-        return {"logits": portable({"images": images, "labels": labels}, training=False)}
-
     signature = [
-        tf.TensorSpec([None, None, *image_shape], tf.float32, name="images"),
+        tf.TensorSpec([None] * 5, tf.float32, name="images"),
         tf.TensorSpec([None, None], tf.int32, name="labels"),
     ]
+
+    def predict_sequence(images, labels):
+        checks = _sequence_checks(images, labels, image_shape, model.n_way)
+        with tf.control_dependencies(checks):
+            sequence = {"images": tf.ensure_shape(images, [None, None, *image_shape]), "labels": tf.identity(labels)}
+        return {"logits": portable(sequence, training=False)}
+
     return _save_signature(portable, path, "predict_sequence", predict_sequence, signature)
+
+
+def _labelled_images_checks(images, labels, image_shape, n_way, images_name, labels_name):
+    """In-graph assertions on labelled images `[B, S, h, w, c]` and their labels `[B, S]`."""
+    images_shape = tf.shape(images)
+    expected = "[B, S, {}, {}, {}]".format(*image_shape)
+    return [
+        tf.debugging.assert_equal(
+            images_shape[2:], image_shape, message=f"`{images_name}` must be {expected} images as in training"
+        ),
+        tf.debugging.assert_equal(
+            tf.shape(labels),
+            images_shape[:2],
+            message=f"`{labels_name}` must be [B, S], as `{images_name}` [B, S, h, w, c]",
+        ),
+        tf.debugging.assert_non_negative(labels, message=f"`{labels_name}` must be in [0, {n_way})"),
+        tf.debugging.assert_less(labels, n_way, message=f"`{labels_name}` must be in [0, {n_way})"),
+        tf.debugging.assert_all_finite(images, message=f"`{images_name}` must be finite"),
+    ]
+
+
+def _sequence_checks(images, labels, image_shape, n_way):
+    """In-graph assertions on one `predict_sequence` call, each naming the argument it checks."""
+    return _labelled_images_checks(images, labels, image_shape, n_way, "images", "labels")
+
+
+def _episode_checks(support_images, support_labels, query_images, image_shape, n_way):
+    """In-graph assertions on one `adapt_and_predict` call, each naming the argument it checks."""
+    support_shape, query_shape = tf.shape(support_images), tf.shape(query_images)
+    expected = "[B, S, {}, {}, {}]".format(*image_shape)
+    return [
+        *_labelled_images_checks(
+            support_images, support_labels, image_shape, n_way, "support_images", "support_labels"
+        ),
+        tf.debugging.assert_equal(
+            query_shape[2:],
+            image_shape,
+            message=f"`query_images` must be [B, Q, ...] images of the size of `support_images`, {expected}",
+        ),
+        tf.debugging.assert_equal(
+            query_shape[0], support_shape[0], message="`query_images` must have the batch size B of `support_images`"
+        ),
+        tf.debugging.assert_all_finite(query_images, message="`query_images` must be finite"),
+    ]

@@ -3,11 +3,11 @@
 import keras
 import tensorflow as tf
 
-from kerasrwm.models.k_test_sweep import k_test_sweep
+from kerasrwm.training.k_test_sweep import k_test_sweep
 
 
 class KTestSweepCallback(keras.callbacks.Callback):
-    """Runs `kerasrwm.models.k_test_sweep` every `every_n_epochs` epochs.
+    """Runs `kerasrwm.training.k_test_sweep` every `every_n_epochs` epochs.
 
     Adds `k_test_{K}_accuracy` to the epoch logs (so `History`, `CSVLogger` and a
     `keras.callbacks.TensorBoard` placed after this callback see them) and, with `log_dir`,
@@ -21,21 +21,21 @@ class KTestSweepCallback(keras.callbacks.Callback):
         every_n_epochs: evaluation period in epochs.
     """
 
-    def __init__(self, store, k_tests, runs=1, episodes=64, batch_size=32, seed=0, n_queries=1, log_dir=None, every_n_epochs=1):
+    def __init__(
+        self, store, k_tests, runs=1, episodes=64, batch_size=32, seed=0, n_queries=1, log_dir=None, every_n_epochs=1
+    ):
         super().__init__()
         self.store = store
         self.k_tests = list(k_tests)
         self.sweep_arguments = dict(runs=runs, episodes=episodes, batch_size=batch_size, seed=seed, n_queries=n_queries)
         self.log_dir = log_dir
         self.every_n_epochs = every_n_epochs
-        self.history = []
         self._writer = None
 
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every_n_epochs:
             return
         rows = k_test_sweep(self.model, self.store, self.k_tests, **self.sweep_arguments)
-        self.history.append((epoch, rows))
         if logs is not None:
             for row in rows:
                 logs[f"k_test_{row['k_test']}_accuracy"] = row["accuracy_mean"]

@@ -4,7 +4,7 @@ import keras
 
 
 def reference_adam(learning_rate, **kwargs):
-    """Adam with the reference's betas (0.9, 0.995) and epsilon 1e-9 (`srwm_reference.md` §5.1).
+    """Adam with the authors' betas (0.9, 0.995), epsilon 1e-9 and no weight decay or clipping.
 
     Args:
         learning_rate: a float or a `keras.optimizers.schedules.LearningRateSchedule`, e.g.

@@ -10,7 +10,7 @@ class NoamSchedule(keras.optimizers.schedules.LearningRateSchedule):
     """`model_dim^-0.5 * min(s^-0.5, s * warmup_steps^-1.5)` with `s = step + 1`.
 
     Linear warm-up to a peak at `s = warmup_steps`, then inverse-square-root decay with no
-    floor (Vaswani et al., "Attention Is All You Need", 2017; `srwm_reference.md` §5.1). Keras
+    floor (Vaswani et al., "Attention Is All You Need", 2017), the authors' `--use_warmup` schedule. Keras
     passes the optimizer's `iterations`, which is 0 at the first update, so `s` counts updates
     from 1 as the reference does. With `model_dim=256, warmup_steps=5000` the rate is 1.77e-7
     at the first update and peaks at 8.84e-4.

@@ -21,6 +21,7 @@ import keras
 import keras_tuner as kt
 
 from kerasrwm.data import load_source
+from kerasrwm.training.atomic_files import write_json_atomically
 from kerasrwm.training.experiment import build_learner
 from kerasrwm.training.experiment import episode_spec
 from kerasrwm.training.experiment import training_stream
@@ -144,26 +145,38 @@ def _check_k_extra(config, train_store, k_extra_values):
         train_store.for_spec(episode_spec(config, k_extra=largest))
     except ValueError as error:
         raise ValueError(
-            f"`k_extra_values` holds k_extra={largest}, more extra shots than the training classes "
-            f"allow: {error}"
+            f"`k_extra_values` holds k_extra={largest}, more extra shots than the training classes allow: {error}"
         ) from error
 
 
-def _claim_directory(output_dir, settings):
-    """Writes `search.json`, or checks that an earlier search in `output_dir` used `settings`."""
-    path = os.path.join(output_dir, "search.json")
+TUNED_KEYS = ("beta2", "k_extra")
+
+
+def _search_settings(settings):
+    """`settings` as JSON data, without the configuration's `beta2` and `k_extra` (the tuner sets them)."""
     settings = json.loads(json.dumps(settings))
+    settings["config"] = {key: value for key, value in settings["config"].items() if key not in TUNED_KEYS}
+    return settings
+
+
+def _claim_directory(output_dir, settings):
+    """Writes `search.json`, or checks that an earlier search in `output_dir` used `settings`.
+
+    The configuration's own `beta2` and `k_extra` are never used by a search, so they are neither
+    written nor compared (a search.json that holds them still resumes).
+    """
+    path = os.path.join(output_dir, "search.json")
+    settings = _search_settings(settings)
     if os.path.exists(path):
         with open(path) as file:
-            if json.load(file) != settings:
+            if _search_settings(json.load(file)) != settings:
                 raise ValueError(
                     f"`output_dir` {output_dir!r} holds a search with different settings; use a new "
                     "directory, or the same configuration and values to resume it."
                 )
         return
     os.makedirs(output_dir, exist_ok=True)
-    with open(path, "w") as file:
-        json.dump(settings, file, indent=2)
+    write_json_atomically(path, settings)
 
 
 def _summary(trial):
@@ -247,6 +260,5 @@ def tune(config, beta2_values, k_extra_values, max_trials, output_dir, verbose=1
         raise RuntimeError(f"No trial of the search in {output_dir!r} completed; see `trial_results`.")
     # Highest score; ties go to the earliest trial, so the answer does not change on a rerun.
     best = _summary(min(completed, key=lambda trial: (-trial.score, int(trial.trial_id))))
-    with open(os.path.join(output_dir, "best.json"), "w") as file:
-        json.dump(best, file, indent=2)
+    write_json_atomically(os.path.join(output_dir, "best.json"), best)
     return best

@@ -8,6 +8,7 @@ from kerasrwm.benchmarks.precision import float32_gradient_errors
 from kerasrwm.cli import main
 
 
+@pytest.mark.requires_fused
 def test_errors_are_rounding_sized_and_not_zero():
     errors = float32_gradient_errors(batch=1, heads=2, head_dim=8, length=40)
     assert set(errors) == set(GRADIENT_NAMES)

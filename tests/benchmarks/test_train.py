@@ -63,6 +63,7 @@ def test_ab_workers_start_from_the_same_loss():
     assert result["current_step_ms"] > 0 and result["baseline_step_ms"] > 0
 
 
+@pytest.mark.slow
 def test_cli_reports_the_settings(monkeypatch):
     args = argparse.Namespace(config="demo", repeats=1, baseline=None, rounds=1, env=[], baseline_env=[])
     monkeypatch.setitem(train.CONFIGURATIONS, "demo", {**train.CONFIGURATIONS["demo"], "batch_size": 2})
@@ -71,4 +72,6 @@ def test_cli_reports_the_settings(monkeypatch):
     assert figures["flop_bound_ms"] == pytest.approx(train.step_flops("demo") / 100e9 * 1e3)
     assert figures["step_over_bound"] == pytest.approx(figures["step_ms"] / figures["flop_bound_ms"])
     assert figures["settings"]["onednn"] == train.runtime.onednn_enabled()
-    assert figures["settings"]["intra_op_threads"] == (tf.config.threading.get_intra_op_parallelism_threads() or "default")
+    assert figures["settings"]["intra_op_threads"] == (
+        tf.config.threading.get_intra_op_parallelism_threads() or "default"
+    )

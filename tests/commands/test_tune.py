@@ -6,6 +6,7 @@ import os
 import pytest
 
 from kerasrwm.cli import build_parser
+from kerasrwm.cli import main
 from kerasrwm.commands import tune
 
 
@@ -13,15 +14,53 @@ def parse(argv):
     return build_parser().parse_args(["tune", *argv])
 
 
+@pytest.mark.slow
 def test_tune_prints_the_best_setting_and_the_trials(tmp_path, capsys):
     output_dir = str(tmp_path / "search")
-    args = parse([
-        "--output", output_dir, "--beta2", "0,2.5", "--k-extra", "1", "--max-trials", "1",
-        "--data", "synthetic", "--data-option", "num_classes=40", "--data-option", "image_size=16",
-        "--n-way", "3", "--k-shot", "2", "--hidden-size", "8", "--num-layers", "1", "--num-heads", "2",
-        "--ff-dim", "8", "--backbone-channels", "4", "--batch-size", "4", "--steps", "2", "--steps-per-epoch", "2",
-        "--validation-episodes", "4", "--learning-rate", "0.01", "--jit-compile", "false",
-    ])
+    args = parse(
+        [
+            "--output",
+            output_dir,
+            "--beta2",
+            "0,2.5",
+            "--k-extra",
+            "1",
+            "--max-trials",
+            "1",
+            "--data",
+            "synthetic",
+            "--data-option",
+            "num_classes=40",
+            "--data-option",
+            "image_size=16",
+            "--n-way",
+            "3",
+            "--k-shot",
+            "2",
+            "--hidden-size",
+            "8",
+            "--num-layers",
+            "1",
+            "--num-heads",
+            "2",
+            "--ff-dim",
+            "8",
+            "--backbone-channels",
+            "4",
+            "--batch-size",
+            "4",
+            "--steps",
+            "2",
+            "--steps-per-epoch",
+            "2",
+            "--validation-episodes",
+            "4",
+            "--learning-rate",
+            "0.01",
+            "--jit-compile",
+            "false",
+        ]
+    )
     best = tune.run(args)
     lines = capsys.readouterr().out.splitlines()
     with open(os.path.join(output_dir, "best.json")) as file:
@@ -36,23 +75,33 @@ def test_tune_prints_the_best_setting_and_the_trials(tmp_path, capsys):
         search = json.load(file)
     assert search["beta2_values"] == [0.0, 2.5] and search["k_extra_values"] == [1]
     assert search["config"]["data_options"] == {"num_classes": 40, "image_size": 16}
-    assert (search["config"]["n_way"], search["config"]["hidden_size"], search["config"]["jit_compile"]) == (3, 8, False)
+    assert (search["config"]["n_way"], search["config"]["hidden_size"], search["config"]["jit_compile"]) == (
+        3,
+        8,
+        False,
+    )
+    assert "beta2" not in search["config"] and "k_extra" not in search["config"]  # the tuner sets them
 
 
 def test_max_trials_defaults_to_the_whole_grid():
     assert parse(["--output", "x", "--beta2", "0,1,5", "--k-extra", "1,5"]).max_trials is None
 
 
+def test_unparsable_flags_give_a_one_line_error_naming_the_flag(capsys):
+    with pytest.raises(SystemExit):
+        parse(["--output", "x", "--beta2", "1", "--k-extra", "1,x"])
+    assert "argument --k-extra: expected comma-separated ints; received '1,x'" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     "flags, message",
     [
-        (["--beta2", "0,-1", "--k-extra", "1"], "argument --beta2: expected distinct floats >= 0"),
-        (["--beta2", "1,1", "--k-extra", "1"], "argument --beta2: expected distinct floats >= 0"),
-        (["--beta2", "1", "--k-extra", "1,x"], "argument --k-extra: expected distinct ints >= 0"),
-        (["--beta2", "1", "--k-extra", "1", "--max-trials", "0"], "argument --max-trials: expected an integer >= 1"),
+        (["--beta2", "0,-1", "--k-extra", "1"], "`beta2_values` must be a non-empty list of floats >= 0"),
+        (["--beta2", "1,1", "--k-extra", "1"], "`beta2_values` must not repeat a value"),
+        (["--beta2", "1", "--k-extra", "1", "--max-trials", "0"], "`max_trials` must be an integer >= 1"),
     ],
 )
-def test_bad_flags_give_a_one_line_error_naming_the_flag(flags, message, capsys):
-    with pytest.raises(SystemExit):
-        parse(["--output", "x", *flags])
-    assert message in capsys.readouterr().err
+def test_bad_values_are_checked_once_by_tune(flags, message, tmp_path, capsys):
+    assert main(["tune", "--output", str(tmp_path / "search"), *flags]) == 2
+    assert f"kerasrwm: error: {message}" in capsys.readouterr().err
+    assert not (tmp_path / "search").exists()

@@ -15,7 +15,7 @@ import tensorflow as tf
 from kerasrwm.cli import main
 from kerasrwm.data import load_source
 from kerasrwm.models import DelayedLabelLearner
-from kerasrwm.models import k_test_sweep
+from kerasrwm.training import k_test_sweep
 from kerasrwm.training.experiment import load_trained
 from tests.commands.tiny_run import TINY_FLAGS
 from tests.commands.tiny_run import tiny_config
@@ -27,8 +27,12 @@ LOAD_EXPORTED = ROOT / "tests" / "training" / "load_exported.py"
 
 def run_script(*arguments):
     return subprocess.run(
-        [sys.executable, *arguments], cwd=ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-        capture_output=True, text=True, timeout=600,
+        [sys.executable, *arguments],
+        cwd=ROOT,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 
@@ -47,6 +51,7 @@ def scalar_tags(log_dir):
     return tags
 
 
+@pytest.mark.slow
 def test_train_writes_config_checkpoint_and_tensorboard_logs(trained_run):
     with open(os.path.join(trained_run, "config.json")) as file:
         config = json.load(file)
@@ -55,10 +60,19 @@ def test_train_writes_config_checkpoint_and_tensorboard_logs(trained_run):
     assert os.path.exists(os.path.join(trained_run, "model.keras"))
     assert os.path.exists(os.path.join(trained_run, "finished"))
     tags = scalar_tags(os.path.join(trained_run, "logs"))
-    for name in ("student_loss", "distill_loss", "teacher_loss", "student_accuracy", "teacher_accuracy", "learning_rate"):
+    for name in (
+        "student_loss",
+        "distill_loss",
+        "teacher_loss",
+        "student_accuracy",
+        "teacher_accuracy",
+        "learning_rate",
+    ):
         assert f"epoch_{name}" in tags, sorted(tags)
     assert "epoch_student_accuracy" in scalar_tags(os.path.join(trained_run, "logs", "validation"))
-    assert {"k_test_sweep/accuracy_k1", "k_test_sweep/accuracy_k2"} <= scalar_tags(os.path.join(trained_run, "logs", "k_test_sweep"))
+    assert {"k_test_sweep/accuracy_k1", "k_test_sweep/accuracy_k2"} <= scalar_tags(
+        os.path.join(trained_run, "logs", "k_test_sweep")
+    )
 
 
 @pytest.mark.slow
@@ -72,10 +86,26 @@ def test_resume_after_a_real_kill_during_the_last_save_equals_an_uninterrupted_r
     assert_same_run(str(tmp_path / "resumed"), trained_run)
 
 
+@pytest.mark.slow
 def test_evaluate_writes_table_json_csv_and_plot(trained_run, tmp_path, capsys):
     output = str(tmp_path / "evaluation")
-    main(["evaluate", trained_run, trained_run, "--k-test", "1,3", "--runs", "2", "--episodes", "8",
-          "--batch-size", "4", "--output", output])
+    main(
+        [
+            "evaluate",
+            trained_run,
+            trained_run,
+            "--k-test",
+            "1,3",
+            "--runs",
+            "2",
+            "--episodes",
+            "8",
+            "--batch-size",
+            "4",
+            "--output",
+            output,
+        ]
+    )
     printed = capsys.readouterr().out
     assert "K_test | accuracy (%)" in printed and "k_test.png" in printed
     with open(os.path.join(output, "results.json")) as file:
@@ -90,10 +120,26 @@ def test_evaluate_writes_table_json_csv_and_plot(trained_run, tmp_path, capsys):
     assert os.path.getsize(os.path.join(output, "k_test.png")) > 1000
 
 
+@pytest.mark.slow
 def test_evaluate_summarizes_named_runs_per_setting(trained_run, tmp_path, capsys):
     output = str(tmp_path / "settings")
-    main(["evaluate", f"first={trained_run}", f"second={trained_run}", "--k-test", "1,3", "--runs", "2",
-          "--episodes", "8", "--batch-size", "4", "--output", output])
+    main(
+        [
+            "evaluate",
+            f"first={trained_run}",
+            f"second={trained_run}",
+            "--k-test",
+            "1,3",
+            "--runs",
+            "2",
+            "--episodes",
+            "8",
+            "--batch-size",
+            "4",
+            "--output",
+            output,
+        ]
+    )
     printed = capsys.readouterr().out
     with open(os.path.join(output, "results.json")) as file:
         results = json.load(file)
@@ -108,11 +154,13 @@ def test_evaluate_summarizes_named_runs_per_setting(trained_run, tmp_path, capsy
         assert f"| {name} | 1 | {cells} |" in printed
 
 
+@pytest.mark.slow
 def test_evaluate_refuses_a_mix_of_named_and_unnamed_runs(trained_run, capsys):
     assert main(["evaluate", f"first={trained_run}", trained_run]) == 2
     assert "name every run (NAME=DIR) or none" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_export_loads_without_kerasrwm_and_agrees(trained_run, tmp_path):
     saved = str(tmp_path / "saved")
     main(["export", trained_run, "--output", saved])
@@ -129,6 +177,7 @@ def test_export_loads_without_kerasrwm_and_agrees(trained_run, tmp_path):
     np.testing.assert_allclose(np.load(tmp_path / "logits.npy"), model(episode).numpy(), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_train_refuses_a_directory_holding_another_configuration(trained_run, capsys):
     assert main(["train", "--output", trained_run, *TINY_FLAGS, "--beta2", "3"]) == 2
     assert "holds a run with a different configuration (beta2: 1.0 in the run, 3.0 now)" in capsys.readouterr().err
@@ -149,6 +198,7 @@ def delayed_label_run(tmp_path_factory):
     return run_dir
 
 
+@pytest.mark.slow
 def test_delayed_label_protocol_trains_a_delayed_label_learner(delayed_label_run):
     config, model = load_trained(delayed_label_run)
     assert config["protocol"] == "delayed_label" and isinstance(model, DelayedLabelLearner)
@@ -156,6 +206,7 @@ def test_delayed_label_protocol_trains_a_delayed_label_learner(delayed_label_run
         assert set(json.load(file)) == {"epoch", "val_accuracy"}
 
 
+@pytest.mark.slow
 def test_delayed_label_export_returns_the_per_step_logits(delayed_label_run, tmp_path):
     saved = str(tmp_path / "saved")
     assert main(["export", delayed_label_run, "--output", saved]) == 0
@@ -169,6 +220,7 @@ def test_delayed_label_export_returns_the_per_step_logits(delayed_label_run, tmp
     np.testing.assert_allclose(logits.numpy(), model(sequence).numpy(), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_evaluate_refuses_a_delayed_label_run(delayed_label_run, capsys):
     assert main(["evaluate", delayed_label_run]) == 2
     assert "was trained with protocol='delayed_label'; `evaluate` sweeps K_test" in capsys.readouterr().err

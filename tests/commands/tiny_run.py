@@ -8,11 +8,40 @@ import os
 import sys
 
 TINY_FLAGS = [
-    "--data", "synthetic", "--data-option", "num_classes=40", "--data-option", "image_size=16",
-    "--n-way", "3", "--k-shot", "2", "--k-extra", "1", "--hidden-size", "8", "--num-layers", "1",
-    "--num-heads", "2", "--ff-dim", "8", "--backbone-channels", "4", "--batch-size", "4",
-    "--steps", "6", "--steps-per-epoch", "2", "--validation-episodes", "8", "--learning-rate", "0.01",
-    "--k-test-sweep", "1,2",
+    "--data",
+    "synthetic",
+    "--data-option",
+    "num_classes=40",
+    "--data-option",
+    "image_size=16",
+    "--n-way",
+    "3",
+    "--k-shot",
+    "2",
+    "--k-extra",
+    "1",
+    "--hidden-size",
+    "8",
+    "--num-layers",
+    "1",
+    "--num-heads",
+    "2",
+    "--ff-dim",
+    "8",
+    "--backbone-channels",
+    "4",
+    "--batch-size",
+    "4",
+    "--steps",
+    "6",
+    "--steps-per-epoch",
+    "2",
+    "--validation-episodes",
+    "8",
+    "--learning-rate",
+    "0.01",
+    "--k-test-sweep",
+    "1,2",
 ]
 
 
@@ -29,6 +58,7 @@ if __name__ == "__main__":
 
     callbacks = []
     if len(sys.argv) > 2:
+
         def patch_replace(function):
             os.replace = function
 

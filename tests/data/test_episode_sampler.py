@@ -64,7 +64,9 @@ def test_labels_are_a_consistent_permutation_and_shots_per_class(tagged_store):
 
 def test_support_and_extras_are_interleaved_across_classes(tagged_store):
     runs = [
-        labels for episode in episodes(take(tagged_store, SPEC, 10)) for labels in (episode["support_labels"], episode["extra_labels"])
+        labels
+        for episode in episodes(take(tagged_store, SPEC, 10))
+        for labels in (episode["support_labels"], episode["extra_labels"])
     ]
     blocked = sum(np.all(np.diff(labels) >= 0) for labels in runs)
     assert blocked == 0
@@ -72,15 +74,17 @@ def test_support_and_extras_are_interleaved_across_classes(tagged_store):
 
 def test_no_image_twice_and_queries_disjoint_from_support_and_extras(tagged_store):
     for episode in episodes(take(tagged_store, SPEC, 10)):
-        identities = [
-            list(zip(*decode(episode[f"{part}_images"]))) for part in ("support", "extra", "query")
-        ]
+        identities = [list(zip(*decode(episode[f"{part}_images"]))) for part in ("support", "extra", "query")]
         everything = [identity for part in identities for identity in part]
         assert len(set(everything)) == len(everything) == 12 + 8 + 3
 
 
 def test_same_seed_same_batches_other_seed_differs(tagged_store):
-    first, again, other = take(tagged_store, SPEC, 3, seed=7), take(tagged_store, SPEC, 3, seed=7), take(tagged_store, SPEC, 3, seed=8)
+    first, again, other = (
+        take(tagged_store, SPEC, 3, seed=7),
+        take(tagged_store, SPEC, 3, seed=7),
+        take(tagged_store, SPEC, 3, seed=8),
+    )
     for a, b, c in zip(first, again, other):
         for key in a:
             np.testing.assert_array_equal(a[key], b[key])
@@ -133,7 +137,9 @@ def test_too_small_class_names_it_unless_dropped():
         store.for_spec(EpisodeSpec(n_way=6, k_shot=5))
 
 
-@pytest.mark.parametrize("arguments, name", [({"batch_size": 0}, "batch_size"), ({"seed": -1}, "seed"), ({"start_batch": -2}, "start_batch")])
+@pytest.mark.parametrize(
+    "arguments, name", [({"batch_size": 0}, "batch_size"), ({"seed": -1}, "seed"), ({"start_batch": -2}, "start_batch")]
+)
 def test_invalid_arguments_name_themselves(tagged_store, arguments, name):
     kwargs = {"batch_size": 2, "seed": 0, **arguments}
     with pytest.raises(ValueError, match=f"`{name}`"):

@@ -12,7 +12,14 @@ def test_lengths_and_config_round_trip():
 
 @pytest.mark.parametrize(
     "arguments, name",
-    [((1, 1), "n_way"), ((5, 0), "k_shot"), ((5, 1, -1), "k_extra"), ((5, 1, 0, 0), "n_queries"), ((5, 1.5), "k_shot"), ((True, 1), "n_way")],
+    [
+        ((1, 1), "n_way"),
+        ((5, 0), "k_shot"),
+        ((5, 1, -1), "k_extra"),
+        ((5, 1, 0, 0), "n_queries"),
+        ((5, 1.5), "k_shot"),
+        ((True, 1), "n_way"),
+    ],
 )
 def test_invalid_values_name_the_argument(arguments, name):
     with pytest.raises(ValueError, match=f"`{name}`"):

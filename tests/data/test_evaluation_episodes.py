@@ -61,9 +61,12 @@ def test_k_sweep_keeps_classes_and_queries_and_nests_supports(tagged_store):
             assert small_support < large_support
 
 
+@pytest.mark.slow
 def test_identical_across_processes():
     outputs = [
-        subprocess.run([sys.executable, "-c", CHECKSUM_SCRIPT], capture_output=True, text=True, check=True, timeout=120).stdout
+        subprocess.run(
+            [sys.executable, "-c", CHECKSUM_SCRIPT], capture_output=True, text=True, check=True, timeout=120
+        ).stdout
         for _ in range(2)
     ]
     first, second = (json.loads(output.strip().splitlines()[-1]) for output in outputs)

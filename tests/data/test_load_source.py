@@ -38,3 +38,14 @@ def test_drop_small_classes_option_reaches_the_stores(tmp_path):
     store = load_source(f"npz:{path}", drop_small_classes=True).split("train")
     batch = next(iter(episode_dataset(store, spec, 2, seed=0)))
     assert tuple(batch["support_images"].shape) == (2, 6, 5, 5, 1)
+
+
+@pytest.mark.parametrize("rotations", [False, True])
+def test_too_few_classes_names_the_split(tmp_path, rotations):
+    path = tmp_path / "small_validation.npz"
+    labels = np.repeat(np.arange(6), 3)
+    splits = np.array(["train"] * 5 + ["validation"])
+    np.savez(path, images=np.zeros((18, 4, 4), np.uint8), labels=labels, class_split=splits)
+    store = load_source(f"npz:{path}", rotations=rotations).split("validation")
+    with pytest.raises(ValueError, match=r"usable classes in the 'validation' split \((1|4)\); received n_way=5"):
+        store.for_spec(EpisodeSpec(n_way=5, k_shot=1))

@@ -3,7 +3,7 @@
 import numpy as np
 
 from kerasrwm.layers import FeedForward
-from tests.layers.test_srwm import layer_norm
+from tests.reference.normalization import layer_norm
 
 
 def test_matches_numpy_pre_layer_norm_block():
@@ -12,7 +12,8 @@ def test_matches_numpy_pre_layer_norm_block():
     block.build(inputs.shape)
     block.layer_norm.gamma.assign(np.linspace(0.5, 1.5, 8))
     hidden = np.maximum(
-        layer_norm(inputs, block.layer_norm.gamma.numpy(), 0.0, 1e-5) @ block.hidden.kernel.numpy() + block.hidden.bias.numpy(),
+        layer_norm(inputs, block.layer_norm.gamma.numpy(), 0.0, 1e-5) @ block.hidden.kernel.numpy()
+        + block.hidden.bias.numpy(),
         0.0,
     )
     expected = inputs + hidden @ block.projection.kernel.numpy() + block.projection.bias.numpy()

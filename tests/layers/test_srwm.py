@@ -6,6 +6,9 @@ import pytest
 import tensorflow as tf
 
 import kerasrwm
+from tests.layer_testing import IMPLEMENTATIONS
+from tests.layer_testing import run_layer_test
+from tests.layer_testing import srwm_parameters
 from tests.layers.state_continuation import assert_two_parts_equal_one_pass
 from tests.reference import srwm_numpy
 from tests.reference.normalization import layer_norm
@@ -16,7 +19,9 @@ def numpy_srwm_layer(layer, inputs, state=None):
     batch, length, width = inputs.shape
     heads, head_dim = layer.num_heads, layer.head_dim
     if state is None:
-        state = [np.broadcast_to(w.numpy(), (batch,) + tuple(w.shape)) for w in (layer.w_y, layer.w_q, layer.w_k, layer.w_b)]
+        state = [
+            np.broadcast_to(w.numpy(), (batch,) + tuple(w.shape)) for w in (layer.w_y, layer.w_q, layer.w_k, layer.w_b)
+        ]
     y, finals = srwm_numpy.srwm(inputs.reshape(batch, length, heads, head_dim), *state)
     projected = y.reshape(batch, length, width) @ layer.output_projection.kernel.numpy()
     norm = layer.layer_norm
@@ -83,30 +88,34 @@ def test_returned_state_matches_reference_final_weights():
         np.testing.assert_allclose(actual.numpy(), reference, rtol=1e-4, atol=1e-5)
 
 
-def test_serialization_round_trip(tmp_path):
-    inputs = keras.Input((None, 16))
-    outputs = kerasrwm.SRWM(num_heads=4, head_dim=4, dropout=0.1, beta_init=0.5, implementation="loop")(inputs)
-    model = keras.Model(inputs, outputs)
-    path = str(tmp_path / "srwm.keras")
-    model.save(path)
-    restored = keras.models.load_model(path)
-    data = np.random.default_rng(5).normal(size=(2, 9, 16)).astype(np.float32)
-    np.testing.assert_array_equal(restored(data).numpy(), model(data).numpy())
-    config = restored.layers[-1].get_config()
-    assert (config["num_heads"], config["head_dim"], config["dropout"], config["beta_init"]) == (4, 4, 0.1, 0.5)
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_layer_harness_with_state(tmp_path, implementation):
+    # head_dim 8 tells the square matrices [8, 8] from w_b, whose last axis holds the 4 rates.
+    layer = kerasrwm.SRWM(
+        num_heads=2, head_dim=8, dropout=0.1, beta_init=0.5, implementation=implementation, return_state=True
+    )
+    inputs = tf.constant(np.random.default_rng(5).normal(size=(3, 9, 16)).astype(np.float32))
+    run_layer_test(layer, inputs, tmp_path, (3, 9, 16), srwm_parameters(2, 8), [(3, 2, 8, 8)] * 3 + [(3, 2, 8, 4)])
+    assert srwm_parameters(16, 16) == 79_360  # one SRWM layer of the reference
     assert keras.saving.get_registered_name(kerasrwm.SRWM) == "kerasrwm>SRWM"
 
 
-def test_functional_shapes_with_state():
-    inputs = keras.Input((7, 16))
-    outputs, state = kerasrwm.SRWM(num_heads=4, head_dim=4, return_state=True)(inputs)
-    assert tuple(outputs.shape) == (None, 7, 16)
-    assert [tuple(s.shape) for s in state] == [(None, 4, 4, 4)] * 3 + [(None, 4, 4, 4)]
+def test_implementation_is_resolved_on_first_use_not_at_construction(monkeypatch):
+    """Constructing a layer runs no compiler; `implementation="fused"` without the op fails at first call."""
+    from kerasrwm.ops import fused_srwm
+
+    monkeypatch.setenv(fused_srwm.DISABLE_ENV, "1")
+    layer = kerasrwm.SRWM(num_heads=2, head_dim=4, implementation="fused")
+    with pytest.raises(RuntimeError, match=fused_srwm.DISABLE_ENV):
+        layer(np.zeros((1, 3, 8), np.float32))
+    assert kerasrwm.SRWM(num_heads=2, head_dim=4).resolved_implementation == "loop"
 
 
 class TestBadInput:
     def test_width_must_equal_heads_times_head_dim(self):
-        with pytest.raises(ValueError, match=r"must equal num_heads \* head_dim = 4 \* 4 = 16; received inputs of shape \(2, 3, 15\)"):
+        with pytest.raises(
+            ValueError, match=r"must equal num_heads \* head_dim = 4 \* 4 = 16; received inputs of shape \(2, 3, 15\)"
+        ):
             kerasrwm.SRWM(num_heads=4, head_dim=4)(np.zeros((2, 3, 15), np.float32))
 
     def test_rank(self):

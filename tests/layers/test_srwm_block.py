@@ -2,9 +2,14 @@
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 import kerasrwm
+from tests.layer_testing import IMPLEMENTATIONS
+from tests.layer_testing import feed_forward_parameters
+from tests.layer_testing import run_layer_test
+from tests.layer_testing import srwm_parameters
 
 
 def test_block_is_feed_forward_of_srwm_and_passes_state():
@@ -25,7 +30,7 @@ def test_parameter_count_is_srwm_plus_feed_forward():
     assert block.count_params() == 79_360 + 1_051_392
 
 
-def test_serialization_round_trip(tmp_path):
+def test_serialization_round_trip_of_a_stack(tmp_path):
     inputs = keras.Input((None, 8))
     hidden, state = kerasrwm.SRWMBlock(2, 4, 16, dropout=0.2, return_state=True, implementation="loop")(inputs)
     outputs = kerasrwm.SRWMBlock(2, 4, 16, implementation="loop")(hidden, initial_state=state)
@@ -36,3 +41,12 @@ def test_serialization_round_trip(tmp_path):
     data = np.random.default_rng(1).normal(size=(3, 5, 8)).astype(np.float32)
     np.testing.assert_array_equal(restored(data).numpy(), model(data).numpy())
     assert restored.layers[1].get_config()["ff_dim"] == 16
+
+
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_layer_harness_with_state(tmp_path, implementation):
+    block = kerasrwm.SRWMBlock(2, 8, 12, dropout=0.1, implementation=implementation, return_state=True)
+    inputs = tf.constant(np.random.default_rng(2).normal(size=(3, 6, 16)).astype(np.float32))
+    expected = srwm_parameters(2, 8) + feed_forward_parameters(16, 12)
+    run_layer_test(block, inputs, tmp_path, (3, 6, 16), expected, [(3, 2, 8, 8)] * 3 + [(3, 2, 8, 4)])
+    assert srwm_parameters(16, 16) + feed_forward_parameters(256, 2048) == 79_360 + 1_051_392

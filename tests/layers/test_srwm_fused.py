@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 
 import kerasrwm
-from kerasrwm.ops import fused_srwm
 
-pytestmark = pytest.mark.skipif(not fused_srwm.is_available(), reason="fused op library unavailable")
+pytestmark = pytest.mark.requires_fused
 
 
 def fused_model():
@@ -33,6 +32,15 @@ def test_layer_on_fused_op_declares_no_jit_support_and_matches_loop():
     fused.build(inputs.shape)
     fused.set_weights(loop.get_weights())
     np.testing.assert_allclose(fused(inputs).numpy(), loop(inputs).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_keras_derives_no_jit_support_for_a_learner_with_fused_blocks():
+    """Only the SRWM layer declares it; Keras reads `supports_jit` from every nested sub-layer."""
+    from keras.src.trainers.trainer import model_supports_jit
+
+    arguments = dict(n_way=3, backbone=keras.layers.Flatten(), hidden_size=8, num_layers=2, num_heads=2, ff_dim=8)
+    assert not model_supports_jit(kerasrwm.BootstrappedLearner(implementation="fused", **arguments))
+    assert model_supports_jit(kerasrwm.BootstrappedLearner(implementation="loop", **arguments))
 
 
 def test_fit_with_auto_jit_trains_without_xla():

@@ -20,8 +20,16 @@ BATCH = random_episode_batch(batch=4, n_way=3, k_shot=2, k_extra=1, queries=2, s
 def weights_after_one_step(strategy, initial_weights):
     with strategy.scope():
         model = kerasrwm.BootstrappedLearner(
-            n_way=3, beta1=1.0, beta2=1.0, beta3=1.0, backbone=keras.layers.Flatten(), hidden_size=8,
-            num_layers=1, num_heads=2, ff_dim=8, implementation="loop",
+            n_way=3,
+            beta1=1.0,
+            beta2=1.0,
+            beta3=1.0,
+            backbone=keras.layers.Flatten(),
+            hidden_size=8,
+            num_layers=1,
+            num_heads=2,
+            ff_dim=8,
+            implementation="loop",
         )
         model(BATCH)
         if initial_weights is not None:

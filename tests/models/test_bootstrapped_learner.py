@@ -7,6 +7,11 @@ import tensorflow as tf
 
 import kerasrwm
 from kerasrwm.models.sequence_learner import SEQUENCE_LAYERS
+from kerasrwm.training import export_adapt_and_predict
+from tests.layer_testing import IMPLEMENTATIONS
+from tests.layer_testing import feed_forward_parameters
+from tests.layer_testing import run_layer_test
+from tests.layer_testing import srwm_parameters
 from tests.models.episodes import random_episode_batch
 
 TINY = dict(backbone=keras.layers.Flatten(), hidden_size=8, num_layers=2, num_heads=2, ff_dim=8, implementation="loop")
@@ -124,6 +129,7 @@ def test_class0_unknown_label_is_one_hot_of_class_zero():
     assert not tiny_learner().learner.label_inputs(None, 1, 2).numpy().any()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sequence_layer", SEQUENCE_LAYERS)
 def test_fit_reduces_loss_and_reports_every_term(sequence_layer):
     keras.utils.set_random_seed(0)
@@ -135,15 +141,25 @@ def test_fit_reduces_loss_and_reports_every_term(sequence_layer):
     history = model.fit(dataset, epochs=1, verbose=0, validation_data=tf.data.Dataset.from_tensors(batch))
     after = float(model.compute_loss_terms(batch, training=False)["loss"])
     assert after < 0.5 * before
-    assert {"loss", "student_loss", "distill_loss", "teacher_loss", "student_accuracy", "teacher_accuracy"} <= set(history.history)
+    assert {"loss", "student_loss", "distill_loss", "teacher_loss", "student_accuracy", "teacher_accuracy"} <= set(
+        history.history
+    )
     assert "val_student_accuracy" in history.history
 
 
 @pytest.mark.parametrize("sequence_layer", SEQUENCE_LAYERS)
 def test_serialization_round_trip(tmp_path, sequence_layer):
     model = kerasrwm.BootstrappedLearner(
-        n_way=3, beta2=5.0, backbone="conv4", backbone_channels=4, hidden_size=8, num_layers=1, num_heads=2, ff_dim=8,
-        implementation="loop", sequence_layer=sequence_layer,
+        n_way=3,
+        beta2=5.0,
+        backbone="conv4",
+        backbone_channels=4,
+        hidden_size=8,
+        num_layers=1,
+        num_heads=2,
+        ff_dim=8,
+        implementation="loop",
+        sequence_layer=sequence_layer,
     )
     batch = random_episode_batch(image_shape=(16, 16, 1), seed=6)
     expected = model(batch).numpy()
@@ -153,6 +169,80 @@ def test_serialization_round_trip(tmp_path, sequence_layer):
     np.testing.assert_array_equal(restored(batch).numpy(), expected)
     assert restored.beta2 == 5.0 and restored.learner.backbone_channels == 4
     assert restored.learner.sequence_layer == sequence_layer
+
+
+def learner_parameters(features, n_way, hidden_size, num_layers, num_heads, ff_dim):
+    """Input projection (features + one-hot labels -> D, bias), the SRWM blocks, the classifier (bias)."""
+    block = srwm_parameters(num_heads, hidden_size // num_heads) + feed_forward_parameters(hidden_size, ff_dim)
+    return (features + n_way + 1) * hidden_size + num_layers * block + (hidden_size + 1) * n_way
+
+
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_model_harness_with_a_named_backbone(tmp_path, implementation):
+    model = kerasrwm.BootstrappedLearner(
+        n_way=3,
+        beta2=5.0,
+        backbone="conv4",
+        backbone_channels=4,
+        hidden_size=16,
+        num_layers=1,
+        num_heads=2,
+        ff_dim=8,
+        implementation=implementation,
+    )
+    batch = random_episode_batch(image_shape=(16, 16, 1), seed=6)
+    # Conv-4 with 4 channels on one input channel: 48 + 3 x 156 weights, 4 features at 16x16.
+    expected = 516 + learner_parameters(4, 3, 16, 1, 2, 8)
+    run_layer_test(model, batch, tmp_path, (2, 2, 3), expected)
+    assert learner_parameters(800, 5, 256, 3, 16, 2048) + 28_896 == 3_628_773  # the reference model
+
+
+@keras.saving.register_keras_serializable(package="kerasrwm_tests")
+class ScaledProjection(keras.layers.Layer):
+    """A custom backbone with weights and its own config argument: `[n, h, w, c]` -> `[n, units]`."""
+
+    def __init__(self, units, scale, **kwargs):
+        super().__init__(**kwargs)
+        self.units, self.scale = units, scale
+        self.flatten = keras.layers.Flatten()
+        self.dense = keras.layers.Dense(units)
+
+    def build(self, input_shape):
+        self.dense.build(self.flatten.compute_output_shape(input_shape))
+
+    def call(self, images):
+        return self.scale * self.dense(self.flatten(images))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.units)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "scale": self.scale}
+
+
+def test_custom_layer_backbone_round_trips_through_config_save_and_export(tmp_path):
+    model = tiny_learner(backbone=ScaledProjection(units=5, scale=2.5))
+    batch = random_episode_batch(seed=8)
+    expected = model(batch, training=False).numpy()
+
+    config = model.get_config()
+    assert config["backbone"]["config"]["units"] == 5
+    from_config = kerasrwm.BootstrappedLearner.from_config(config)
+    assert isinstance(from_config.learner.backbone, ScaledProjection) and from_config.learner.backbone.scale == 2.5
+
+    path = str(tmp_path / "learner.keras")
+    model.save(path)
+    restored = keras.models.load_model(path)
+    assert isinstance(restored.learner.backbone, ScaledProjection)
+    np.testing.assert_array_equal(restored(batch, training=False).numpy(), expected)
+
+    exported = tf.saved_model.load(export_adapt_and_predict(restored, str(tmp_path / "saved"), image_shape=(4, 4, 1)))
+    logits = exported.signatures["adapt_and_predict"](
+        support_images=batch["support_images"],
+        support_labels=batch["support_labels"],
+        query_images=batch["query_images"],
+    )["logits"]
+    np.testing.assert_allclose(logits.numpy(), expected, rtol=1e-5, atol=1e-6)
 
 
 class TestBadInput:
@@ -167,7 +257,10 @@ class TestBadInput:
             ({"unknown_label": "none"}, r"`unknown_label` must be one of"),
             ({"hidden_size": 10, "num_heads": 4}, r"`hidden_size` must be divisible by `num_heads`"),
             ({"n_way": 1}, r"`n_way` must be an integer >= 2; received n_way=1"),
-            ({"sequence_layer": "gru"}, r"`sequence_layer` must be one of \('srwm', 'deltanet', 'lstm'\); received: 'gru'"),
+            (
+                {"sequence_layer": "gru"},
+                r"`sequence_layer` must be one of \('srwm', 'deltanet', 'lstm'\); received: 'gru'",
+            ),
         ],
     )
     def test_constructor(self, arguments, pattern):

@@ -55,7 +55,9 @@ def test_step_t_sees_labels_of_earlier_steps_only(sequence_layer):
     model = tiny_learner(sequence_layer=sequence_layer)
     batch = next(iter(prototype_sequences(2, 3, 3, seed=0)))
     logits = model(batch).numpy()
-    changed = dict(batch, labels=tf.tensor_scatter_nd_update(batch["labels"], [[0, 4]], [(batch["labels"][0, 4] + 1) % 3]))
+    changed = dict(
+        batch, labels=tf.tensor_scatter_nd_update(batch["labels"], [[0, 4]], [(batch["labels"][0, 4] + 1) % 3])
+    )
     changed_logits = model(changed).numpy()
     np.testing.assert_allclose(changed_logits[:, :5], logits[:, :5], rtol=1e-6, atol=1e-6)
     assert not np.allclose(changed_logits[0, 5], logits[0, 5])
@@ -119,7 +121,9 @@ def test_delayed_label_dataset_shows_every_class_k_times():
 
 class TestBadInput:
     def test_missing_key(self):
-        with pytest.raises(ValueError, match=r"must be a dict with keys \['images', 'labels'\]; received: \['images'\]"):
+        with pytest.raises(
+            ValueError, match=r"must be a dict with keys \['images', 'labels'\]; received: \['images'\]"
+        ):
             tiny_learner()({"images": tf.zeros([1, 2, 4, 4, 1])})
 
     def test_num_occurrences(self):

@@ -6,9 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_mirrored_update_equals_single_device_update_on_the_same_global_batch():
     result = subprocess.run(
         [sys.executable, "-m", "tests.models.mirrored_update"],

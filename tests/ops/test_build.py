@@ -105,6 +105,7 @@ def test_environment_variable_forces_the_loop(monkeypatch):
         resolve_implementation("fused")
 
 
+@pytest.mark.slow
 def test_missing_compiler_warns_once_and_falls_back_to_the_loop(tmp_path):
     """In a fresh process with an empty cache and a compiler that does not exist."""
     script = """

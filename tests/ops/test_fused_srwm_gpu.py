@@ -87,8 +87,10 @@ def test_head_dim_over_the_gpu_limit_runs_the_loop_with_one_warning(fake_gpu, mo
         warnings.simplefilter("always")
         for head_dim in (51, 51, 50):  # a T4 allows float32 head_dim up to 50
             x = rng.normal(size=(1, 2, 1, head_dim)).astype(np.float32)
-            weights = [rng.normal(scale=0.3, size=(1, 1, head_dim, w)).astype(np.float32)
-                       for w in (head_dim, head_dim, head_dim, 4)]
+            weights = [
+                rng.normal(scale=0.3, size=(1, 1, head_dim, w)).astype(np.float32)
+                for w in (head_dim, head_dim, head_dim, 4)
+            ]
             y, _ = srwm(x, *weights, implementation="fused")
             expected, _ = srwm_numpy.srwm(x, *weights)
             np.testing.assert_allclose(y.numpy(), expected, rtol=1e-4, atol=1e-4)

@@ -17,7 +17,9 @@ def test_auto_resolves_to_the_loop_for_half_precision(dtype):
 
 
 def test_fused_refuses_half_precision_naming_the_dtype():
-    with pytest.raises(ValueError, match=r"implementation='fused' computes in \('float32', 'float64'\); received dtype float16"):
+    with pytest.raises(
+        ValueError, match=r"implementation='fused' computes in \('float32', 'float64'\); received dtype float16"
+    ):
         ops.resolve_implementation("fused", "float16")
 
 

@@ -23,7 +23,7 @@ def reference_loss_function(y_coefficients, final_coefficients):
     return reference_loss
 
 
-@pytest.mark.parametrize("implementation", ["loop", "fused"])
+@pytest.mark.parametrize("implementation", ["loop", pytest.param("fused", marks=pytest.mark.requires_fused)])
 def test_gradients_through_outputs_and_final_weights(implementation):
     x, weights = random_problem(2, 7, 3, 4, seed=11)
     y_coefficients, final_coefficients = loss_coefficients(x, weights)
@@ -34,7 +34,7 @@ def test_gradients_through_outputs_and_final_weights(implementation):
         np.testing.assert_allclose(gradient, reference, rtol=1e-6, atol=1e-8, err_msg=name)
 
 
-@pytest.mark.parametrize("implementation", ["loop", "fused"])
+@pytest.mark.parametrize("implementation", ["loop", pytest.param("fused", marks=pytest.mark.requires_fused)])
 def test_gradient_of_final_weights_flows_exactly_once(implementation):
     """A loss on the final weights only (the authors' op returns U + dL/dW0 here)."""
     x, weights = random_problem(1, 5, 2, 4, seed=5)

@@ -1,4 +1,5 @@
-"""Float64 NumPy DeltaNet, written from `srwm_reference_baselines.md` §1.2-1.3.
+"""Float64 NumPy DeltaNet, written from the authors' per-step delta rule: `v_bar = k W`,
+`W += outer(k, beta (v - v_bar))`, and the output `q W` read after the step's write.
 
 One head of one sequence is processed step by step; the layer function follows the exact order
 of the authors' `FastFFlayer`. Row-vector convention: a fast matrix `W` is `[key_dim, value_dim]`.

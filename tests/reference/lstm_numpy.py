@@ -1,4 +1,4 @@
-"""Float64 NumPy LSTM, written from `srwm_reference_baselines.md` §2 (the standard cell).
+"""Float64 NumPy LSTM, the standard cell of the authors' LSTM baseline.
 
 Gate order i, f, g, o along the 4·units axis (Keras's and PyTorch's); row-vector convention
 `z = x @ kernel + h @ recurrent_kernel + bias`.

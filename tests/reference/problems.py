@@ -1,7 +1,5 @@
 """Random SRWM problems in NumPy, shared by the op tests and the standalone kernel harnesses."""
 
-import numpy as np
-
 NUM_RATES = 4
 
 
@@ -14,6 +12,8 @@ def random_problem(batch, length, heads, head_dim, rng, weight_scale=0.6):
     They are drawn from `rng` in that order, so the leading outputs do not depend on the others.
     """
     x = rng.normal(size=(batch, length, heads, head_dim))
-    weights = [rng.normal(scale=weight_scale, size=(batch, heads, head_dim, width))
-               for width in (head_dim, head_dim, head_dim, NUM_RATES)]
+    weights = [
+        rng.normal(scale=weight_scale, size=(batch, heads, head_dim, width))
+        for width in (head_dim, head_dim, head_dim, NUM_RATES)
+    ]
     return x, weights, rng.normal(size=x.shape), [rng.normal(size=w.shape) for w in weights]

@@ -1,7 +1,10 @@
-"""Float64 NumPy forward of the SRWM recurrence, written from `srwm_reference.md` §1.3.
+"""Float64 NumPy forward of the SRWM recurrence, written from the per-step recurrence of
+Irie et al., "A Modern Self-Referential Weight Matrix That Learns to Modify Itself" (ICML 2022), as
+their kernel computes it: read y, softmax q and k, sigmoid beta with the old weights, then
+`W_i += beta_i * outer(k, q W_i - k W_i)` for i in (y, q, k, b).
 
 One head of one sequence is processed step by step with explicit vector-matrix products,
-exactly as the reference describes it; the batched wrapper just loops over episodes and heads.
+exactly as written above; the batched wrapper just loops over episodes and heads.
 Row-vector convention: a read is `v = x @ W` with `W` stored `[input_dim, output_dim]`.
 """
 
@@ -67,9 +70,7 @@ def srwm(x, w_y, w_q, w_k, w_b, input_softmax=False):
     finals = [np.zeros(np.shape(w)) for w in (w_y, w_q, w_k, w_b)]
     for b in range(batch):
         for h in range(heads):
-            y[b, :, h], head_finals = srwm_single_head(
-                x[b, :, h], w_y[b, h], w_q[b, h], w_k[b, h], w_b[b, h]
-            )
+            y[b, :, h], head_finals = srwm_single_head(x[b, :, h], w_y[b, h], w_q[b, h], w_k[b, h], w_b[b, h])
             for final, head_final in zip(finals, head_finals):
                 final[b, h] = head_final
     return y, tuple(finals)
@@ -97,9 +98,9 @@ def srwm_steps_single_head(x, weights):
     steps = []
     for x_t in np.asarray(x, np.float64):
         reads = x_t @ w
-        q = _softmax(reads[head_dim:2 * head_dim])
-        k = _softmax(reads[2 * head_dim:3 * head_dim])
-        beta = _sigmoid(reads[3 * head_dim:])
+        q = _softmax(reads[head_dim : 2 * head_dim])
+        k = _softmax(reads[2 * head_dim : 3 * head_dim])
+        beta = _sigmoid(reads[3 * head_dim :])
         difference = (q - k) @ w
         w_after = w + np.outer(k, beta[rates] * difference)
         steps.append({"w": w, "q": q, "k": k, "beta": beta, "difference": difference, "w_after": w_after})
@@ -126,12 +127,14 @@ def srwm_backward_single_head(x, weights, grad_y, grad_finals):
         grad_beta = np.bincount(rates, grad_update * step["difference"], 4)
         through_w = w @ grad_difference
         grad_query, grad_key = through_w, g @ (beta[rates] * step["difference"]) - through_w
-        grad_reads = np.concatenate([
-            grad_y[t],
-            q * (grad_query - q @ grad_query),
-            k * (grad_key - k @ grad_key),
-            grad_beta * beta * (1 - beta),
-        ])
+        grad_reads = np.concatenate(
+            [
+                grad_y[t],
+                q * (grad_query - q @ grad_query),
+                k * (grad_key - k @ grad_key),
+                grad_beta * beta * (1 - beta),
+            ]
+        )
         grad_x[t] = w @ grad_reads
         g = g + np.outer(q - k, grad_difference) + np.outer(x[t], grad_reads)
     return grad_x, tuple(np.split(g, [head_dim, 2 * head_dim, 3 * head_dim], axis=1))

@@ -11,7 +11,7 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 KERNELS = REPOSITORY / "kerasrwm" / "ops" / "kernels"
 TINY_SHAPE = (2, 7, 3, 8)  # 6 sequences: one partial pack of float32 lanes
 
-pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")]  # builds with g++
 
 
 @pytest.fixture(scope="module")
@@ -38,15 +38,27 @@ def test_a_kernel_that_changes_the_results_fails_the_comparison(ab_bench, tmp_pa
     revert = "w[index] = w_old - row_key[i] * update_m;"
     assert revert in source
     (broken / "srwm_cpu.h").write_text(source.replace(revert, "w[index] = w_old + row_key[i] * update_m;"))
-    arguments = ["--baseline-dir", str(KERNELS), "--candidate-dir", str(broken), "--repeats", "1",
-                 "--shape", ",".join(map(str, TINY_SHAPE))]
+    arguments = [
+        "--baseline-dir",
+        str(KERNELS),
+        "--candidate-dir",
+        str(broken),
+        "--repeats",
+        "1",
+        "--shape",
+        ",".join(map(str, TINY_SHAPE)),
+    ]
     assert ab_bench.main(arguments) == 1
 
 
 @pytest.mark.parametrize(
     "arguments, name",
-    [(["--shape", "2,7,3"], "--shape"), (["--repeats", "0"], "--repeats"), (["--tolerance", "nan"], "--tolerance"),
-     (["--core", "100000"], "--core")],
+    [
+        (["--shape", "2,7,3"], "--shape"),
+        (["--repeats", "0"], "--repeats"),
+        (["--tolerance", "nan"], "--tolerance"),
+        (["--core", "100000"], "--core"),
+    ],
 )
 def test_bad_arguments_are_refused_by_name(ab_bench, capsys, arguments, name):
     with pytest.raises(SystemExit):

@@ -1,15 +1,18 @@
 """The SRWM CUDA kernels (`srwm_cuda.cu`, unchanged) run on the CPU through a CUDA emulation.
 
 g++ compiles the kernel source against `cuda_emulation/cuda_runtime.h`: each thread of a block is
-a fiber that yields at `__syncthreads()`, shared memory is NaN before every block, and the threads
-of each phase run in ascending, descending or random order. y, the final weights, the trace, the
-checkpoints and every gradient are compared with the float64 NumPy reference, and removing any one
-`__syncthreads()` must make the comparison fail. The library is built once per source hash into
-a temporary cache folder.
+a fiber that yields at `__syncthreads()` and at warp shuffles (where the lanes of a warp wait for
+each other and exchange values), shared memory is NaN before every block, and released threads
+run in ascending, descending or random order. y, the final weights, the trace, the checkpoints
+(read from their GPU layout through `GpuTraceIndex` and
+`GpuCheckpointIndex`) and every gradient are compared with the float64 NumPy reference, and
+removing any one `__syncthreads()`, or the wait of any one shuffle, must make the comparison fail.
+The library is built once per source hash into a temporary cache folder.
 """
 
 import ctypes
 import hashlib
+import itertools
 import os
 import re
 import shutil
@@ -29,15 +32,32 @@ from tests.reference.problems import random_problem
 REPOSITORY = Path(__file__).resolve().parents[2]
 KERNELS = REPOSITORY / "kerasrwm" / "ops" / "kernels"
 EMULATION = Path(__file__).resolve().parent / "cuda_emulation"
-SOURCES = [EMULATION / "cuda_runtime.h", EMULATION / "cuda_emulation.cc", KERNELS / "srwm_cuda.cu",
-           KERNELS / "srwm_cuda.h", KERNELS / "srwm_layout.h"]
+SOURCES = [
+    EMULATION / "cuda_runtime.h",
+    EMULATION / "cuda_emulation.cc",
+    KERNELS / "srwm_cuda.cu",
+    KERNELS / "srwm_cuda.h",
+    KERNELS / "srwm_layout.h",
+]
 COMPILER = os.environ.get("CXX", "g++")
 FLAGS = ["-std=c++17", "-O2", "-shared", "-fPIC", f"-I{EMULATION}", f"-I{KERNELS}"]
 ORDERS = {"ascending": 0, "descending": 1, "random": 2}
 LANES = {np.float32: 8, np.float64: 4}  # PackLanes<T>(): one 256-bit vector
 TOLERANCE = {np.float32: 2e-4, np.float64: 1e-10}
-OUTPUT_NAMES = ("y", "w_y_final", "w_q_final", "w_k_final", "w_b_final", "trace", "checkpoints", "grad_x",
-                "grad_w_y", "grad_w_q", "grad_w_k", "grad_w_b")
+OUTPUT_NAMES = (
+    "y",
+    "w_y_final",
+    "w_q_final",
+    "w_k_final",
+    "w_b_final",
+    "trace",
+    "checkpoints",
+    "grad_x",
+    "grad_w_y",
+    "grad_w_q",
+    "grad_w_k",
+    "grad_w_b",
+)
 
 pytestmark = pytest.mark.skipif(shutil.which(COMPILER) is None, reason=f"needs {COMPILER}")
 
@@ -64,98 +84,157 @@ def emulation():
     handle = ctypes.CDLL(str(_build_library()))
     handle.emulated_srwm_forward_backward.restype = ctypes.c_int
     handle.emulated_srwm_forward_backward.argtypes = [
-        ctypes.c_int, ctypes.POINTER(ctypes.c_int64), ctypes.POINTER(ctypes.c_void_p),
-        ctypes.POINTER(ctypes.c_void_p), ctypes.c_int, ctypes.c_uint64, ctypes.c_int, ctypes.c_char_p,
+        ctypes.c_int,
+        ctypes.POINTER(ctypes.c_int64),
+        ctypes.POINTER(ctypes.c_void_p),
+        ctypes.POINTER(ctypes.c_void_p),
+        ctypes.c_int,
+        ctypes.c_uint64,
+        ctypes.c_int,
+        ctypes.c_char_p,
         ctypes.c_size_t,
     ]
+    handle.emulated_gpu_saved_to_sequences.argtypes = [ctypes.c_int, ctypes.POINTER(ctypes.c_int64)] + [
+        ctypes.c_void_p
+    ] * 4
     handle.emulated_launch_shared_bytes.argtypes = [ctypes.POINTER(ctypes.c_int64), ctypes.c_int]
-    handle.emulated_attribute_calls.argtypes = [ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_int),
-                                                ctypes.c_int]
+    handle.emulated_attribute_calls.argtypes = [
+        ctypes.POINTER(ctypes.c_int),
+        ctypes.POINTER(ctypes.c_int),
+        ctypes.c_int,
+    ]
     return handle
 
 
-def _saved_shapes(batch, length, heads, head_dim, interval, lanes):
-    packs = -(-batch * heads // lanes)
-    trace = (packs, length, 5 * head_dim + 2 * NUM_RATES, lanes)
-    checkpoints = (packs, -(-length // interval), head_dim, 3 * head_dim + NUM_RATES, lanes)
+def _saved_shapes(batch, length, heads, head_dim, interval):
+    """Per-sequence shapes of the trace and the checkpoints: [sequences, ...]."""
+    trace = (batch * heads, length, 5 * head_dim + 2 * NUM_RATES)
+    checkpoints = (batch * heads, -(-length // interval), head_dim, 3 * head_dim + NUM_RATES)
     return trace, checkpoints
 
 
-def run_emulated(emulation, problem, dtype, interval, order="ascending", seed=0, skipped_barrier_line=-1):
-    """Forward + backward of the emulated kernels; a dict of the outputs (NaN where never written)."""
+def _gpu_buffer_shape(shape, lanes):
+    """[packs, lanes, ...] for the per-sequence `shape` [sequences, ...]: the op's tensor on a GPU."""
+    return (-(-shape[0] // lanes), lanes, *shape[1:])
+
+
+def gpu_saved_to_sequences(emulation, dtype, shape, interval, trace_buffer, checkpoints_buffer):
+    """The trace and checkpoints of the kernels' GPU layout, per sequence (see `_saved_shapes`)."""
+    trace_shape, checkpoints_shape = _saved_shapes(*shape, interval)
+    trace, checkpoints = np.empty(trace_shape, dtype), np.empty(checkpoints_shape, dtype)
+    emulation.emulated_gpu_saved_to_sequences(
+        np.dtype(dtype).itemsize,
+        (ctypes.c_int64 * 5)(*shape, interval),
+        trace_buffer.ctypes.data,
+        checkpoints_buffer.ctypes.data,
+        trace.ctypes.data,
+        checkpoints.ctypes.data,
+    )
+    return trace, checkpoints
+
+
+def run_emulated(emulation, problem, dtype, interval, order="ascending", seed=0, skipped_line=-1):
+    """Forward + backward of the emulated kernels; a dict of the outputs (NaN where never written).
+
+    The trace and checkpoints are given per sequence, and as the kernels wrote them (in their
+    GPU-layout buffers, NaN where not written) under "trace_buffer" and "checkpoints_buffer".
+    """
     x, weights, grad_y, grad_finals = problem
-    batch, length, heads, head_dim = x.shape
     inputs = [np.ascontiguousarray(a, dtype) for a in (x, *weights, grad_y, *grad_finals)]
-    trace_shape, checkpoints_shape = _saved_shapes(batch, length, heads, head_dim, interval, LANES[dtype])
-    shapes = [x.shape, *(w.shape for w in weights), trace_shape, checkpoints_shape, x.shape,
-              *(w.shape for w in weights)]
+    saved = [_gpu_buffer_shape(shape, LANES[dtype]) for shape in _saved_shapes(*x.shape, interval)]
+    shapes = [x.shape, *(w.shape for w in weights), *saved, x.shape, *(w.shape for w in weights)]
     outputs = [np.full(shape, np.nan, dtype) for shape in shapes]
     pointers = lambda arrays: (ctypes.c_void_p * len(arrays))(*[a.ctypes.data for a in arrays])  # noqa: E731
     error = ctypes.create_string_buffer(1024)
     status = emulation.emulated_srwm_forward_backward(
-        np.dtype(dtype).itemsize, (ctypes.c_int64 * 5)(*x.shape, interval), pointers(inputs), pointers(outputs),
-        ORDERS[order], seed, skipped_barrier_line, error, len(error),
+        np.dtype(dtype).itemsize,
+        (ctypes.c_int64 * 5)(*x.shape, interval),
+        pointers(inputs),
+        pointers(outputs),
+        ORDERS[order],
+        seed,
+        skipped_line,
+        error,
+        len(error),
     )
     if status != 0:
         raise RuntimeError(error.value.decode())
-    return dict(zip(OUTPUT_NAMES, outputs))
+    result = dict(zip(OUTPUT_NAMES, outputs))
+    result["trace_buffer"], result["checkpoints_buffer"] = result["trace"], result["checkpoints"]
+    result["trace"], result["checkpoints"] = gpu_saved_to_sequences(
+        emulation, dtype, x.shape, interval, result["trace_buffer"], result["checkpoints_buffer"]
+    )
+    return result
 
 
-def expected_outputs(problem, interval, lanes):
-    """The float64 reference of every output, the trace and checkpoints in the packed layout."""
+def expected_outputs(problem, interval):
+    """The float64 reference of every output, the trace and checkpoints per sequence."""
     x, weights, grad_y, grad_finals = problem
     batch, length, heads, head_dim = x.shape
     y, finals = srwm_numpy.srwm(x, *weights)
     grad_x, grad_weights = srwm_numpy.srwm_backward(x, weights, grad_y, grad_finals)
-    trace_shape, checkpoints_shape = _saved_shapes(batch, length, heads, head_dim, interval, lanes)
-    trace, checkpoints = np.full(trace_shape, np.nan), np.full(checkpoints_shape, np.nan)
+    trace_shape, checkpoints_shape = _saved_shapes(batch, length, heads, head_dim, interval)
+    trace, checkpoints = np.empty(trace_shape), np.empty(checkpoints_shape)
     for sequence in range(batch * heads):
         b, h = divmod(sequence, heads)
-        pack, lane = divmod(sequence, lanes)
         steps = srwm_numpy.srwm_steps_single_head(x[b, :, h], [w[b, h] for w in weights])
         for t, step in enumerate(steps):
-            trace[pack, t, :, lane] = np.concatenate([step["q"], step["k"], step["beta"], step["difference"]])
+            trace[sequence, t] = np.concatenate([step["q"], step["k"], step["beta"], step["difference"]])
         for checkpoint in range(checkpoints_shape[1]):
-            checkpoints[pack, checkpoint, :, :, lane] = steps[min((checkpoint + 1) * interval, length) - 1]["w_after"]
+            checkpoints[sequence, checkpoint] = steps[min((checkpoint + 1) * interval, length) - 1]["w_after"]
     return dict(zip(OUTPUT_NAMES, [y, *finals, trace, checkpoints, grad_x, *grad_weights]))
 
 
 def relative_errors(actual, expected):
-    """Largest error of each output relative to its largest magnitude; inf where one was not written.
-
-    Padding lanes of the trace and checkpoints (NaN in `expected`) are not compared.
-    """
+    """Largest error of each output relative to its largest magnitude; inf where one was not written."""
     errors = {}
     for name, reference in expected.items():
-        valid = ~np.isnan(reference)
-        values = np.asarray(actual[name], np.float64)[valid]
+        values = np.asarray(actual[name], np.float64)
         if not np.all(np.isfinite(values)):
             errors[name] = np.inf
             continue
-        scale = max(np.max(np.abs(reference[valid])), 1e-30)
-        errors[name] = float(np.max(np.abs(values - reference[valid])) / scale)
+        scale = max(np.max(np.abs(reference)), 1e-30)
+        errors[name] = float(np.max(np.abs(values - reference)) / scale)
     return errors
 
 
-def barrier_lines():
-    """Source lines (1-based) of the `__syncthreads()` calls in srwm_cuda.cu."""
+def sync_lines(pattern):
+    """Source lines (1-based) of srwm_cuda.cu that match `pattern`."""
     lines = (KERNELS / "srwm_cuda.cu").read_text().splitlines()
-    return [number for number, line in enumerate(lines, 1) if re.search(r"\b__syncthreads\(\)", line)]
+    return [number for number, line in enumerate(lines, 1) if re.search(pattern, line)]
 
 
 def _check(emulation, dtype, shape, interval, seed=0):
     problem = random_problem(*shape, np.random.default_rng(seed))
-    expected = expected_outputs(problem, interval, LANES[dtype])
+    expected = expected_outputs(problem, interval)
     for order in ORDERS:
-        errors = relative_errors(run_emulated(emulation, problem, dtype, interval, order, seed), expected)
+        actual = run_emulated(emulation, problem, dtype, interval, order, seed)
+        errors = relative_errors(actual, expected)
         worst = max(errors, key=errors.get)
         assert errors[worst] <= TOLERANCE[dtype], (order, worst, errors)
+        for name in ("trace", "checkpoints"):  # nothing written outside the GPU layout's places
+            assert np.count_nonzero(~np.isnan(actual[f"{name}_buffer"])) == actual[name].size, (order, name)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_small_case_matches_the_reference_in_every_thread_order(emulation, dtype):
     # 10 sequences: one full and one partial pack of float32 (8 lanes), a partial third of float64.
     _check(emulation, dtype, (2, 7, 5, 5), interval=3)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gpu_layout_gives_every_value_its_place_and_a_step_contiguous_rows(emulation, dtype):
+    """Through the kernels' own index functions: the layout is one-to-one into the op's tensor, and
+    a step's trace fields and a checkpoint row's columns (thread m takes field or column m) are
+    consecutive elements, so a warp's accesses are coalesced."""
+    shape, interval = (2, 7, 5, 5), 3  # 10 sequences: a partial last pack in float32 and float64
+    buffers = []
+    for per_sequence in _saved_shapes(*shape, interval):
+        gpu_shape = _gpu_buffer_shape(per_sequence, LANES[dtype])
+        buffers.append(np.arange(np.prod(gpu_shape), dtype=dtype).reshape(gpu_shape))
+    for places in gpu_saved_to_sequences(emulation, dtype, shape, interval, *buffers):
+        assert np.unique(places).size == places.size
+        assert np.all(np.diff(places, axis=-1) == 1)
 
 
 @pytest.mark.slow
@@ -166,22 +245,34 @@ def test_kernels_match_the_reference(emulation, dtype, head_dim, length):
     _check(emulation, dtype, (3, length, 3, head_dim), interval=4, seed=head_dim * 100 + length)
 
 
-def test_removing_any_barrier_breaks_the_comparison(emulation):
-    lines = barrier_lines()
-    assert len(lines) >= 7, lines  # 3 in the forward step, 4 in the backward step
-    problem = random_problem(2, 7, 5, 5, np.random.default_rng(1))
-    expected = expected_outputs(problem, 3, LANES[np.float64])
+@pytest.mark.parametrize(
+    "pattern, least",
+    # 3 barriers in the forward step, 4 in the backward step and 1 before it; GroupSum and GroupMax.
+    [(r"\b__syncthreads\(\)", 8), (r"\b__shfl_\w+_sync\(", 2)],
+    ids=["barriers", "shuffles"],
+)
+def test_removing_any_synchronization_breaks_the_comparison(emulation, pattern, least):
+    """Each barrier, and each shuffle's wait for the other lanes of its warp, is needed.
+
+    head_dim 5 runs one warp (the softmaxes over groups of 16 lanes), head_dim 16 two warps.
+    """
+    lines = sync_lines(pattern)
+    assert len(lines) >= least, lines
+    cases = []
+    for head_dim in (5, 16):
+        problem = random_problem(2, 7, 5, head_dim, np.random.default_rng(1))
+        cases.append((problem, expected_outputs(problem, 3)))
     for line in lines:
         worst = 0.0
-        for order in ORDERS:
+        for (problem, expected), order in itertools.product(cases, ORDERS):
             try:
                 errors = relative_errors(
-                    run_emulated(emulation, problem, np.float64, 3, order, seed=1, skipped_barrier_line=line), expected
+                    run_emulated(emulation, problem, np.float64, 3, order, seed=1, skipped_line=line), expected
                 )
             except RuntimeError:
                 errors = {"launch": np.inf}
             worst = max(worst, *errors.values())
-        assert worst > 1e-6, f"the kernels still pass without the __syncthreads() on line {line}"
+        assert worst > 1e-6, f"the kernels still pass without the synchronization on line {line}"
 
 
 def test_shared_memory_attribute_is_set_once_per_kernel_to_the_device_limit(emulation):
@@ -216,5 +307,7 @@ def test_python_shared_memory_sizes_are_what_the_kernels_request(emulation, dtyp
     launches = (ctypes.c_int64 * 2)()
     assert emulation.emulated_launch_shared_bytes(launches, 2) == 2
     itemsize = np.dtype(dtype).itemsize
-    assert list(launches) == [gpu_limits.forward_shared_bytes(head_dim, itemsize),
-                              gpu_limits.backward_shared_bytes(head_dim, itemsize)]
+    assert list(launches) == [
+        gpu_limits.forward_shared_bytes(head_dim, itemsize),
+        gpu_limits.backward_shared_bytes(head_dim, itemsize),
+    ]

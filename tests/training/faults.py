@@ -34,7 +34,11 @@ def raise_kill():
 
 
 def _truncate_half(path):
-    paths = [os.path.join(root, name) for root, _, names in os.walk(path) for name in names] if os.path.isdir(path) else [path]
+    paths = (
+        [os.path.join(root, name) for root, _, names in os.walk(path) for name in names]
+        if os.path.isdir(path)
+        else [path]
+    )
     for file_path in paths:
         os.truncate(file_path, os.path.getsize(file_path) // 2)
 

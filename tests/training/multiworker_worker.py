@@ -9,6 +9,7 @@ error shows up as a factor of 2). With KILL_AFTER_EPOCH, the process exits with 
 the end of that epoch, after the checkpoint.
 """
 
+import os
 import sys
 
 import keras
@@ -16,11 +17,22 @@ import numpy as np
 
 from kerasrwm.models import BootstrappedLearner
 from kerasrwm.training.experiment import LEARNER_KEYS
-from tests.commands.tiny_run import KillAfterEpoch
 from tests.commands.tiny_run import tiny_config
 
 STEPS = 4
 STEPS_PER_EPOCH = 2
+
+
+class KillAfterEpoch(keras.callbacks.Callback):
+    """Ends the process (exit status 17) at the end of epoch `epoch` (0-based)."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            os._exit(17)
 
 
 def multiworker_config():

@@ -6,8 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from kerasrwm.training.divergence import TrainingDiverged
 from kerasrwm.data import load_source
+from kerasrwm.training.divergence import TrainingDiverged
 from kerasrwm.training.experiment import load_trained
 from kerasrwm.training.experiment import make_config
 from kerasrwm.training.experiment import train
@@ -27,9 +27,18 @@ def uninterrupted(tmp_path_factory):
 
 def assert_same_run(run_dir, reference_dir):
     """Same files, same final and best weights, same best record."""
-    assert sorted(os.listdir(run_dir)) == sorted(os.listdir(reference_dir)) == [
-        "best.json", "best.keras", "config.json", "finished", "logs", "model.keras",
-    ]
+    assert (
+        sorted(os.listdir(run_dir))
+        == sorted(os.listdir(reference_dir))
+        == [
+            "best.json",
+            "best.keras",
+            "config.json",
+            "finished",
+            "logs",
+            "model.keras",
+        ]
+    )
     for which in ("last", "best"):
         _, model = load_trained(run_dir, which)
         _, reference = load_trained(reference_dir, which)

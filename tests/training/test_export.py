@@ -20,11 +20,19 @@ from tests.models.episodes import random_episode_batch
 SCRIPT = Path(__file__).with_name("load_exported.py")
 
 
+@pytest.mark.slow
 def test_export_runs_in_plain_tensorflow_and_matches_keras(tmp_path):
     keras.utils.set_random_seed(1)
     model = kerasrwm.BootstrappedLearner(
-        n_way=3, backbone="conv4", backbone_channels=4, hidden_size=8, num_layers=2, num_heads=2, ff_dim=8,
-        dropout=0.3, vision_dropout=0.2,
+        n_way=3,
+        backbone="conv4",
+        backbone_channels=4,
+        hidden_size=8,
+        num_layers=2,
+        num_heads=2,
+        ff_dim=8,
+        dropout=0.3,
+        vision_dropout=0.2,
     )
     train_batch = random_episode_batch(batch=2, image_shape=(16, 16, 1), seed=0)
     model(train_batch)
@@ -52,8 +60,15 @@ def test_export_runs_in_plain_tensorflow_and_matches_keras(tmp_path):
 def test_predict_sequence_export_matches_keras_per_step_logits(tmp_path, sequence_layer):
     keras.utils.set_random_seed(2)
     model = DelayedLabelLearner(
-        n_way=3, backbone="conv4", backbone_channels=4, hidden_size=8, num_layers=2, num_heads=2, ff_dim=8,
-        dropout=0.3, sequence_layer=sequence_layer,
+        n_way=3,
+        backbone="conv4",
+        backbone_channels=4,
+        hidden_size=8,
+        num_layers=2,
+        num_heads=2,
+        ff_dim=8,
+        dropout=0.3,
+        sequence_layer=sequence_layer,
     )
     rng = np.random.default_rng(0)
     model({"images": rng.normal(size=(2, 6, 16, 16, 1)).astype("float32"), "labels": rng.integers(0, 3, (2, 6))})
@@ -64,13 +79,93 @@ def test_predict_sequence_export_matches_keras_per_step_logits(tmp_path, sequenc
         "labels": rng.integers(0, 3, (3, 9)).astype("int32"),
     }
     loaded = tf.saved_model.load(path)
-    logits = loaded.signatures["predict_sequence"](**{key: tf.constant(value) for key, value in sequence.items()})["logits"]
+    logits = loaded.signatures["predict_sequence"](**{key: tf.constant(value) for key, value in sequence.items()})[
+        "logits"
+    ]
     expected = model(sequence, training=False).numpy()
     assert expected.shape == (3, 9, 3)
     np.testing.assert_allclose(logits.numpy(), expected, rtol=1e-4, atol=1e-5)
 
 
 def test_export_rejects_an_image_shape_without_channels(tmp_path):
-    model = DelayedLabelLearner(n_way=3, backbone=keras.layers.Flatten(), hidden_size=8, num_layers=1, num_heads=2, ff_dim=8)
+    model = DelayedLabelLearner(
+        n_way=3, backbone=keras.layers.Flatten(), hidden_size=8, num_layers=1, num_heads=2, ff_dim=8
+    )
     with pytest.raises(ValueError, match=r"`image_shape` must be \(height, width, channels\); received: \(16, 16\)"):
         export_predict_sequence(model, str(tmp_path / "saved"), image_shape=(16, 16))
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    keras.utils.set_random_seed(2)
+    model = kerasrwm.BootstrappedLearner(
+        n_way=3, backbone="conv4", backbone_channels=4, hidden_size=8, num_layers=1, num_heads=2, ff_dim=8
+    )
+    model(random_episode_batch(batch=1, image_shape=(16, 16, 1), seed=0))
+    path = export_adapt_and_predict(model, str(tmp_path_factory.mktemp("saved")), image_shape=(16, 16, 1))
+    return tf.saved_model.load(path).signatures["adapt_and_predict"]
+
+
+def call_inputs(batch=2, support=3, queries=2, size=16, channels=1, labels=None, support_images=None):
+    rng = np.random.default_rng(0)
+    return {
+        "support_images": tf.constant(
+            rng.random((batch, support, size, size, channels), dtype=np.float32)
+            if support_images is None
+            else support_images
+        ),
+        "support_labels": tf.constant(
+            rng.integers(0, 3, (batch, support), dtype=np.int32) if labels is None else labels
+        ),
+        "query_images": tf.constant(rng.random((batch, queries, size, size, channels), dtype=np.float32)),
+    }
+
+
+def test_exported_signature_accepts_a_valid_episode(exported):
+    assert exported(**call_inputs())["logits"].shape == (2, 2, 3)
+
+
+@pytest.mark.parametrize(
+    "inputs, message",
+    [
+        (
+            lambda: call_inputs(support_images=np.full((2, 3, 16, 16, 1), np.nan, np.float32)),
+            "`support_images` must be finite",
+        ),
+        (lambda: call_inputs(labels=np.full((2, 3), 3, np.int32)), r"`support_labels` must be in \[0, 3\)"),
+        (lambda: call_inputs(labels=np.full((2, 3), -1, np.int32)), r"`support_labels` must be in \[0, 3\)"),
+        (lambda: call_inputs(labels=np.zeros((2, 4), np.int32)), "`support_labels` must be \\[B, S\\]"),
+        (
+            lambda: {**call_inputs(), "query_images": tf.zeros([3, 2, 16, 16, 1])},
+            "`query_images` must have the batch size",
+        ),
+    ],
+)
+def test_exported_signature_names_the_bad_argument(exported, inputs, message):
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        exported(**inputs())
+
+
+@pytest.mark.parametrize("size, channels", [(32, 1), (16, 3)])
+def test_exported_signature_refuses_other_image_shapes(exported, size, channels):
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"`support_images` must be \[B, S, 16, 16, 1\]"):
+        exported(**call_inputs(size=size, channels=channels))
+
+
+@pytest.mark.parametrize(
+    "images, labels, message",
+    [
+        (np.zeros((2, 4, 16, 16, 3), np.float32), np.zeros((2, 4), np.int32), r"`images` must be \[B, S, 16, 16, 1\]"),
+        (np.zeros((2, 4, 16, 16, 1), np.float32), np.zeros((2, 5), np.int32), r"`labels` must be \[B, S\]"),
+        (np.zeros((2, 4, 16, 16, 1), np.float32), np.full((2, 4), 3, np.int32), r"`labels` must be in \[0, 3\)"),
+        (np.full((2, 4, 16, 16, 1), np.inf, np.float32), np.zeros((2, 4), np.int32), "`images` must be finite"),
+    ],
+)
+def test_predict_sequence_signature_names_the_bad_argument(tmp_path, images, labels, message):
+    model = DelayedLabelLearner(
+        n_way=3, backbone="conv4", backbone_channels=4, hidden_size=8, num_layers=1, num_heads=2, ff_dim=8
+    )
+    model({"images": np.zeros((1, 2, 16, 16, 1), np.float32), "labels": np.zeros((1, 2), np.int32)})
+    predict = tf.saved_model.load(export_predict_sequence(model, str(tmp_path / "saved"), (16, 16, 1)))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        predict.signatures["predict_sequence"](images=tf.constant(images), labels=tf.constant(labels))

@@ -1,4 +1,4 @@
-"""`KTestSweepCallback`: logs and TensorBoard scalars equal a direct sweep."""
+"""`KTestSweepCallback`: logs and TensorBoard scalars equal a direct sweep, per K_test."""
 
 import glob
 
@@ -6,9 +6,9 @@ import numpy as np
 import tensorflow as tf
 
 from kerasrwm.data import load_synthetic
-from kerasrwm.models import k_test_sweep
 from kerasrwm.training import KTestSweepCallback
-from tests.models.test_k_test_sweep import ConstantPredictor
+from kerasrwm.training import k_test_sweep
+from tests.models.predictors import KShotPredictor
 
 
 def read_scalars(log_dir):
@@ -22,7 +22,7 @@ def read_scalars(log_dir):
 
 def test_callback_logs_one_scalar_per_k_test(tmp_path):
     store = load_synthetic(num_classes=40, images_per_class=20, image_size=12, seed=3).split("test")
-    model = ConstantPredictor(n_way=4)
+    model = KShotPredictor(n_way=4)
     callback = KTestSweepCallback(store, [1, 2], runs=2, episodes=4, batch_size=2, seed=5, log_dir=str(tmp_path))
     callback.set_model(model)
     logs = {}
@@ -31,7 +31,11 @@ def test_callback_logs_one_scalar_per_k_test(tmp_path):
     callback.on_train_end()
     expected = k_test_sweep(model, store, [1, 2], runs=2, episodes=4, batch_size=2, seed=5)
     scalars = read_scalars(tmp_path)
+    # The predictor's accuracy depends on K, so a mix-up of K_test values cannot pass.
+    assert expected[0]["accuracy_mean"] < expected[1]["accuracy_mean"]
     for row in expected:
         assert logs[f"k_test_{row['k_test']}_accuracy"] == row["accuracy_mean"]
         for epoch in (0, 1):
-            np.testing.assert_allclose(scalars[(f"k_test_sweep/accuracy_k{row['k_test']}", epoch)], row["accuracy_mean"], rtol=1e-6)
+            np.testing.assert_allclose(
+                scalars[(f"k_test_sweep/accuracy_k{row['k_test']}", epoch)], row["accuracy_mean"], rtol=1e-6
+            )

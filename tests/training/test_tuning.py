@@ -18,9 +18,19 @@ N_WAY = 3
 TINY = make_config(
     {
         "data_options": {"num_classes": 60, "image_size": 16},
-        "n_way": N_WAY, "k_shot": 2, "hidden_size": 16, "num_layers": 1, "num_heads": 2, "ff_dim": 16,
-        "backbone_channels": 4, "steps": 2, "steps_per_epoch": 2, "batch_size": 4, "validation_episodes": 8,
-        "learning_rate": 0.01, "jit_compile": False,
+        "n_way": N_WAY,
+        "k_shot": 2,
+        "hidden_size": 16,
+        "num_layers": 1,
+        "num_heads": 2,
+        "ff_dim": 16,
+        "backbone_channels": 4,
+        "steps": 2,
+        "steps_per_epoch": 2,
+        "batch_size": 4,
+        "validation_episodes": 8,
+        "learning_rate": 0.01,
+        "jit_compile": False,
     }
 )
 BETA2 = [0.0, 2.0]
@@ -68,6 +78,7 @@ def grid_values(trials):
     return [(trial["beta2"], trial["k_extra"]) for trial in trials]
 
 
+@pytest.mark.slow
 def test_each_trial_trains_its_beta2_and_k_extra(search):
     _, calls = search
     trials = calls[-1]["trials"]
@@ -78,6 +89,7 @@ def test_each_trial_trains_its_beta2_and_k_extra(search):
     assert trained == [(beta2, N_WAY * k_extra) for beta2, k_extra in grid_values(trials)]
 
 
+@pytest.mark.slow
 def test_best_json_is_the_best_trial_of_the_tuner_records(search):
     output_dir, calls = search
     with open(os.path.join(output_dir, "best.json")) as file:
@@ -95,6 +107,7 @@ def test_best_json_is_the_best_trial_of_the_tuner_records(search):
     assert calls[-1]["best"] == calls[2]["best"] == best
 
 
+@pytest.mark.slow
 def test_rerun_resumes_without_rerunning_finished_trials(search):
     output_dir, calls = search
     first, killed, resumed, rerun = calls
@@ -111,6 +124,19 @@ def test_rerun_resumes_without_rerunning_finished_trials(search):
     assert sorted(os.listdir(os.path.join(output_dir, "logs"))) == ["0", "1", "2", "3"]
 
 
+@pytest.mark.slow
+def test_rerun_with_other_unused_beta2_and_k_extra_in_the_config_resumes(search):
+    """The configuration's own beta2 and K' never reach a trial, so they neither enter search.json nor block a rerun."""
+    output_dir, calls = search
+    with open(os.path.join(output_dir, "search.json")) as file:
+        assert not {"beta2", "k_extra"} & set(json.load(file)["config"])
+    before = trial_results(output_dir)
+    best = tune({**TINY, "beta2": 7.0, "k_extra": 9}, BETA2, K_EXTRA, 4, output_dir, verbose=0)
+    assert best == calls[-1]["best"]
+    assert trial_results(output_dir) == before
+
+
+@pytest.mark.slow
 def test_rerun_with_other_settings_is_refused(search):
     output_dir, _ = search
     with pytest.raises(ValueError, match="different settings"):

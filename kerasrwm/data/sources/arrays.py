@@ -60,13 +60,10 @@ def from_arrays(
     labels = np.asarray(labels)
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(
-            f"`labels` must be a rank-1 integer array; received shape {labels.shape} and dtype "
-            f"{labels.dtype}."
+            f"`labels` must be a rank-1 integer array; received shape {labels.shape} and dtype {labels.dtype}."
         )
     if len(labels) != len(images):
-        raise ValueError(
-            f"`labels` must have one entry per image ({len(images)}); received {len(labels)}."
-        )
+        raise ValueError(f"`labels` must have one entry per image ({len(images)}); received {len(labels)}.")
     if len(labels) and labels.min() < 0:
         raise ValueError(f"`labels` must be non-negative class ids; received {labels.min()}.")
     num_classes = int(labels.max()) + 1 if len(labels) else 0
@@ -74,8 +71,7 @@ def from_arrays(
         class_names = [str(c) for c in range(num_classes)]
     elif len(class_names) < num_classes:
         raise ValueError(
-            f"`class_names` must name every class id up to {num_classes - 1}; received "
-            f"{len(class_names)} names."
+            f"`class_names` must name every class id up to {num_classes - 1}; received {len(class_names)} names."
         )
     num_classes = len(class_names)
     if class_split is None:
@@ -96,14 +92,11 @@ def _splits_from_names(class_split, num_classes):
     class_split = np.asarray(class_split).astype(str)
     if class_split.shape != (num_classes,):
         raise ValueError(
-            f"`class_split` must have one entry per class ({num_classes}); received shape "
-            f"{class_split.shape}."
+            f"`class_split` must have one entry per class ({num_classes}); received shape {class_split.shape}."
         )
     unknown = sorted(str(value) for value in set(class_split) - set(SPLIT_ALIASES) - {""})
     if unknown:
-        raise ValueError(
-            f"`class_split` values must be among {sorted(SPLIT_ALIASES)} or ''; received {unknown}."
-        )
+        raise ValueError(f"`class_split` values must be among {sorted(SPLIT_ALIASES)} or ''; received {unknown}.")
     splits = np.array([SPLIT_ALIASES.get(value, "") for value in class_split])
     return {name: np.flatnonzero(splits == name) for name in ("train", "validation", "test")}
 
@@ -113,7 +106,9 @@ def _open_npz(path):
     if not os.path.exists(path):
         raise ValueError(f"The file `path`={str(path)!r} does not exist.")
     if os.path.isdir(path):
-        raise ValueError(f"`path`={str(path)!r} is a directory; an npz source is one .npz file (folder:PATH reads class folders).")
+        raise ValueError(
+            f"`path`={str(path)!r} is a directory; an npz source is one .npz file (folder:PATH reads class folders)."
+        )
     try:
         arrays = np.load(path, allow_pickle=False)
     except (OSError, EOFError, ValueError) as error:

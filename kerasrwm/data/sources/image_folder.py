@@ -9,8 +9,8 @@ from kerasrwm.data.source import Source
 from kerasrwm.data.sources.arrays import SPLIT_ALIASES
 from kerasrwm.data.sources.images import DEFAULT_SPLIT_FRACTIONS
 from kerasrwm.data.sources.images import image_size_pair
-from kerasrwm.data.sources.images import stack_images
 from kerasrwm.data.sources.images import split_by_fractions
+from kerasrwm.data.sources.images import stack_images
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 COLOR_MODES = {"rgb": "RGB", "grayscale": "L"}
@@ -66,15 +66,11 @@ def load_image_folder(
         folder = os.path.join(path, split, name)
         class_files = sorted(f for f in os.listdir(folder) if f.lower().endswith(IMAGE_EXTENSIONS))
         if not class_files:
-            raise ValueError(
-                f"Every class folder must hold png or jpg images; {folder!r} under `path` holds none."
-            )
+            raise ValueError(f"Every class folder must hold png or jpg images; {folder!r} under `path` holds none.")
         files += [os.path.join(folder, f) for f in class_files]
         labels += [label] * len(class_files)
     if not files:
-        raise ValueError(
-            f"`path`={str(path)!r} must hold class subfolders of png or jpg images; it holds none."
-        )
+        raise ValueError(f"`path`={str(path)!r} must hold class subfolders of png or jpg images; it holds none.")
     images = stack_images(_decode(files, COLOR_MODES[color_mode]), len(files), image_size, verbose)
     return Source(images, np.array(labels), class_names, class_splits, drop_small_classes=drop_small_classes)
 

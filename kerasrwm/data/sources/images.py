@@ -33,16 +33,13 @@ def as_uint8_images(images):
         return images.astype(np.uint8) * np.uint8(255)
     if np.issubdtype(images.dtype, np.floating):
         if not np.all(np.isfinite(images)):
-            raise ValueError(f"`images` must hold finite values; received NaN or infinite values.")
+            raise ValueError("`images` must hold finite values; received NaN or infinite values.")
         low, high = float(images.min()), float(images.max())
         if low < 0.0 or high > 1.0:
-            raise ValueError(
-                f"Float `images` must have values in [0, 1]; received values in [{low}, {high}]."
-            )
+            raise ValueError(f"Float `images` must have values in [0, 1]; received values in [{low}, {high}].")
         return np.round(images * 255.0).astype(np.uint8)
     raise ValueError(
-        f"`images` must have dtype uint8, bool or float with values in [0, 1]; received dtype "
-        f"{images.dtype}."
+        f"`images` must have dtype uint8, bool or float with values in [0, 1]; received dtype {images.dtype}."
     )
 
 

@@ -2,10 +2,10 @@
 
 import numpy as np
 
-from kerasrwm.validation import check_integer
 from kerasrwm.data.source import Source
 from kerasrwm.data.sources.images import DEFAULT_SPLIT_FRACTIONS
 from kerasrwm.data.sources.images import split_by_fractions
+from kerasrwm.validation import check_integer
 
 STROKES_PER_CLASS = 2
 SEGMENTS_PER_STROKE = 3

@@ -1,7 +1,6 @@
 """A source from a TensorFlow Datasets dataset, loaded with `tfds.load`."""
 
 import numpy as np
-import tensorflow_datasets as tfds
 
 from kerasrwm.data.source import SPLIT_NAMES
 from kerasrwm.data.sources.arrays import from_arrays
@@ -44,9 +43,17 @@ def load_tfds(
     if not isinstance(splits, str) and not set(splits) <= set(SPLIT_NAMES):
         raise ValueError(f"`splits` keys must be among {SPLIT_NAMES}; received splits={splits!r}.")
     tfds_splits = [splits] if isinstance(splits, str) else list(splits.values())
-    datasets, info = tfds.load(
-        name, split=tfds_splits, data_dir=data_dir, download=download, with_info=True
-    )
+    import tensorflow_datasets as tfds  # imported on use: loading it takes seconds
+
+    try:
+        datasets, info = tfds.load(name, split=tfds_splits, data_dir=data_dir, download=download, with_info=True)
+    except tfds.core.registered.DatasetNotFoundError:
+        raise ValueError(f"`name` {name!r} is not a TFDS dataset; `tfds.list_builders()` lists them.") from None
+    except AssertionError as error:  # TFDS's way of saying the data is not prepared and download=False
+        raise ValueError(
+            f"The TFDS dataset {name!r} is not prepared in `data_dir`={data_dir!r} and `download` is false: "
+            f"pass download=true or prepare it first ({error})."
+        ) from None
     for key in (image_key, label_key):
         if key not in info.features:
             raise ValueError(
@@ -58,7 +65,7 @@ def load_tfds(
     class_names = getattr(info.features[label_key], "names", None)
     if isinstance(splits, str):
         return from_arrays(images[0], labels[0], class_names=class_names, **options)
-    num_classes = len(class_names) if class_names else int(max(l.max() for l in labels)) + 1
+    num_classes = len(class_names) if class_names else int(max(split_labels.max() for split_labels in labels)) + 1
     class_split = np.full(num_classes, "", dtype=object)
     for split, split_labels in zip(splits, labels):
         for class_id in np.unique(split_labels):

@@ -13,12 +13,15 @@ def get_backbone(name_or_layer, **kwargs):
     """Returns a backbone layer.
 
     Args:
-        name_or_layer: `"conv4"`, `"resnet12"`, or a `keras.layers.Layer`, returned unchanged.
+        name_or_layer: `"conv4"`, `"resnet12"`, a `keras.layers.Layer` (returned unchanged) or the
+            serialized config of one (`keras.saving.serialize_keras_object`), deserialized.
         **kwargs: constructor arguments of the named backbone (not allowed with a layer).
 
     Returns:
         A `keras.layers.Layer` mapping `[batch, h, w, c]` images to `[batch, features]`.
     """
+    if isinstance(name_or_layer, dict):
+        name_or_layer = keras.saving.deserialize_keras_object(name_or_layer)
     if isinstance(name_or_layer, keras.layers.Layer):
         if kwargs:
             raise ValueError(f"`backbone` arguments apply only to a backbone name; received a layer and {kwargs}.")
@@ -26,5 +29,6 @@ def get_backbone(name_or_layer, **kwargs):
     if isinstance(name_or_layer, str) and name_or_layer in BACKBONES:
         return BACKBONES[name_or_layer](**kwargs)
     raise ValueError(
-        f"`backbone` must be one of {tuple(BACKBONES)} or a `keras.layers.Layer`; received: {name_or_layer!r}."
+        f"`backbone` must be one of {tuple(BACKBONES)}, a `keras.layers.Layer` or its serialized config; "
+        f"received: {name_or_layer!r}."
     )

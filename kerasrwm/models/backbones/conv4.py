@@ -18,7 +18,7 @@ DROPOUT_TYPES = ("base", "2d")
 
 @keras.saving.register_keras_serializable(package="kerasrwm")
 class Conv4Backbone(keras.layers.Layer):
-    """Four conv blocks then flatten, as in the reference (`srwm_reference.md` §3.1).
+    """Four conv blocks then flatten, as in the authors' Conv-4 backbone.
 
     Each block is Conv2D(3x3, stride 1, "same", with bias) → BatchNormalization → MaxPool2D(2) →
     Dropout → ReLU. The reference uses 32 channels for 84x84 images (800 features, 28,896

@@ -10,7 +10,7 @@ from kerasrwm.validation import rate
 
 @keras.saving.register_keras_serializable(package="kerasrwm")
 class ResidualBlock(keras.layers.Layer):
-    """A ResNet-12 block (`srwm_reference.md` §3.2), halving the spatial size.
+    """A ResNet-12 block of the authors' `res12` models, halving the spatial size.
 
     `LeakyReLU(BN(conv3(a(BN(conv2(a(BN(conv1(x)))))))) + BN(shortcut(x)))` → MaxPool2D(2) →
     Dropout, where `a` is LeakyReLU (followed by dropout if `in_block_dropout`), the three

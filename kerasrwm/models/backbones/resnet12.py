@@ -13,7 +13,7 @@ DROPOUT_TYPES = ("base", "inblock", "2d", "2d_inblock")
 
 @keras.saving.register_keras_serializable(package="kerasrwm")
 class ResNet12Backbone(keras.layers.Layer):
-    """Residual blocks then global average pooling, as in the reference (`srwm_reference.md` §3.2).
+    """Residual blocks then global average pooling, as in the authors' `res12` models.
 
     One `ResidualBlock` per entry of `channels`, each halving the spatial size: 84x84 images
     reach 5x5 before pooling, 32x32 images 2x2. The reference uses channels (64, 96, 128, 256),

@@ -1,9 +1,12 @@
 // CUDA kernels of the SRWM recurrence: one block per sequence (head of one batch element),
 // time fully sequential inside the block. Thread m owns column m of the fast weights
 // W [E][3E + 4] (and of their gradient G in the backward), which live in shared memory, so the
-// reads x W, the rank-1 updates and their reversal need no atomics. Row reductions over the
-// columns (G update, W grad) are done by the first E threads. Same algorithm and saved layout
-// as the CPU kernels (srwm_cpu.h): trace of q, k, beta, d per step and weight checkpoints.
+// reads x W, the rank-1 updates and their reversal need no atomics. The backward's row reductions
+// over the columns are split over groups of lanes that add up with warp shuffles, on rows padded
+// against shared-memory bank conflicts (PaddedRowStride). Same algorithm and saved data as the
+// CPU kernels (srwm_cpu.h): trace of q, k, beta, d per step and weight checkpoints, in the GPU
+// layout of srwm_layout.h (GpuTraceIndex, GpuCheckpointIndex), where thread m's field or column
+// at a step lies next to thread m + 1's.
 #include <cuda_runtime.h>
 
 #include <map>
@@ -23,24 +26,85 @@ __device__ T Sigmoid(T value) {
   return T(1) / (T(1) + exp(-value));
 }
 
-// softmax(logits)[index] over `size` logits.
+constexpr int kWarpSize = 32;
+constexpr unsigned kFullWarp = 0xffffffffu;
+
+// Sum of `value` over each aligned group of `lanes` lanes (a power of two up to the warp size);
+// every lane of a group gets its group's sum. Called by every lane of the warp.
 template <typename T>
-__device__ T SoftmaxEntry(const T* logits, int64_t size, int64_t index) {
-  T maximum = logits[0];
-  for (int64_t i = 1; i < size; ++i) maximum = max(maximum, logits[i]);
-  T total = 0;
-  for (int64_t i = 0; i < size; ++i) total += exp(logits[i] - maximum);
-  return exp(logits[index] - maximum) / total;
+__device__ T GroupSum(T value, int lanes) {
+  for (int offset = lanes / 2; offset > 0; offset /= 2) value += __shfl_xor_sync(kFullWarp, value, offset);
+  return value;
 }
 
-// Gradient of the logit `index` of softmax given the probabilities and their gradient.
+// GroupSum with max in place of the sum.
 template <typename T>
-__device__ T SoftmaxBackwardEntry(const T* probabilities, const T* grad, int64_t size,
-                                  int64_t index) {
-  T inner = 0;
-  for (int64_t i = 0; i < size; ++i) inner += probabilities[i] * grad[i];
-  return probabilities[index] * (grad[index] - inner);
+__device__ T GroupMax(T value, int lanes) {
+  for (int offset = lanes / 2; offset > 0; offset /= 2) value = max(value, __shfl_xor_sync(kFullWarp, value, offset));
+  return value;
 }
+
+// Lanes given to each of `rows` rows of a reduction split over a block of `threads` threads (a
+// multiple of the warp size): the largest power of two up to the warp size such that every row
+// has its own group of lanes, or 1 when there are more rows than threads.
+__host__ __device__ int LanesPerRow(int rows, int threads) {
+  int lanes = kWarpSize;
+  while (lanes > 1 && lanes * rows > threads) lanes /= 2;
+  return lanes;
+}
+
+// Lanes per row of the backward's row reductions: the E rows of W and G, whose first four groups
+// of lanes also sum the terms of one rate each.
+__host__ __device__ int ReductionLanes(int head_dim, int threads) {
+  return LanesPerRow(head_dim > kNumRates ? head_dim : kNumRates, threads);
+}
+
+// Row stride of W and G in the backward's shared memory: at least `columns`, and an odd multiple
+// of `lanes`, so that the rows that the groups of a warp read at once start in different banks
+// and the groups' consecutive columns never share a bank (4-byte banks; 8-byte elements are
+// served per half-warp, where the same holds).
+__host__ __device__ int PaddedRowStride(int columns, int lanes) {
+  const int groups = (columns + lanes - 1) / lanes;
+  return (groups % 2 == 1 ? groups : groups + 1) * lanes;
+}
+
+// Offsets of one sequence's data in the tensors of srwm_layout.h (the trace and checkpoints in
+// their GPU layout), taken once per block from its index functions, so that the step loop
+// addresses memory without 64-bit division or modulo.
+struct SequenceOffsets {
+  int64_t input, input_step;                              // x, y, grad_x, grad_y
+  int64_t trace, trace_step, trace_field;                 // trace
+  int64_t checkpoint, checkpoint_step, checkpoint_row, checkpoint_column;
+
+  __device__ SequenceOffsets(const SrwmSizes& sizes, int64_t sequence)
+      : input(sizes.InputIndex(sequence, 0, 0)),
+        input_step(sizes.InputStepStride()),
+        trace(sizes.GpuTraceIndex(sequence, 0, 0)),
+        trace_step(sizes.GpuTraceIndex(sequence, 1, 0) - trace),
+        trace_field(sizes.GpuTraceIndex(sequence, 0, 1) - trace),
+        checkpoint(sizes.GpuCheckpointIndex(sequence, 0, 0, 0)),
+        checkpoint_step(sizes.GpuCheckpointIndex(sequence, 1, 0, 0) - checkpoint),
+        checkpoint_row(sizes.GpuCheckpointIndex(sequence, 0, 1, 0) - checkpoint),
+        checkpoint_column(sizes.GpuCheckpointIndex(sequence, 0, 0, 1) - checkpoint) {}
+
+  __device__ int64_t Input(int64_t t, int e) const { return input + t * input_step + e; }
+  __device__ int64_t Trace(int64_t t, int64_t field) const { return trace + t * trace_step + field * trace_field; }
+  __device__ int64_t Checkpoint(int64_t j, int row, int column) const {
+    return checkpoint + j * checkpoint_step + row * checkpoint_row + column * checkpoint_column;
+  }
+};
+
+// Where column `column` of W lies in the separate weight tensors (WeightIndex, once per thread).
+struct ColumnOfWeights {
+  int matrix;
+  int64_t first, row_stride;
+
+  __device__ ColumnOfWeights(const SrwmSizes& sizes, int64_t sequence, int column)
+      : first(sizes.WeightIndex(sequence, 0, column, &matrix)),
+        row_stride(sizes.WeightIndex(sequence, 1, column, &matrix) - first) {}
+
+  __device__ int64_t Row(int e) const { return first + e * row_stride; }
+};
 
 int64_t Threads(const SrwmSizes& sizes) { return (sizes.columns() + 31) / 32 * 32; }
 
@@ -53,15 +117,18 @@ size_t ForwardSharedBytes(const SrwmSizes& sizes) {
 template <typename T>
 size_t BackwardSharedBytes(const SrwmSizes& sizes) {
   const int64_t E = sizes.head_dim, M = sizes.columns();
-  return sizeof(T) * (2 * E * M + 6 * E + 4 * M + 2 * kNumRates);
+  const int64_t stride = PaddedRowStride(static_cast<int>(M), ReductionLanes(static_cast<int>(E), static_cast<int>(Threads(sizes))));
+  return sizeof(T) * (2 * E * stride + 6 * E + 4 * M + 2 * kNumRates);
 }
 
 template <typename T>
 __global__ void SrwmForwardKernel(SrwmSizes sizes, SrwmForwardArgs<T> args) {
   extern __shared__ __align__(16) unsigned char shared_bytes[];
-  const int64_t E = sizes.head_dim, M = sizes.columns(), L = sizes.length;
-  const int64_t C = sizes.checkpoint_interval, sequence = blockIdx.x, m = threadIdx.x;
+  const int E = static_cast<int>(sizes.head_dim), M = static_cast<int>(sizes.columns()), m = threadIdx.x;
+  const int64_t L = sizes.length, C = sizes.checkpoint_interval, sequence = blockIdx.x;
+  const SequenceOffsets at(sizes, sequence);
   const bool owner = m < M;
+  const int rate = owner ? RateOfColumn(m, E) : 0;
   T* w = reinterpret_cast<T*>(shared_bytes);  // [E][M]
   T* x = w + E * M;                           // [E]
   T* reads = x + E;                           // [M] = x W
@@ -69,166 +136,238 @@ __global__ void SrwmForwardKernel(SrwmSizes sizes, SrwmForwardArgs<T> args) {
   T* beta = query_key + 2 * E;                // [4]
   const T* q = query_key;
   const T* k = query_key + E;
+  const int softmax_lanes = LanesPerRow(2, blockDim.x);
 
-  int matrix;
+  const ColumnOfWeights weights(sizes, sequence, owner ? m : 0);
   if (owner) {
-    for (int64_t e = 0; e < E; ++e) {
-      const int64_t index = sizes.WeightIndex(sequence, e, m, &matrix);
-      w[e * M + m] = args.initial.matrices[matrix][index];
-    }
+    for (int e = 0; e < E; ++e) w[e * M + m] = args.initial.matrices[weights.matrix][weights.Row(e)];
   }
+  if (m < E) x[m] = args.x[at.Input(0, m)];
+  int64_t checkpoint = 0, steps_to_checkpoint = C;
   for (int64_t t = 0; t < L; ++t) {
-    if (m < E) x[m] = args.x[sizes.InputIndex(sequence, t, m)];
     __syncthreads();
+    // x_{t+1}, loaded now and stored once this step's reads of x are done (after the next barrier).
+    const T next_x = m < E && t + 1 < L ? args.x[at.Input(t + 1, m)] : T(0);
     if (owner) {
       T total = 0;
-      for (int64_t e = 0; e < E; ++e) total += x[e] * w[e * M + m];
+      for (int e = 0; e < E; ++e) total += x[e] * w[e * M + m];
       reads[m] = total;
     }
     __syncthreads();
-    if (m < E) args.y[sizes.InputIndex(sequence, t, m)] = reads[m];
-    if (m < 2 * E) {
-      const bool is_key = m >= E;
-      const int64_t index = m - (is_key ? E : 0);
-      const T value = SoftmaxEntry(reads + (is_key ? 2 * E : E), E, index);
-      query_key[m] = value;
-      args.trace[sizes.TraceIndex(sequence, t, (is_key ? TraceKey(E) : TraceQuery(E)) + index)] = value;
-    } else if (m < 2 * E + kNumRates) {
-      const int64_t rate = m - 2 * E;
-      beta[rate] = Sigmoid(reads[3 * E + rate]);
-      args.trace[sizes.TraceIndex(sequence, t, TraceRate(E) + rate)] = beta[rate];
+    if (m < E) args.y[at.Input(t, m)] = reads[m];
+    if (owner && rate == 3) {
+      beta[m - 3 * E] = Sigmoid(reads[m]);
+      args.trace[at.Trace(t, TraceRate(E) + m - 3 * E)] = beta[m - 3 * E];
+    }
+    // q and k: the softmax of reads[E, 2E) and of reads[2E, 3E), each over a group of lanes that
+    // takes its maximum and sum once, with shuffles.
+    if (m < 2 * softmax_lanes) {
+      const bool is_key = m >= softmax_lanes;
+      const int lane = m & (softmax_lanes - 1), first = is_key ? E : 0;
+      const T* logits = reads + E + first;
+      T maximum = logits[0];
+      for (int i = lane; i < E; i += softmax_lanes) maximum = max(maximum, logits[i]);
+      maximum = GroupMax(maximum, softmax_lanes);
+      T total = 0;
+      for (int i = lane; i < E; i += softmax_lanes) total += exp(logits[i] - maximum);
+      total = GroupSum(total, softmax_lanes);
+      for (int i = lane; i < E; i += softmax_lanes) {
+        const T value = exp(logits[i] - maximum) / total;
+        query_key[first + i] = value;
+        args.trace[at.Trace(t, (is_key ? TraceKey(E) : TraceQuery(E)) + i)] = value;
+      }
     }
     __syncthreads();
+    if (m < E) x[m] = next_x;
+    --steps_to_checkpoint;
     if (owner) {
       T difference = 0;
-      for (int64_t e = 0; e < E; ++e) difference += (q[e] - k[e]) * w[e * M + m];
-      args.trace[sizes.TraceIndex(sequence, t, TraceDifference(E) + m)] = difference;
-      const T update = beta[RateOfColumn(m, E)] * difference;
-      for (int64_t e = 0; e < E; ++e) w[e * M + m] += k[e] * update;
-      if ((t + 1) % C == 0 || t + 1 == L) {
-        const int64_t checkpoint = CeilDiv(t + 1, C) - 1;
-        for (int64_t e = 0; e < E; ++e) {
-          args.checkpoints[sizes.CheckpointIndex(sequence, checkpoint, e, m)] = w[e * M + m];
-        }
+      for (int e = 0; e < E; ++e) difference += (q[e] - k[e]) * w[e * M + m];
+      args.trace[at.Trace(t, TraceDifference(E) + m)] = difference;
+      const T update = beta[rate] * difference;
+      for (int e = 0; e < E; ++e) w[e * M + m] += k[e] * update;
+      if (steps_to_checkpoint == 0 || t + 1 == L) {
+        for (int e = 0; e < E; ++e) args.checkpoints[at.Checkpoint(checkpoint, e, m)] = w[e * M + m];
       }
+    }
+    if (steps_to_checkpoint == 0) {
+      ++checkpoint;
+      steps_to_checkpoint = C;
     }
   }
   if (owner) {
-    for (int64_t e = 0; e < E; ++e) {
-      const int64_t index = sizes.WeightIndex(sequence, e, m, &matrix);
-      args.final_weights.matrices[matrix][index] = w[e * M + m];
-    }
+    for (int e = 0; e < E; ++e) args.final_weights.matrices[weights.matrix][weights.Row(e)] = w[e * M + m];
   }
 }
+
+// What step t of the backward reads from global memory, held by the threads that load it: x_t,
+// grad_y_t, q_t, k_t (thread e < E loads element e), beta_t (threads < 4) and the difference d_t
+// (each column's owner).
+template <typename T>
+struct BackwardStepInputs {
+  T x = 0, grad_y = 0, q = 0, k = 0, beta = 0, difference = 0;
+
+  __device__ void Load(const SrwmBackwardArgs<T>& args, const SequenceOffsets& at, int64_t t, int m, int E, int M) {
+    if (m < E) {
+      x = args.x[at.Input(t, m)];
+      grad_y = args.grad_y[at.Input(t, m)];
+      q = args.trace[at.Trace(t, TraceQuery(E) + m)];
+      k = args.trace[at.Trace(t, TraceKey(E) + m)];
+    }
+    if (m < kNumRates) beta = args.trace[at.Trace(t, TraceRate(E) + m)];
+    if (m < M) difference = args.trace[at.Trace(t, TraceDifference(E) + m)];
+  }
+
+  // Stores what other threads read into shared memory; grad_y and the difference stay with the
+  // only thread that reads them.
+  __device__ void Share(int m, int E, T* x_shared, T* q_shared, T* k_shared, T* beta_shared) const {
+    if (m < E) {
+      x_shared[m] = x;
+      q_shared[m] = q;
+      k_shared[m] = k;
+    }
+    if (m < kNumRates) beta_shared[m] = beta;
+  }
+};
 
 template <typename T>
 __global__ void SrwmBackwardKernel(SrwmSizes sizes, SrwmBackwardArgs<T> args) {
   extern __shared__ __align__(16) unsigned char shared_bytes[];
-  const int64_t E = sizes.head_dim, M = sizes.columns(), L = sizes.length;
-  const int64_t C = sizes.checkpoint_interval, sequence = blockIdx.x, m = threadIdx.x;
+  const int E = static_cast<int>(sizes.head_dim), M = static_cast<int>(sizes.columns()), m = threadIdx.x;
+  const int64_t L = sizes.length, C = sizes.checkpoint_interval, sequence = blockIdx.x;
+  const SequenceOffsets at(sizes, sequence);
   const bool owner = m < M;
-  T* w = reinterpret_cast<T*>(shared_bytes);  // [E][M] W
-  T* g = w + E * M;                           // [E][M] dL/dW
-  T* x = g + E * M;                           // [E]
-  T* grad_y = x + E;                          // [E]
-  T* q = grad_y + E;                          // [E]
-  T* k = q + E;                               // [E]
-  T* grad_query = k + E;                      // [E]
-  T* grad_key = grad_query + E;               // [E]
-  T* update = grad_key + E;                   // [M] beta (per column) * d
+  const int rate = owner ? RateOfColumn(m, E) : 0;
+  // Row reductions: row r (< E) and rate r (< 4) on the group of `lanes` lanes from r * lanes.
+  const int lanes = ReductionLanes(E, blockDim.x), S = PaddedRowStride(M, lanes);
+  const int row = m / lanes, row_lane = m & (lanes - 1), rows = E > kNumRates ? E : kNumRates;
+  const bool warp_reduces = (m & ~(kWarpSize - 1)) / lanes < rows;
+  T* w = reinterpret_cast<T*>(shared_bytes);  // [E][S] W, columns [0, M) used
+  T* g = w + E * S;                           // [E][S] dL/dW, columns [0, M) used
+  // x, q and k of step t and t - 1 alternate between two buffers; the dL/dq, dL/dk of step t use
+  // the buffer that receives q, k of step t - 1, which is filled only after they are read.
+  T* x_buffers = g + E * S;                   // [2][E] x
+  T* vector_buffers = x_buffers + 2 * E;      // [2][2E] (q, k) of one step, (dL/dq, dL/dk) of the other
+  T* update = vector_buffers + 4 * E;         // [M] beta (per column) * d
   T* grad_difference = update + M;            // [M]
   T* rate_terms = grad_difference + M;        // [M] dL/dupdate * d, summed per rate
   T* grad_reads = rate_terms + M;             // [M] dL/d(x W)
   T* beta = grad_reads + M;                   // [4]
   T* grad_beta = beta + kNumRates;            // [4]
+  const int softmax_lanes = LanesPerRow(2, blockDim.x);
 
-  int matrix;
+  const ColumnOfWeights weights(sizes, sequence, owner ? m : 0);
   if (owner) {
-    for (int64_t e = 0; e < E; ++e) {
-      w[e * M + m] = args.checkpoints[sizes.CheckpointIndex(sequence, sizes.checkpoints() - 1, e, m)];
-      const int64_t index = sizes.WeightIndex(sequence, e, m, &matrix);
-      g[e * M + m] = args.grad_final.matrices[matrix][index];
+    for (int e = 0; e < E; ++e) {
+      w[e * S + m] = args.checkpoints[at.Checkpoint(sizes.checkpoints() - 1, e, m)];
+      g[e * S + m] = args.grad_final.matrices[weights.matrix][weights.Row(e)];
     }
   }
+  int buffer = 0;
+  BackwardStepInputs<T> now;
+  now.Load(args, at, L - 1, m, E, M);
+  now.Share(m, E, x_buffers, vector_buffers, vector_buffers + E, beta);
+  __syncthreads();
+  // W_{t-1} is restored from checkpoint j - 1 at step t = j C (0 < t < L).
+  int64_t restore_checkpoint = (L - 1) / C - 1, restore_step = (restore_checkpoint + 1) * C;
   for (int64_t t = L - 1; t >= 0; --t) {
-    if (m < E) {
-      x[m] = args.x[sizes.InputIndex(sequence, t, m)];
-      grad_y[m] = args.grad_y[sizes.InputIndex(sequence, t, m)];
-      q[m] = args.trace[sizes.TraceIndex(sequence, t, TraceQuery(E) + m)];
-      k[m] = args.trace[sizes.TraceIndex(sequence, t, TraceKey(E) + m)];
-    }
-    if (m < kNumRates) beta[m] = args.trace[sizes.TraceIndex(sequence, t, TraceRate(E) + m)];
-    __syncthreads();
+    const T* x = x_buffers + buffer * E;
+    const T* q = vector_buffers + buffer * 2 * E;
+    const T* k = q + E;
+    T* grad_query = vector_buffers + (1 - buffer) * 2 * E;
+    T* grad_key = grad_query + E;
+    // Step t - 1's inputs, loaded now and shared once this step has read the buffers they replace.
+    BackwardStepInputs<T> next;
+    if (t > 0) next.Load(args, at, t - 1, m, E, M);
     // Revert W_t = W_{t-1} + outer(k, update) and take dL/dupdate = k G.
+    const bool restore = t == restore_step && t > 0;
     if (owner) {
-      const T difference = args.trace[sizes.TraceIndex(sequence, t, TraceDifference(E) + m)];
-      const T column_beta = beta[RateOfColumn(m, E)];
+      const T difference = now.difference;
+      const T column_beta = beta[rate];
       const T column_update = column_beta * difference;
       T grad_update = 0;
-      for (int64_t e = 0; e < E; ++e) {
-        w[e * M + m] -= k[e] * column_update;
-        grad_update += k[e] * g[e * M + m];
+      for (int e = 0; e < E; ++e) {
+        w[e * S + m] -= k[e] * column_update;
+        grad_update += k[e] * g[e * S + m];
       }
-      if (t > 0 && t % C == 0) {
-        for (int64_t e = 0; e < E; ++e) {
-          w[e * M + m] = args.checkpoints[sizes.CheckpointIndex(sequence, t / C - 1, e, m)];
-        }
+      if (restore) {
+        for (int e = 0; e < E; ++e) w[e * S + m] = args.checkpoints[at.Checkpoint(restore_checkpoint, e, m)];
       }
       update[m] = column_update;
       grad_difference[m] = column_beta * grad_update;
       rate_terms[m] = grad_update * difference;
     }
-    __syncthreads();
-    // Row reductions: k as the outer-product key (G update) and (q - k) through W_{t-1}.
-    if (m < E) {
-      T outer = 0, through_w = 0;
-      for (int64_t c = 0; c < M; ++c) {
-        outer += g[m * M + c] * update[c];
-        through_w += w[m * M + c] * grad_difference[c];
-      }
-      grad_query[m] = through_w;
-      grad_key[m] = outer - through_w;
-    } else if (m < E + kNumRates) {
-      const int rate = static_cast<int>(m - E);
-      T total = 0;
-      for (int64_t c = 0; c < M; ++c) total += RateOfColumn(c, E) == rate ? rate_terms[c] : T(0);
-      grad_beta[rate] = total;
+    if (restore) {
+      --restore_checkpoint;
+      restore_step -= C;
     }
     __syncthreads();
-    // dL/d(x W_{t-1}) for column m: y directly, q and k through softmax, beta through sigmoid.
+    // Row reductions, each row on its group of lanes: row e takes k as the outer-product key
+    // (G update) and (q - k) through W_{t-1}; group r < 4 also sums the terms of rate r's columns.
+    if (warp_reduces) {
+      T outer = 0, through_w = 0, rate_total = 0;
+      if (row < E) {
+        for (int c = row_lane; c < M; c += lanes) {
+          outer += g[row * S + c] * update[c];
+          through_w += w[row * S + c] * grad_difference[c];
+        }
+      }
+      if (row < kNumRates) {
+        // Columns of rate r: [r E, (r + 1) E) for y, q, k; [3E, 3E + 4) for b.
+        const int end = row < 3 ? (row + 1) * E : M;
+        for (int c = row * E + row_lane; c < end; c += lanes) rate_total += rate_terms[c];
+      }
+      outer = GroupSum(outer, lanes);
+      through_w = GroupSum(through_w, lanes);
+      rate_total = GroupSum(rate_total, lanes);
+      if (row_lane == 0 && row < E) {
+        grad_query[row] = through_w;
+        grad_key[row] = outer - through_w;
+      }
+      if (row_lane == 0 && row < kNumRates) grad_beta[row] = rate_total;
+    }
+    __syncthreads();
+    // dL/d(x W_{t-1}): y directly, beta through sigmoid, q and k through softmax, each softmax
+    // over a group of lanes that takes its inner product once, with shuffles.
+    if (owner && rate == 0) grad_reads[m] = now.grad_y;
+    if (owner && rate == 3) {
+      const T b = beta[m - 3 * E];
+      grad_reads[m] = grad_beta[m - 3 * E] * b * (1 - b);
+    }
+    if (m < 2 * softmax_lanes) {
+      const bool is_key = m >= softmax_lanes;
+      const int lane = m & (softmax_lanes - 1);
+      const T* probabilities = is_key ? k : q;
+      const T* grad = is_key ? grad_key : grad_query;
+      T inner = 0;
+      for (int i = lane; i < E; i += softmax_lanes) inner += probabilities[i] * grad[i];
+      inner = GroupSum(inner, softmax_lanes);
+      T* grad_logits = grad_reads + (is_key ? 2 * E : E);
+      for (int i = lane; i < E; i += softmax_lanes) grad_logits[i] = probabilities[i] * (grad[i] - inner);
+    }
+    __syncthreads();
+    // G becomes dL/dW_{t-1}, and dL/dx_t = W_{t-1} grad_reads (a row reduction).
     if (owner) {
-      T grad;
-      if (m < E) {
-        grad = grad_y[m];
-      } else if (m < 2 * E) {
-        grad = SoftmaxBackwardEntry(q, grad_query, E, m - E);
-      } else if (m < 3 * E) {
-        grad = SoftmaxBackwardEntry(k, grad_key, E, m - 2 * E);
-      } else {
-        const T b = beta[m - 3 * E];
-        grad = grad_beta[m - 3 * E] * b * (1 - b);
+      for (int e = 0; e < E; ++e) {
+        g[e * S + m] += (q[e] - k[e]) * grad_difference[m] + x[e] * grad_reads[m];
       }
-      grad_reads[m] = grad;
     }
-    __syncthreads();
-    // dL/dx_t = W_{t-1} grad_reads, and G becomes dL/dW_{t-1}.
-    if (m < E) {
+    if (warp_reduces) {
       T total = 0;
-      for (int64_t c = 0; c < M; ++c) total += w[m * M + c] * grad_reads[c];
-      args.grad_x[sizes.InputIndex(sequence, t, m)] = total;
-    }
-    if (owner) {
-      for (int64_t e = 0; e < E; ++e) {
-        g[e * M + m] += (q[e] - k[e]) * grad_difference[m] + x[e] * grad_reads[m];
+      if (row < E) {
+        for (int c = row_lane; c < M; c += lanes) total += w[row * S + c] * grad_reads[c];
       }
+      total = GroupSum(total, lanes);
+      if (row_lane == 0 && row < E) args.grad_x[at.Input(t, row)] = total;
     }
+    // beta was last read before the previous barrier; x, q, k go to the other buffers.
+    if (t > 0) next.Share(m, E, x_buffers + (1 - buffer) * E, grad_query, grad_key, beta);
+    now = next;
+    buffer = 1 - buffer;
     __syncthreads();
   }
   if (owner) {
-    for (int64_t e = 0; e < E; ++e) {
-      const int64_t index = sizes.WeightIndex(sequence, e, m, &matrix);
-      args.grad_initial.matrices[matrix][index] = g[e * M + m];
-    }
+    for (int e = 0; e < E; ++e) args.grad_initial.matrices[weights.matrix][weights.Row(e)] = g[e * S + m];
   }
 }
 

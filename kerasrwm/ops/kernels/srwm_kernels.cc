@@ -3,6 +3,7 @@
 
 #include <functional>
 
+#include "absl/strings/string_view.h"
 #include "srwm_cpu.h"
 #include "tensorflow/core/framework/tensor.h"
 #include "tensorflow/core/framework/tensor_shape.h"
@@ -22,7 +23,7 @@ namespace errors = ::tensorflow::errors;
 constexpr const char* kWeightNames[kNumRates] = {"w_y", "w_q", "w_k", "w_b"};
 
 absl::Status CheckShape(const char* name, const Tensor& tensor, const TensorShape& expected,
-                        const char* description) {
+                        absl::string_view description) {
   if (tensor.shape() != expected) {
     return errors::InvalidArgument("`", name, "` must have shape ", description, " = ",
                                    expected.DebugString(), "; received shape ",
@@ -54,13 +55,42 @@ TensorShape WeightShape(const SrwmSizes& sizes, int matrix) {
                       matrix < 3 ? sizes.head_dim : kNumRates});
 }
 
-TensorShape TraceShape(const SrwmSizes& sizes) {
-  return TensorShape({sizes.packs(), sizes.length, sizes.trace_size(), sizes.lanes});
+// The shape of the trace or the checkpoints in the layout of one device type's kernels
+// (srwm_layout.h), and how a message describes it. The CPU and GPU shapes always differ (the
+// lanes of a pack innermost or second), so a trace that a forward wrote on one device type and a
+// backward placed on the other receives is rejected, not misread.
+struct SavedShape {
+  TensorShape shape;
+  const char* description;
+};
+
+SavedShape TraceShape(CpuDevice, const SrwmSizes& sizes) {
+  return {TensorShape({sizes.packs(), sizes.length, sizes.trace_size(), sizes.lanes}),
+          "[packs, length, 5 * head_dim + 8, lanes] (the CPU kernels' layout)"};
 }
 
-TensorShape CheckpointsShape(const SrwmSizes& sizes) {
-  return TensorShape(
-      {sizes.packs(), sizes.checkpoints(), sizes.head_dim, sizes.columns(), sizes.lanes});
+SavedShape TraceShape(GpuDevice, const SrwmSizes& sizes) {
+  return {TensorShape({sizes.packs(), sizes.lanes, sizes.length, sizes.trace_size()}),
+          "[packs, lanes, length, 5 * head_dim + 8] (the GPU kernels' layout)"};
+}
+
+SavedShape CheckpointsShape(CpuDevice, const SrwmSizes& sizes) {
+  return {TensorShape({sizes.packs(), sizes.checkpoints(), sizes.head_dim, sizes.columns(), sizes.lanes}),
+          "[packs, checkpoints, head_dim, 3 * head_dim + 4, lanes] (the CPU kernels' layout)"};
+}
+
+SavedShape CheckpointsShape(GpuDevice, const SrwmSizes& sizes) {
+  return {TensorShape({sizes.packs(), sizes.lanes, sizes.checkpoints(), sizes.head_dim, sizes.columns()}),
+          "[packs, lanes, checkpoints, head_dim, 3 * head_dim + 4] (the GPU kernels' layout)"};
+}
+
+absl::Status CheckSavedShape(const char* name, const Tensor& tensor, const SavedShape& expected) {
+  const absl::Status status = CheckShape(name, tensor, expected.shape, expected.description);
+  if (status.ok()) return status;
+  return errors::InvalidArgument(status.message(),
+                                 " The trace and checkpoints are laid out for the device type of the "
+                                 "forward that made them: run the forward and its gradient on the "
+                                 "same device type.");
 }
 
 template <typename Device, typename T>
@@ -90,8 +120,9 @@ class SrwmForwardOp : public OpKernel {
       args.final_weights.matrices[i] = final_weight->flat<T>().data();
     }
     Tensor *trace, *checkpoints;
-    OP_REQUIRES_OK(context, context->allocate_output(5, TraceShape(sizes), &trace));
-    OP_REQUIRES_OK(context, context->allocate_output(6, CheckpointsShape(sizes), &checkpoints));
+    OP_REQUIRES_OK(context, context->allocate_output(5, TraceShape(Device(), sizes).shape, &trace));
+    OP_REQUIRES_OK(context,
+                   context->allocate_output(6, CheckpointsShape(Device(), sizes).shape, &checkpoints));
     args.trace = trace->flat<T>().data();
     args.checkpoints = checkpoints->flat<T>().data();
     OP_REQUIRES_OK(context, ComputeSrwmForward<T>(Device(), context, sizes, args));
@@ -115,10 +146,9 @@ class SrwmBackwardOp : public OpKernel {
     const Tensor& grad_y = context->input(3);
     SrwmSizes sizes;
     OP_REQUIRES_OK(context, SizesFromInput<T>(x, checkpoint_interval_, &sizes));
-    OP_REQUIRES_OK(context, CheckShape("trace", trace, TraceShape(sizes),
-                                       "[packs, length, 5 * head_dim + 8, lanes]"));
-    OP_REQUIRES_OK(context, CheckShape("checkpoints", checkpoints, CheckpointsShape(sizes),
-                                       "[packs, checkpoints, head_dim, 3 * head_dim + 4, lanes]"));
+    OP_REQUIRES_OK(context, CheckSavedShape("trace", trace, TraceShape(Device(), sizes)));
+    OP_REQUIRES_OK(context,
+                   CheckSavedShape("checkpoints", checkpoints, CheckpointsShape(Device(), sizes)));
     OP_REQUIRES_OK(context, CheckShape("grad_y", grad_y, x.shape(),
                                        "[batch, length, heads, head_dim]"));
     SrwmBackwardArgs<T> args;

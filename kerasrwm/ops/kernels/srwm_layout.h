@@ -81,7 +81,8 @@ struct SrwmSizes {
     const int64_t width = *matrix < 3 ? head_dim : kNumRates;
     return (sequence * head_dim + row) * width + (column - *matrix * head_dim);
   }
-  // trace: [packs, length, TraceSize(E), lanes].
+  // The CPU kernels' ("packed") layout of the trace and checkpoints, one SIMD lane per sequence
+  // of a pack. trace: [packs, length, TraceSize(E), lanes].
   SRWM_HOST_DEVICE int64_t TraceIndex(int64_t sequence, int64_t t, int64_t field) const {
     return (((sequence / lanes) * length + t) * trace_size() + field) * lanes + sequence % lanes;
   }
@@ -90,6 +91,19 @@ struct SrwmSizes {
                                            int64_t column) const {
     return ((((sequence / lanes) * checkpoints() + checkpoint) * head_dim + row) * columns() +
             column) * lanes + sequence % lanes;
+  }
+  // The CUDA kernels' layout of the same two tensors (same sizes, other order): sequence by
+  // sequence, with the field (trace) or column (checkpoints) innermost, so that the values the
+  // consecutive threads of a block write or read at one step (thread m: field or column m) are
+  // consecutive in memory, where the packed layout puts them `lanes` elements apart. The trace is
+  // [packs, lanes, length, TraceSize(E)] and the checkpoints [packs, lanes, NumCheckpoints, E,
+  // 3E + 4]: sequence = pack * lanes + lane; the padding sequences of the last pack are unused.
+  SRWM_HOST_DEVICE int64_t GpuTraceIndex(int64_t sequence, int64_t t, int64_t field) const {
+    return (sequence * length + t) * trace_size() + field;
+  }
+  SRWM_HOST_DEVICE int64_t GpuCheckpointIndex(int64_t sequence, int64_t checkpoint, int64_t row,
+                                              int64_t column) const {
+    return ((sequence * checkpoints() + checkpoint) * head_dim + row) * columns() + column;
   }
   // Step (1-based count of updates) after which checkpoint j holds W.
   SRWM_HOST_DEVICE int64_t CheckpointStep(int64_t checkpoint) const {
@@ -110,8 +124,8 @@ struct SrwmForwardArgs {
   WeightPointers<const T*> initial;    // initial W_y, W_q, W_k, w_b
   T* y;                                // [batch, length, heads, E]
   WeightPointers<T*> final_weights;    // weights after the last step
-  T* trace;                            // see TraceIndex
-  T* checkpoints;                      // see CheckpointIndex
+  T* trace;                            // see TraceIndex (CPU), GpuTraceIndex (CUDA)
+  T* checkpoints;                      // see CheckpointIndex (CPU), GpuCheckpointIndex (CUDA)
 };
 
 template <typename T>

@@ -44,27 +44,21 @@ absl::Status SrwmInputDims(InferenceContext* c, int x_input, int first_weight_in
   return absl::OkStatus();
 }
 
-// [packs, length, TraceSize(E), lanes] and [packs, checkpoints, E, 3E + 4, lanes].
+// trace and checkpoints: their size is the same on every device, their shape is not (the CPU's
+// [packs, length, TraceSize(E), lanes] and [packs, checkpoints, E, 3E + 4, lanes], the GPU's
+// [packs, lanes, length, TraceSize(E)] and [packs, lanes, checkpoints, E, 3E + 4]; see
+// srwm_layout.h and srwm_kernels.cc), so only their rank and first dimension are inferred.
 absl::Status SavedShapes(InferenceContext* c, const SrwmDims& dims, ShapeHandle* trace,
                          ShapeHandle* checkpoints) {
   DataType dtype;
-  int64_t interval;
   TF_RETURN_IF_ERROR(c->GetAttr("T", &dtype));
-  TF_RETURN_IF_ERROR(c->GetAttr("checkpoint_interval", &interval));
-  const int lanes = LanesOf(dtype);
   const bool sizes_known = c->ValueKnown(dims.batch) && c->ValueKnown(dims.heads);
   DimensionHandle packs =
-      sizes_known ? c->MakeDim(CeilDiv(c->Value(dims.batch) * c->Value(dims.heads), lanes))
+      sizes_known ? c->MakeDim(CeilDiv(c->Value(dims.batch) * c->Value(dims.heads), LanesOf(dtype)))
                   : c->UnknownDim();
-  const bool e_known = c->ValueKnown(dims.head_dim);
-  const int64_t e = c->Value(dims.head_dim);
-  DimensionHandle trace_size = e_known ? c->MakeDim(TraceSize(e)) : c->UnknownDim();
-  DimensionHandle columns = e_known ? c->MakeDim(NumColumns(e)) : c->UnknownDim();
-  DimensionHandle count = c->ValueKnown(dims.length)
-                              ? c->MakeDim(NumCheckpoints(c->Value(dims.length), interval))
-                              : c->UnknownDim();
-  *trace = c->MakeShape({packs, dims.length, trace_size, c->MakeDim(lanes)});
-  *checkpoints = c->MakeShape({packs, count, dims.head_dim, columns, c->MakeDim(lanes)});
+  *trace = c->MakeShape({packs, c->UnknownDim(), c->UnknownDim(), c->UnknownDim()});
+  *checkpoints =
+      c->MakeShape({packs, c->UnknownDim(), c->UnknownDim(), c->UnknownDim(), c->UnknownDim()});
   return absl::OkStatus();
 }
 
@@ -124,8 +118,11 @@ w_y, w_q, w_k: [batch, heads, head_dim, head_dim] initial weights.
 w_b: [batch, heads, head_dim, 4] initial learning-rate weights.
 y: [batch, length, heads, head_dim], read with the weights before each step's update.
 w_y_final, w_q_final, w_k_final, w_b_final: the weights after the last step.
-trace: per-step q, k, beta and update difference kept for the backward (packed layout).
+trace: per-step q, k, beta and update difference kept for the backward.
 checkpoints: the weights every `checkpoint_interval` steps and after the last step.
+trace and checkpoints are internal to the gradient: their layout and shape depend on the device
+type that ran the forward (same size on every device), and only the backward on the same device
+type reads them.
 )doc");
 
 REGISTER_OP("KerasRwm>SrwmBackward")

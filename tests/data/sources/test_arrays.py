@@ -19,7 +19,9 @@ def test_class_split_aliases_give_disjoint_splits_with_their_images():
     images, labels = labelled_arrays(num_classes=6, images_per_class=3)
     source = from_arrays(images, labels, class_split=["train", "background", "val", "test", "evaluation", ""])
     assert {name: list(ids) for name, ids in source.class_splits.items()} == {
-        "train": [0, 1], "validation": [2], "test": [3, 4]
+        "train": [0, 1],
+        "validation": [2],
+        "test": [3, 4],
     }
     test = source.split("test")
     assert test.class_names == ("3", "4")
@@ -33,7 +35,9 @@ def test_without_split_classes_are_cut_by_fractions():
     images, labels = labelled_arrays(num_classes=10, images_per_class=2)
     source = from_arrays(images, labels, split_fractions=(0.6, 0.2, 0.2))
     assert [list(source.class_splits[s]) for s in ("train", "validation", "test")] == [
-        [0, 1, 2, 3, 4, 5], [6, 7], [8, 9]
+        [0, 1, 2, 3, 4, 5],
+        [6, 7],
+        [8, 9],
     ]
 
 
@@ -79,7 +83,11 @@ def test_bad_class_split_values_and_non_square_rotations():
 def test_omniglot_28_vinyals_split_with_rotations():
     source = load_npz(OMNIGLOT_28, split_scheme="vinyals", rotations=True)
     train = source.split("train")
-    assert (train.num_classes, source.split("validation").num_classes, source.split("test").num_classes) == (4112, 688, 1692)
+    assert (train.num_classes, source.split("validation").num_classes, source.split("test").num_classes) == (
+        4112,
+        688,
+        1692,
+    )
     assert train.image_shape == (28, 28, 1) and len(train.images) == 4112 * 20
     assert np.all(train.class_counts == 20)
     names = [set(source.split(s).class_names) for s in source.split_names]

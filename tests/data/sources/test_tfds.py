@@ -51,8 +51,13 @@ def test_tfds_splits_map_to_class_disjoint_stores(data_dir):
 
 def test_one_tfds_split_string_is_cut_by_fractions_with_resize(data_dir):
     source = load_source(
-        "tfds:tiny_few_shot", data_dir=data_dir, download=False, splits="train+test",
-        split_fractions=(0.5, 0.25, 0.25), image_size=3, verbose=False,
+        "tfds:tiny_few_shot",
+        data_dir=data_dir,
+        download=False,
+        splits="train+test",
+        split_fractions=(0.5, 0.25, 0.25),
+        image_size=3,
+        verbose=False,
     )
     assert [source.split(s).num_classes for s in ("train", "validation", "test")] == [4, 2, 2]
     assert source.split("train").image_shape == (3, 3, 3)
@@ -60,8 +65,24 @@ def test_one_tfds_split_string_is_cut_by_fractions_with_resize(data_dir):
 
 def test_tfds_errors(data_dir):
     with pytest.raises(ValueError, match="share class"):
-        load_source("tfds:tiny_few_shot", data_dir=data_dir, download=False, splits={"train": "train", "test": "train[:50%]"}, verbose=False)
+        load_source(
+            "tfds:tiny_few_shot",
+            data_dir=data_dir,
+            download=False,
+            splits={"train": "train", "test": "train[:50%]"},
+            verbose=False,
+        )
     with pytest.raises(ValueError, match="`splits` keys"):
         load_source("tfds:tiny_few_shot", data_dir=data_dir, download=False, splits={"holdout": "test"}, verbose=False)
     with pytest.raises(ValueError, match="no feature 'picture'"):
         load_source("tfds:tiny_few_shot", data_dir=data_dir, download=False, image_key="picture", verbose=False)
+
+
+def test_unknown_dataset_is_one_line():
+    with pytest.raises(ValueError, match=r"^`name` 'no_such_dataset_xyz' is not a TFDS dataset; [^\n]*$"):
+        load_source("tfds:no_such_dataset_xyz")
+
+
+def test_unprepared_dataset_without_download(tmp_path):
+    with pytest.raises(ValueError, match="is not prepared in `data_dir`=.*and `download` is false"):
+        load_source("tfds:omniglot", data_dir=str(tmp_path), download=False)

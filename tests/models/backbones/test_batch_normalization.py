@@ -11,7 +11,10 @@ from kerasrwm.models.backbones import BatchNormalization
 def paired_layers(channels, momentum=0.9, epsilon=1e-5):
     """A Keras layer and a kerasrwm layer with the same (non-trivial) weights."""
     rng = np.random.default_rng(0)
-    layers = (keras.layers.BatchNormalization(momentum=momentum, epsilon=epsilon), BatchNormalization(momentum=momentum, epsilon=epsilon))
+    layers = (
+        keras.layers.BatchNormalization(momentum=momentum, epsilon=epsilon),
+        BatchNormalization(momentum=momentum, epsilon=epsilon),
+    )
     gamma, beta = rng.normal(size=channels), rng.normal(size=channels)
     mean, variance = rng.normal(size=channels), rng.uniform(0.5, 2.0, size=channels)
     for layer in layers:

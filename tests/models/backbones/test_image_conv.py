@@ -46,7 +46,9 @@ def test_matches_numpy_reference_in_float64(channels):
     conv, norm = layers(channels, 4, "float64")
     images = np.random.default_rng(1).uniform(size=(3, 6, 5, channels))
     outputs = normalized_image_conv(tf.constant(images), conv, norm)
-    expected, mean, variance = conv_batch_norm_numpy(images, *[w.numpy() for w in (conv.kernel, conv.bias, norm.gamma, norm.beta)])
+    expected, mean, variance = conv_batch_norm_numpy(
+        images, *[w.numpy() for w in (conv.kernel, conv.bias, norm.gamma, norm.beta)]
+    )
     np.testing.assert_allclose(outputs, expected, rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(norm.moving_mean, 0.1 * mean, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(norm.moving_variance, 0.9 + 0.1 * variance, rtol=1e-10)

@@ -40,6 +40,26 @@ std::string ForwardBackward(const int64_t* shape, const void* const* inputs, voi
   return error;
 }
 
+// Copies the trace and checkpoints that the kernels wrote in their GPU layout (GpuTraceIndex,
+// GpuCheckpointIndex) into [sequences, length, TraceSize(E)] and
+// [sequences, NumCheckpoints, E, 3E + 4].
+template <typename T>
+void GpuSavedToSequences(const int64_t* shape, const T* trace, const T* checkpoints, T* trace_out,
+                         T* checkpoints_out) {
+  using namespace kerasrwm;
+  const SrwmSizes sizes{shape[0], shape[1], shape[2], shape[3], shape[4], PackLanes<T>()};
+  for (int64_t s = 0; s < sizes.sequences(); ++s) {
+    for (int64_t t = 0; t < sizes.length; ++t) {
+      for (int64_t f = 0; f < sizes.trace_size(); ++f) *trace_out++ = trace[sizes.GpuTraceIndex(s, t, f)];
+    }
+    for (int64_t j = 0; j < sizes.checkpoints(); ++j) {
+      for (int64_t e = 0; e < sizes.head_dim; ++e) {
+        for (int64_t c = 0; c < sizes.columns(); ++c) *checkpoints_out++ = checkpoints[sizes.GpuCheckpointIndex(s, j, e, c)];
+      }
+    }
+  }
+}
+
 }  // namespace
 
 extern "C" {
@@ -48,22 +68,35 @@ extern "C" {
 // shape: batch, length, heads, head_dim, checkpoint_interval.
 // inputs: x, w_y, w_q, w_k, w_b, grad_y, grad_w_y_final, ..., grad_w_b_final.
 // outputs: y, w_y_final, ..., w_b_final, trace, checkpoints, grad_x, grad_w_y, ..., grad_w_b.
-// order: 0 ascending, 1 descending, 2 random threads within each phase; skipped_barrier_line:
-// the source line of the __syncthreads() to leave out, or -1. Returns 0, or 1 with `error` set.
+// order: 0 ascending, 1 descending, 2 random threads within each phase; skipped_line:
+// the source line of the __syncthreads() or warp shuffle whose
+// synchronization to leave out, or -1. Returns 0, or 1 with `error` set.
 int emulated_srwm_forward_backward(int element_bytes, const int64_t* shape, const void* const* inputs,
-                                   void* const* outputs, int order, uint64_t seed, int skipped_barrier_line,
+                                   void* const* outputs, int order, uint64_t seed, int skipped_line,
                                    char* error, size_t error_size) {
   cuda_emulation::Emulation& state = cuda_emulation::State();
   state.shared = kerasrwm::cuda::shared_bytes;
   state.order = static_cast<cuda_emulation::Order>(order);
   state.random.seed(seed);
-  state.skipped_barrier_line = skipped_barrier_line;
+  state.skipped_line = skipped_line;
   state.failure.clear();
   std::string message = element_bytes == 4 ? ForwardBackward<float>(shape, inputs, outputs)
                                            : ForwardBackward<double>(shape, inputs, outputs);
   if (!state.failure.empty()) message += ": " + state.failure;
   std::snprintf(error, error_size, "%s", message.c_str());
   return message.empty() ? 0 : 1;
+}
+
+// GpuSavedToSequences for float (`element_bytes` 4) or double (8).
+void emulated_gpu_saved_to_sequences(int element_bytes, const int64_t* shape, const void* trace,
+                                     const void* checkpoints, void* trace_out, void* checkpoints_out) {
+  if (element_bytes == 4) {
+    GpuSavedToSequences(shape, static_cast<const float*>(trace), static_cast<const float*>(checkpoints),
+                        static_cast<float*>(trace_out), static_cast<float*>(checkpoints_out));
+  } else {
+    GpuSavedToSequences(shape, static_cast<const double*>(trace), static_cast<const double*>(checkpoints),
+                        static_cast<double*>(trace_out), static_cast<double*>(checkpoints_out));
+  }
 }
 
 // The emulated device's opt-in shared memory per block (what cudaDeviceGetAttribute reports).

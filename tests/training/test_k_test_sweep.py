@@ -1,41 +1,22 @@
-"""`k_test_sweep` against accuracies counted independently on the same fixed episodes."""
+"""`k_test_sweep` against accuracies counted independently on the same fixed episodes; its tables."""
 
-import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from kerasrwm.data import EpisodeSpec
 from kerasrwm.data import evaluation_dataset
 from kerasrwm.data import load_synthetic
-from kerasrwm.models import format_settings_table
-from kerasrwm.models import format_sweep_table
-from kerasrwm.models import k_test_sweep
-from kerasrwm.models import summarize_over_seeds
+from kerasrwm.training import format_settings_table
+from kerasrwm.training import format_sweep_table
+from kerasrwm.training import k_test_sweep
+from kerasrwm.training import summarize_over_seeds
+from tests.models.predictors import ConstantPredictor
+from tests.models.predictors import Oracle
 
 
 @pytest.fixture(scope="module")
 def store():
     return load_synthetic(num_classes=40, images_per_class=20, image_size=12, seed=3).split("test")
-
-
-class ConstantPredictor(keras.Model):
-    """Always predicts class 0; records the support lengths it was given."""
-
-    def __init__(self, n_way):
-        super().__init__()
-        self.n_way = n_way
-        self.support_lengths = set()
-
-    def call(self, batch, training=None):
-        self.support_lengths.add(batch["support_images"].shape[1])
-        queries = tf.shape(batch["query_images"])[:2]
-        return tf.one_hot(tf.zeros(queries, tf.int32), self.n_way)
-
-
-class Oracle(ConstantPredictor):
-    def call(self, batch, training=None):
-        return tf.one_hot(batch["query_labels"], self.n_way)
 
 
 def test_constant_predictor_scores_the_fraction_of_class_zero_queries(store):
@@ -66,8 +47,10 @@ def test_bad_k_tests(store, k_tests):
 
 
 def _sweep(means):
-    return [{"k_test": k, "accuracy_mean": mean, "accuracy_std": 0.5, "runs": 2, "episodes": 4}
-            for k, mean in zip((1, 5), means)]
+    return [
+        {"k_test": k, "accuracy_mean": mean, "accuracy_std": 0.5, "runs": 2, "episodes": 4}
+        for k, mean in zip((1, 5), means)
+    ]
 
 
 def test_summary_over_seeds_is_mean_and_sample_std_of_the_seed_means():
@@ -89,3 +72,9 @@ def test_summary_refuses_sweeps_over_different_k_tests():
     other = [dict(row, k_test=10) for row in _sweep((0.5, 0.8))]
     with pytest.raises(ValueError, match="same K_test values"):
         summarize_over_seeds([_sweep((0.5, 0.8)), other])
+
+
+def test_settings_table_of_single_runs_counts_evaluation_runs():
+    table = format_settings_table({"no_bootstrap": _sweep((0.5, 0.8)), "bootstrap": _sweep((0.6, 0.9))})
+    assert "| setting | runs | K_test=1 | K_test=5 |" in table
+    assert "| bootstrap | 2 | 60.00 ± 50.00 | 90.00 ± 50.00 |" in table

@@ -1,4 +1,4 @@
-"""Accuracy of a trained learner at several test-time shot counts K_test (Table-2 style)."""
+"""Accuracy of a learner at several test-time shot counts K_test (Table-2 style), and its tables."""
 
 import keras
 import numpy as np
@@ -80,8 +80,10 @@ def summarize_over_seeds(sweeps):
     k_tests = [row["k_test"] for row in sweeps[0]]
     for sweep in sweeps[1:]:
         if [row["k_test"] for row in sweep] != k_tests:
-            raise ValueError(f"every sweep must cover the same K_test values; received {k_tests} and "
-                             f"{[row['k_test'] for row in sweep]}.")
+            raise ValueError(
+                f"every sweep must cover the same K_test values; received {k_tests} and "
+                f"{[row['k_test'] for row in sweep]}."
+            )
     rows = []
     for index, k_test in enumerate(k_tests):
         means = [sweep[index]["accuracy_mean"] for sweep in sweeps]
@@ -97,18 +99,24 @@ def summarize_over_seeds(sweeps):
 
 
 def format_settings_table(settings):
-    """Settings (name -> `summarize_over_seeds` rows) as a Markdown table, one row per setting.
+    """Settings (name -> rows) as a Markdown table, one line per setting, one column per K_test.
 
-    Cells are accuracy in percent, mean ± std over seeds.
+    Args:
+        settings: name -> `summarize_over_seeds` rows (cells: mean ± std over seeds) or
+            `k_test_sweep` rows of one run (cells: mean ± std over evaluation runs).
+
+    Cells are accuracy in percent.
     """
-    k_tests = [row["k_test"] for row in next(iter(settings.values()))]
+    first_rows = next(iter(settings.values()))
+    count = "seeds" if "seeds" in first_rows[0] else "runs"
+    k_tests = [row["k_test"] for row in first_rows]
     lines = [
-        "| setting | seeds | " + " | ".join(f"K_test={k}" for k in k_tests) + " |",
+        f"| setting | {count} | " + " | ".join(f"K_test={k}" for k in k_tests) + " |",
         "|---|---|" + "---|" * len(k_tests),
     ]
     for name, rows in settings.items():
         cells = " | ".join(f"{100 * row['accuracy_mean']:.2f} ± {100 * row['accuracy_std']:.2f}" for row in rows)
-        lines.append(f"| {name} | {rows[0]['seeds']} | {cells} |")
+        lines.append(f"| {name} | {rows[0][count]} | {cells} |")
     return "\n".join(lines)
 
 
