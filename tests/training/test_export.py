@@ -18,6 +18,7 @@ from kerasrwm.training import export_predict_sequence
 from tests.models.episodes import random_episode_batch
 
 SCRIPT = Path(__file__).with_name("load_exported.py")
+TINY_LEARNER = dict(n_way=3, backbone="conv4", backbone_channels=4, hidden_size=8, num_heads=2, ff_dim=8)
 
 
 @pytest.mark.slow
@@ -59,17 +60,7 @@ def test_export_runs_in_plain_tensorflow_and_matches_keras(tmp_path):
 @pytest.mark.parametrize("sequence_layer", SEQUENCE_LAYERS)
 def test_predict_sequence_export_matches_keras_per_step_logits(tmp_path, sequence_layer):
     keras.utils.set_random_seed(2)
-    model = DelayedLabelLearner(
-        n_way=3,
-        backbone="conv4",
-        backbone_channels=4,
-        hidden_size=8,
-        num_layers=2,
-        num_heads=2,
-        ff_dim=8,
-        dropout=0.3,
-        sequence_layer=sequence_layer,
-    )
+    model = DelayedLabelLearner(**TINY_LEARNER, num_layers=2, dropout=0.3, sequence_layer=sequence_layer)
     rng = np.random.default_rng(0)
     model({"images": rng.normal(size=(2, 6, 16, 16, 1)).astype("float32"), "labels": rng.integers(0, 3, (2, 6))})
     path = export_predict_sequence(model, str(tmp_path / "saved"), image_shape=(16, 16, 1))
@@ -88,9 +79,7 @@ def test_predict_sequence_export_matches_keras_per_step_logits(tmp_path, sequenc
 
 
 def test_export_rejects_an_image_shape_without_channels(tmp_path):
-    model = DelayedLabelLearner(
-        n_way=3, backbone=keras.layers.Flatten(), hidden_size=8, num_layers=1, num_heads=2, ff_dim=8
-    )
+    model = DelayedLabelLearner(**{**TINY_LEARNER, "backbone": keras.layers.Flatten()}, num_layers=1)
     with pytest.raises(ValueError, match=r"`image_shape` must be \(height, width, channels\); received: \(16, 16\)"):
         export_predict_sequence(model, str(tmp_path / "saved"), image_shape=(16, 16))
 
@@ -162,9 +151,7 @@ def test_exported_signature_refuses_other_image_shapes(exported, size, channels)
     ],
 )
 def test_predict_sequence_signature_names_the_bad_argument(tmp_path, images, labels, message):
-    model = DelayedLabelLearner(
-        n_way=3, backbone="conv4", backbone_channels=4, hidden_size=8, num_layers=1, num_heads=2, ff_dim=8
-    )
+    model = DelayedLabelLearner(**TINY_LEARNER, num_layers=1)
     model({"images": np.zeros((1, 2, 16, 16, 1), np.float32), "labels": np.zeros((1, 2), np.int32)})
     predict = tf.saved_model.load(export_predict_sequence(model, str(tmp_path / "saved"), (16, 16, 1)))
     with pytest.raises(tf.errors.InvalidArgumentError, match=message):
