@@ -1,9 +1,10 @@
-"""`kerasrwm export`: a portable SavedModel with the `adapt_and_predict` signature."""
+"""`kerasrwm export`: a portable SavedModel, `adapt_and_predict` (or `predict_sequence` for delayed-label runs)."""
 
 from kerasrwm.commands.common import add_model_argument
 from kerasrwm.data import load_source
 from kerasrwm.training.experiment import load_trained
 from kerasrwm.training.export import export_adapt_and_predict
+from kerasrwm.training.export import export_predict_sequence
 
 
 def add_arguments(parser):
@@ -15,8 +16,10 @@ def add_arguments(parser):
 def run(args):
     config, model = load_trained(args.run_dir, args.model)
     image_shape = load_source(config["data"], **config["data_options"]).split("train").image_shape
-    export_adapt_and_predict(model, args.output, image_shape)
-    print(
-        f"Wrote {args.output}: signature adapt_and_predict(support_images, support_labels, query_images) -> "
-        "logits; loads with tf.saved_model.load, without kerasrwm."
-    )
+    if config["protocol"] == "delayed_label":
+        export_predict_sequence(model, args.output, image_shape)
+        signature = "predict_sequence(images, labels) -> per-step logits"
+    else:
+        export_adapt_and_predict(model, args.output, image_shape)
+        signature = "adapt_and_predict(support_images, support_labels, query_images) -> logits"
+    print(f"Wrote {args.output}: signature {signature}; loads with tf.saved_model.load, without kerasrwm.")

@@ -18,6 +18,12 @@ def evaluate_runs(run_dirs, k_tests, runs, episodes, batch_size, split, seed, ve
     results = {}
     for run_dir in run_dirs:
         config, model = load_trained(run_dir, which)
+        if config["protocol"] != "bootstrap":
+            raise ValueError(
+                f"run {run_dir!r} was trained with protocol={config['protocol']!r}; `evaluate` sweeps K_test "
+                "of runs with protocol='bootstrap' (a delayed-label run reports accuracy by occurrence in its "
+                "validation logs)."
+            )
         store = load_source(config["data"], **config["data_options"]).split(split)
         results[run_dir] = k_test_sweep(
             model,

@@ -21,10 +21,13 @@ import keras
 import tensorflow as tf
 
 from kerasrwm.data import EpisodeSpec
+from kerasrwm.data import delayed_label_dataset
 from kerasrwm.data import episode_dataset
 from kerasrwm.data import evaluation_dataset
 from kerasrwm.data import load_source
+from kerasrwm.data.delayed_label_episodes import as_labelled_sequence
 from kerasrwm.models import BootstrappedLearner
+from kerasrwm.models import DelayedLabelLearner
 from kerasrwm.training.atomic_files import write_atomically
 from kerasrwm.training.atomic_files import write_json_atomically
 from kerasrwm.training.best_model_checkpoint import BestModelCheckpoint
@@ -55,6 +58,9 @@ DEFAULT_CONFIG = {
     "validation_k_shot": None,  # None: the training k_shot
     "validation_episodes": 256,
     "k_test_sweep": [],  # K_test values evaluated on validation episodes at every epoch end
+    # "bootstrap": `BootstrappedLearner` on episodes; "delayed_label": `DelayedLabelLearner` on
+    # labelled sequences of N·K steps (k_extra, n_queries, the loss keys and k_test_sweep unused)
+    "protocol": "bootstrap",
     # loss
     "beta1": 1.0,
     "beta2": 1.0,
@@ -106,6 +112,10 @@ LEARNER_KEYS = (
     "implementation",
     "sequence_layer",
 )
+BOOTSTRAP_KEYS = ("beta1", "beta2", "beta3", "distill", "temperature")
+PROTOCOLS = ("bootstrap", "delayed_label")
+# The epoch-end log that picks a run's best model, per protocol.
+MONITORS = {"bootstrap": "val_student_accuracy", "delayed_label": "val_accuracy"}
 
 
 def make_config(overrides=None):
@@ -116,6 +126,7 @@ def make_config(overrides=None):
         raise ValueError(f"Unknown configuration keys {unknown}; known keys: {sorted(DEFAULT_CONFIG)}.")
     config = {**DEFAULT_CONFIG, **overrides}
     _check_optimisation(config)
+    _check_protocol(config)
     if config["steps"] % config["steps_per_epoch"]:
         raise ValueError(
             f"`steps` must be a multiple of `steps_per_epoch` ({config['steps_per_epoch']}); "
@@ -142,6 +153,16 @@ def _check_optimisation(config):
         raise ValueError(f"`data_options` must be a JSON object; received data_options={config['data_options']!r}.")
 
 
+def _check_protocol(config):
+    if config["protocol"] not in PROTOCOLS:
+        raise ValueError(f"`protocol` must be one of {PROTOCOLS}; received protocol={config['protocol']!r}.")
+    if config["protocol"] == "delayed_label" and config["k_test_sweep"]:
+        raise ValueError(
+            f"`k_test_sweep` is for the bootstrap protocol; received k_test_sweep={config['k_test_sweep']!r} "
+            "with protocol='delayed_label'."
+        )
+
+
 def load_config(output_dir):
     """The configuration a run in `output_dir` was trained with."""
     path = os.path.join(output_dir, "config.json")
@@ -155,8 +176,11 @@ def load_config(output_dir):
 
 
 def build_learner(config):
-    """A compiled `BootstrappedLearner` (Adam 0.9/0.995/1e-9; Noam schedule or constant rate)."""
-    model = BootstrappedLearner(**{key: config[key] for key in LEARNER_KEYS})
+    """The compiled learner of `config["protocol"]` (Adam 0.9/0.995/1e-9; Noam schedule or constant rate)."""
+    if config["protocol"] == "delayed_label":
+        model = DelayedLabelLearner(**{key: config[key] for key in LEARNER_KEYS if key not in BOOTSTRAP_KEYS})
+    else:
+        model = BootstrappedLearner(**{key: config[key] for key in LEARNER_KEYS})
     rate = config["learning_rate"] or NoamSchedule(config["hidden_size"], config["warmup_steps"])
     model.compile(optimizer=reference_adam(rate), jit_compile=config["jit_compile"])
     return model
@@ -174,22 +198,23 @@ def episode_spec(config, k_shot=None, k_extra=None):
 def training_stream(config, store, start_batch=0, input_context=None):
     """The training episodes: batch `i` depends only on (`seed`, `i`), so a resumed run continues.
 
+    Under the "delayed_label" protocol, labelled sequences of N·K steps (`delayed_label_dataset`).
+
     With `input_context` (a `tf.distribute.InputContext`), the stream of one input pipeline of
     a distributed run: batches of `batch_size / num_replicas_in_sync` episodes from the seed
     `seed * num_input_pipelines + input_pipeline_id`, so that pipelines draw from different
     random streams and a single pipeline draws the stream above. `start_batch` is then the
     global step: a pipeline feeding R local replicas starts at its batch `R * start_batch`.
     """
-    if input_context is None:
-        return episode_dataset(store, episode_spec(config), config["batch_size"], config["seed"], start_batch)
-    pipelines = input_context.num_input_pipelines
-    return episode_dataset(
-        store,
-        episode_spec(config),
-        input_context.get_per_replica_batch_size(config["batch_size"]),
-        config["seed"] * pipelines + input_context.input_pipeline_id,
-        start_batch * (input_context.num_replicas_in_sync // pipelines),
-    )
+    batch_size, seed = config["batch_size"], config["seed"]
+    if input_context is not None:
+        pipelines = input_context.num_input_pipelines
+        batch_size = input_context.get_per_replica_batch_size(batch_size)
+        seed = seed * pipelines + input_context.input_pipeline_id
+        start_batch *= input_context.num_replicas_in_sync // pipelines
+    if config["protocol"] == "delayed_label":
+        return delayed_label_dataset(store, config["n_way"], config["k_shot"], batch_size, seed, start_batch)
+    return episode_dataset(store, episode_spec(config), batch_size, seed, start_batch)
 
 
 def _validation_batches(config):
@@ -198,11 +223,17 @@ def _validation_batches(config):
 
 
 def validation_episodes(config, store):
-    """A fixed set of validation episodes at `validation_k_shot`, without extras, cached."""
+    """A fixed set of validation episodes at `validation_k_shot`, without extras, cached.
+
+    Under the "delayed_label" protocol, their supports as labelled sequences.
+    """
     batches = _validation_batches(config)
     spec = episode_spec(config, k_shot=config["validation_k_shot"], k_extra=0)
     episodes = evaluation_dataset(store, spec, config["batch_size"], 1, batches * config["batch_size"], config["seed"])
-    return episodes.dataset().apply(tf.data.experimental.assert_cardinality(batches)).cache()
+    episodes = episodes.dataset()
+    if config["protocol"] == "delayed_label":
+        episodes = episodes.map(as_labelled_sequence)
+    return episodes.apply(tf.data.experimental.assert_cardinality(batches)).cache()
 
 
 def k_test_sweep_callback(config, store, output_dir):
@@ -363,7 +394,7 @@ def _fit(model, config, output_dir, train_store, validation, callbacks, verbose,
         validation_data=validation,
         callbacks=[
             StopOnDivergence(),
-            BestModelCheckpoint(output_dir),
+            BestModelCheckpoint(output_dir, monitor=MONITORS[config["protocol"]]),
             LatestModelCheckpoint(os.path.join(output_dir, "model.keras")),
             keras.callbacks.TensorBoard(os.path.join(output_dir, "logs"), profile_batch=config["profile_batch"]),
             *callbacks,

@@ -74,6 +74,10 @@ class BootstrapHyperModel(kt.HyperModel):
 
     def __init__(self, config, beta2_values, k_extra_values):
         super().__init__(name="bootstrapped_learner")
+        if config["protocol"] != "bootstrap":
+            raise ValueError(
+                f"`tune` searches beta2 and K' of the bootstrap protocol; received protocol={config['protocol']!r}."
+            )
         self.config = config
         self.beta2_values = check_values("beta2_values", beta2_values, float)
         self.k_extra_values = check_values("k_extra_values", k_extra_values, int)

@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from kerasrwm.cli import main
 from kerasrwm.data import load_source
+from kerasrwm.models import DelayedLabelLearner
 from kerasrwm.training import k_test_sweep
 from kerasrwm.training.experiment import load_trained
 from tests.commands.tiny_run import TINY_FLAGS
@@ -187,3 +188,39 @@ def test_unknown_configuration_key_in_config_file(tmp_path, capsys):
     path.write_text(json.dumps({"beta4": 1.0}))
     assert main(["train", "--output", str(tmp_path / "run"), "--config", str(path)]) == 2
     assert "kerasrwm: error: Unknown configuration keys ['beta4']" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def delayed_label_run(tmp_path_factory):
+    run_dir = str(tmp_path_factory.mktemp("runs") / "delayed")
+    flags = [flag for flag in TINY_FLAGS if flag not in ("--k-test-sweep", "1,2")]
+    assert main(["train", "--output", run_dir, *flags, "--protocol", "delayed_label"]) == 0
+    return run_dir
+
+
+@pytest.mark.slow
+def test_delayed_label_protocol_trains_a_delayed_label_learner(delayed_label_run):
+    config, model = load_trained(delayed_label_run)
+    assert config["protocol"] == "delayed_label" and isinstance(model, DelayedLabelLearner)
+    with open(os.path.join(delayed_label_run, "best.json")) as file:
+        assert set(json.load(file)) == {"epoch", "val_accuracy"}
+
+
+@pytest.mark.slow
+def test_delayed_label_export_returns_the_per_step_logits(delayed_label_run, tmp_path):
+    saved = str(tmp_path / "saved")
+    assert main(["export", delayed_label_run, "--output", saved]) == 0
+    _, model = load_trained(delayed_label_run)
+    rng = np.random.default_rng(1)
+    sequence = {
+        "images": rng.uniform(size=(2, 7, 16, 16, 1)).astype(np.float32),
+        "labels": rng.integers(0, 3, size=(2, 7)).astype(np.int32),
+    }
+    logits = tf.saved_model.load(saved).signatures["predict_sequence"](**sequence)["logits"]
+    np.testing.assert_allclose(logits.numpy(), model(sequence).numpy(), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_evaluate_refuses_a_delayed_label_run(delayed_label_run, capsys):
+    assert main(["evaluate", delayed_label_run]) == 2
+    assert "was trained with protocol='delayed_label'; `evaluate` sweeps K_test" in capsys.readouterr().err

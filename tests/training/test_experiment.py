@@ -6,9 +6,13 @@ import os
 import numpy as np
 import pytest
 
+from kerasrwm.data import load_source
 from kerasrwm.training.divergence import TrainingDiverged
 from kerasrwm.training.experiment import load_trained
+from kerasrwm.training.experiment import make_config
 from kerasrwm.training.experiment import train
+from kerasrwm.training.experiment import training_stream
+from kerasrwm.training.experiment import validation_episodes
 from kerasrwm.training.run_lock import RunLock
 from tests.commands.tiny_run import tiny_config
 from tests.training import faults
@@ -75,3 +79,28 @@ def test_a_second_trainer_is_refused_while_the_first_holds_the_run(tmp_path):
         with pytest.raises(ValueError, match=f"in use by another trainer \\(process {os.getpid()}@"):
             train(tiny_config(), run_dir, verbose=0)
     assert not os.path.exists(os.path.join(run_dir, "config.json"))
+
+
+def test_delayed_label_stream_is_labelled_sequences_of_every_class_k_times():
+    config = make_config({**tiny_config(), "k_test_sweep": [], "protocol": "delayed_label"})
+    source = load_source(config["data"], **config["data_options"])
+    store = source.split("train")
+    first, second = list(training_stream(config, store).take(2))
+    assert set(first) == {"images", "labels"} and first["images"].shape == (4, 6, 16, 16, 1)
+    for row in first["labels"].numpy():
+        np.testing.assert_array_equal(np.bincount(row, minlength=3), [2, 2, 2])
+    resumed = next(iter(training_stream(config, store, start_batch=1)))
+    np.testing.assert_array_equal(resumed["images"].numpy(), second["images"].numpy())
+    validation = next(iter(validation_episodes(config, source.split("validation"))))
+    assert set(validation) == {"images", "labels"} and validation["labels"].shape == (4, 6)
+
+
+class TestProtocolBadInput:
+    def test_unknown_protocol(self):
+        allowed = r"\('bootstrap', 'delayed_label'\)"
+        with pytest.raises(ValueError, match=rf"`protocol` must be one of {allowed}; received protocol='delayed'"):
+            make_config({"protocol": "delayed"})
+
+    def test_k_test_sweep_with_delayed_label(self):
+        with pytest.raises(ValueError, match=r"received k_test_sweep=\[1, 5\] with protocol='delayed_label'"):
+            make_config({"protocol": "delayed_label", "k_test_sweep": [1, 5]})

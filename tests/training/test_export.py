@@ -11,10 +11,14 @@ import pytest
 import tensorflow as tf
 
 import kerasrwm
+from kerasrwm.models import DelayedLabelLearner
+from kerasrwm.models.sequence_learner import SEQUENCE_LAYERS
 from kerasrwm.training import export_adapt_and_predict
+from kerasrwm.training import export_predict_sequence
 from tests.models.episodes import random_episode_batch
 
 SCRIPT = Path(__file__).with_name("load_exported.py")
+TINY_LEARNER = dict(n_way=3, backbone="conv4", backbone_channels=4, hidden_size=8, num_heads=2, ff_dim=8)
 
 
 @pytest.mark.slow
@@ -51,6 +55,33 @@ def test_export_runs_in_plain_tensorflow_and_matches_keras(tmp_path):
     expected = model(episode, training=False).numpy()
     assert expected.shape == (3, 5, 3)
     np.testing.assert_allclose(np.load(output), expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("sequence_layer", SEQUENCE_LAYERS)
+def test_predict_sequence_export_matches_keras_per_step_logits(tmp_path, sequence_layer):
+    keras.utils.set_random_seed(2)
+    model = DelayedLabelLearner(**TINY_LEARNER, num_layers=2, dropout=0.3, sequence_layer=sequence_layer)
+    rng = np.random.default_rng(0)
+    model({"images": rng.normal(size=(2, 6, 16, 16, 1)).astype("float32"), "labels": rng.integers(0, 3, (2, 6))})
+    path = export_predict_sequence(model, str(tmp_path / "saved"), image_shape=(16, 16, 1))
+    # A batch size and sequence length different from anything traced so far.
+    sequence = {
+        "images": rng.normal(size=(3, 9, 16, 16, 1)).astype("float32"),
+        "labels": rng.integers(0, 3, (3, 9)).astype("int32"),
+    }
+    loaded = tf.saved_model.load(path)
+    logits = loaded.signatures["predict_sequence"](**{key: tf.constant(value) for key, value in sequence.items()})[
+        "logits"
+    ]
+    expected = model(sequence, training=False).numpy()
+    assert expected.shape == (3, 9, 3)
+    np.testing.assert_allclose(logits.numpy(), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_export_rejects_an_image_shape_without_channels(tmp_path):
+    model = DelayedLabelLearner(**{**TINY_LEARNER, "backbone": keras.layers.Flatten()}, num_layers=1)
+    with pytest.raises(ValueError, match=r"`image_shape` must be \(height, width, channels\); received: \(16, 16\)"):
+        export_predict_sequence(model, str(tmp_path / "saved"), image_shape=(16, 16))
 
 
 @pytest.fixture(scope="module")
@@ -108,3 +139,20 @@ def test_exported_signature_names_the_bad_argument(exported, inputs, message):
 def test_exported_signature_refuses_other_image_shapes(exported, size, channels):
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"`support_images` must be \[B, S, 16, 16, 1\]"):
         exported(**call_inputs(size=size, channels=channels))
+
+
+@pytest.mark.parametrize(
+    "images, labels, message",
+    [
+        (np.zeros((2, 4, 16, 16, 3), np.float32), np.zeros((2, 4), np.int32), r"`images` must be \[B, S, 16, 16, 1\]"),
+        (np.zeros((2, 4, 16, 16, 1), np.float32), np.zeros((2, 5), np.int32), r"`labels` must be \[B, S\]"),
+        (np.zeros((2, 4, 16, 16, 1), np.float32), np.full((2, 4), 3, np.int32), r"`labels` must be in \[0, 3\)"),
+        (np.full((2, 4, 16, 16, 1), np.inf, np.float32), np.zeros((2, 4), np.int32), "`images` must be finite"),
+    ],
+)
+def test_predict_sequence_signature_names_the_bad_argument(tmp_path, images, labels, message):
+    model = DelayedLabelLearner(**TINY_LEARNER, num_layers=1)
+    model({"images": np.zeros((1, 2, 16, 16, 1), np.float32), "labels": np.zeros((1, 2), np.int32)})
+    predict = tf.saved_model.load(export_predict_sequence(model, str(tmp_path / "saved"), (16, 16, 1)))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        predict.signatures["predict_sequence"](images=tf.constant(images), labels=tf.constant(labels))

@@ -161,3 +161,9 @@ def test_bad_input_raises_naming_the_argument(tmp_path, beta2_values, k_extra_va
     with pytest.raises(ValueError, match=message):
         tune(TINY, beta2_values, k_extra_values, max_trials, output_dir, verbose=0)
     assert not os.path.exists(output_dir)
+
+
+def test_a_delayed_label_configuration_is_refused(tmp_path):
+    config = make_config({**TINY, "k_test_sweep": [], "protocol": "delayed_label"})
+    with pytest.raises(ValueError, match=r"K' of the bootstrap protocol; received protocol='delayed_label'"):
+        tune(config, [1.0], [1], 1, str(tmp_path / "search"), verbose=0)
