@@ -1,11 +1,16 @@
 """`kerasrwm.SRWMBlock`: composition, state pass-through and serialization."""
 
+import io
+import zipfile
+
+import h5py
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import kerasrwm
+from kerasrwm.layers.srwm import STATE_NAMES
 from tests.layer_testing import IMPLEMENTATIONS
 from tests.layer_testing import feed_forward_parameters
 from tests.layer_testing import run_layer_test
@@ -50,3 +55,14 @@ def test_layer_harness_with_state(tmp_path, implementation):
     expected = srwm_parameters(2, 8) + feed_forward_parameters(16, 12)
     run_layer_test(block, inputs, tmp_path, (3, 6, 16), expected, [(3, 2, 8, 8)] * 3 + [(3, 2, 8, 4)])
     assert srwm_parameters(16, 16) + feed_forward_parameters(256, 2048) == 79_360 + 1_051_392
+
+
+def test_weights_keep_their_names_and_their_place_in_keras_files(tmp_path):
+    """Models saved before `SRWMBlock` shared `SequenceBlock`'s wiring store the SRWM under `srwm`."""
+    inputs = keras.Input((None, 8))
+    model = keras.Model(inputs, kerasrwm.SRWMBlock(2, 4, 16, implementation="loop", name="srwm_block_0")(inputs))
+    assert [weight.path for weight in model.weights[:4]] == [f"srwm_block_0/srwm/{name}" for name in STATE_NAMES]
+    path = tmp_path / "block.keras"
+    model.save(path)
+    with zipfile.ZipFile(path) as archive, h5py.File(io.BytesIO(archive.read("model.weights.h5"))) as weights:
+        assert weights["layers/srwm_block/srwm/vars"].keys() == {"0", "1", "2", "3"}
