@@ -15,18 +15,13 @@ from tests.layer_testing import IMPLEMENTATIONS
 from tests.layer_testing import feed_forward_parameters
 from tests.layer_testing import run_layer_test
 from tests.layer_testing import srwm_parameters
+from tests.layer_testing import stacked_pair_round_trip
+from tests.layers.block_wiring import assert_feed_forward_of_sequence_layer
 
 
 def test_block_is_feed_forward_of_srwm_and_passes_state():
     block = kerasrwm.SRWMBlock(num_heads=2, head_dim=4, ff_dim=16, implementation="loop", return_state=True)
-    inputs = tf.constant(np.random.default_rng(0).normal(size=(2, 6, 8)).astype(np.float32))
-    outputs, state = block(inputs)
-    hidden, expected_state = block.srwm(inputs)
-    np.testing.assert_allclose(outputs.numpy(), block.feed_forward(hidden).numpy(), rtol=1e-6)
-    for a, b in zip(state, expected_state):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6)
-    continued, _ = block(inputs[:, 3:], initial_state=block.srwm(inputs[:, :3])[1])
-    np.testing.assert_allclose(continued.numpy(), outputs.numpy()[:, 3:], rtol=1e-4, atol=1e-5)
+    assert_feed_forward_of_sequence_layer(block, block.srwm)
 
 
 def test_parameter_count_is_srwm_plus_feed_forward():
@@ -36,16 +31,9 @@ def test_parameter_count_is_srwm_plus_feed_forward():
 
 
 def test_serialization_round_trip_of_a_stack(tmp_path):
-    inputs = keras.Input((None, 8))
-    hidden, state = kerasrwm.SRWMBlock(2, 4, 16, dropout=0.2, return_state=True, implementation="loop")(inputs)
-    outputs = kerasrwm.SRWMBlock(2, 4, 16, implementation="loop")(hidden, initial_state=state)
-    model = keras.Model(inputs, outputs)
-    path = str(tmp_path / "block.keras")
-    model.save(path)
-    restored = keras.models.load_model(path)
-    data = np.random.default_rng(1).normal(size=(3, 5, 8)).astype(np.float32)
-    np.testing.assert_array_equal(restored(data).numpy(), model(data).numpy())
-    assert restored.layers[1].get_config()["ff_dim"] == 16
+    first = kerasrwm.SRWMBlock(2, 4, 16, dropout=0.2, return_state=True, implementation="loop")
+    restored = stacked_pair_round_trip(first, kerasrwm.SRWMBlock(2, 4, 16, implementation="loop"), 8, tmp_path)
+    assert restored.get_config()["ff_dim"] == 16
 
 
 @pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
