@@ -54,6 +54,27 @@ def _saved_and_loaded(layer, inputs, path):
     return keras.models.load_model(path)
 
 
+def stacked_pair_round_trip(first, second, width, tmp_path):
+    """`first` feeding its outputs and final state to `second` survives a `.keras` save and load.
+
+    Args:
+        first: an unbuilt layer constructed with `return_state=True`.
+        second: an unbuilt layer of the same state structure.
+        width: the input feature width.
+        tmp_path: a directory for the `.keras` file.
+
+    Returns:
+        The loaded copy of `first`, for checks of its config.
+    """
+    inputs = keras.Input((None, width))
+    hidden, state = first(inputs)
+    model = keras.Model(inputs, second(hidden, initial_state=state))
+    data = np.random.default_rng(1).normal(size=(3, 5, width)).astype(np.float32)
+    restored = _saved_and_loaded(model, data, str(tmp_path / "stack.keras"))
+    np.testing.assert_array_equal(restored(data).numpy(), model(data).numpy())
+    return restored.layers[1]
+
+
 def run_layer_test(layer, inputs, tmp_path, expected_output_shape, expected_trainable, expected_state_shapes=None):
     """Runs the shared checks on `layer` and returns its inference outputs on `inputs`.
 

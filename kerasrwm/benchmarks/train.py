@@ -33,47 +33,37 @@ from kerasrwm.data import episode_dataset
 from kerasrwm.data import load_source
 from kerasrwm.models import BootstrappedLearner
 
+
+def _configuration(image_shape, k_shot, n_queries, **learner):
+    """A step configuration: 5-way episodes with 5 extra examples each, 16 episodes a batch.
+
+    Args:
+        image_shape: `(height, width, channels)` of the images.
+        k_shot: support examples per class.
+        n_queries: query steps per episode.
+        **learner: `BootstrappedLearner` arguments (the architecture).
+    """
+    return {
+        "spec": {"n_way": 5, "k_shot": k_shot, "k_extra": 5, "n_queries": n_queries},
+        "image_shape": image_shape,
+        "batch_size": 16,
+        "learner": learner,
+    }
+
+
+SMALL_STACK = {"hidden_size": 64, "num_layers": 2, "num_heads": 4, "ff_dim": 128}
+"""The sequence model of `kerasrwm demo`."""
+REFERENCE_STACK = {"hidden_size": 256, "num_layers": 3, "num_heads": 16, "ff_dim": 2048}
+"""The authors' SRWM stack of their mini-ImageNet model."""
 CONFIGURATIONS = {
     # `kerasrwm demo`: Conv-4 with 16 channels on 28x28 synthetic characters.
-    "demo": {
-        "spec": {"n_way": 5, "k_shot": 5, "k_extra": 5, "n_queries": 4},
-        "image_shape": (28, 28, 1),
-        "batch_size": 16,
-        "learner": {
-            "backbone_channels": 16,
-            "hidden_size": 64,
-            "num_layers": 2,
-            "num_heads": 4,
-            "ff_dim": 128,
-        },
-    },
+    "demo": _configuration((28, 28, 1), k_shot=5, n_queries=4, backbone_channels=16, **SMALL_STACK),
     # The Omniglot study (Table 2, right half): the authors' 64 Conv-4 channels.
-    "omniglot": {
-        "spec": {"n_way": 5, "k_shot": 10, "k_extra": 5, "n_queries": 4},
-        "image_shape": (28, 28, 1),
-        "batch_size": 16,
-        "learner": {
-            "backbone_channels": 64,
-            "hidden_size": 64,
-            "num_layers": 2,
-            "num_heads": 4,
-            "ff_dim": 128,
-        },
-    },
+    "omniglot": _configuration((28, 28, 1), k_shot=10, n_queries=4, backbone_channels=64, **SMALL_STACK),
     # mini-ImageNet shaped: 84x84 RGB, Conv-4 with 32 channels, the reference SRWM stack.
-    "mini_imagenet": {
-        "spec": {"n_way": 5, "k_shot": 10, "k_extra": 5, "n_queries": 1},
-        "image_shape": (84, 84, 3),
-        "batch_size": 16,
-        "learner": {
-            "backbone_channels": 32,
-            "hidden_size": 256,
-            "num_layers": 3,
-            "num_heads": 16,
-            "ff_dim": 2048,
-        },
-    },
+    "mini_imagenet": _configuration((84, 84, 3), k_shot=10, n_queries=1, backbone_channels=32, **REFERENCE_STACK),
 }
+
 PEAK_MATMUL_SIZE = 2048
 
 

@@ -2,13 +2,18 @@
 
 import keras
 
-from kerasrwm.layers.feed_forward import FeedForward
+from kerasrwm.layers.sequence_block import _FeedForwardBlock
 from kerasrwm.layers.srwm import SRWM
+
+SRWM_ARGUMENTS = ("num_heads", "head_dim", "use_layer_norm", "input_softmax", "beta_init", "implementation")
+"""The block's arguments that configure its SRWM only (`dropout` and `layer_norm_epsilon` serve both parts)."""
 
 
 @keras.saving.register_keras_serializable(package="kerasrwm")
-class SRWMBlock(keras.layers.Layer):
+class SRWMBlock(_FeedForwardBlock):
     """One layer of the authors' SRWM sequence model: `FeedForward(SRWM(h))`.
+
+    The wiring of `kerasrwm.layers.SequenceBlock` with an `SRWM` built from the block's arguments.
 
     Args:
         num_heads: SRWM heads H.
@@ -43,8 +48,7 @@ class SRWMBlock(keras.layers.Layer):
         layer_norm_epsilon=1e-5,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        self.srwm = SRWM(
+        srwm = SRWM(
             num_heads=num_heads,
             head_dim=head_dim,
             dropout=dropout,
@@ -54,55 +58,19 @@ class SRWMBlock(keras.layers.Layer):
             implementation=implementation,
             return_state=True,
             layer_norm_epsilon=layer_norm_epsilon,
-            dtype=self.dtype_policy,
+            dtype=kwargs.get("dtype"),  # the block's dtype policy
             name="srwm",
         )
-        self.feed_forward = FeedForward(
-            ff_dim, dropout=dropout, layer_norm_epsilon=layer_norm_epsilon, dtype=self.dtype_policy, name="feed_forward"
-        )
-        self.num_heads = self.srwm.num_heads
-        self.head_dim = self.srwm.head_dim
-        self.ff_dim = self.feed_forward.ff_dim
-        self.dropout = self.srwm.dropout
-        self.use_layer_norm = self.srwm.use_layer_norm
-        self.input_softmax = self.srwm.input_softmax
-        self.beta_init = self.srwm.beta_init
-        self.implementation = implementation
-        self.return_state = bool(return_state)
-        self.layer_norm_epsilon = self.srwm.layer_norm_epsilon
-
-    def build(self, input_shape):
-        self.srwm.build(input_shape)
-        self.feed_forward.build(input_shape)
-
-    def get_initial_state(self, batch_size):
-        return self.srwm.get_initial_state(batch_size)
-
-    def call(self, inputs, initial_state=None, training=None):
-        hidden, state = self.srwm(inputs, initial_state=initial_state, training=training)
-        outputs = self.feed_forward(hidden, training=training)
-        if self.return_state:
-            return outputs, state
-        return outputs
-
-    def compute_output_shape(self, input_shape):
-        output_shape, state_shape = self.srwm.compute_output_shape(input_shape)
-        return (output_shape, state_shape) if self.return_state else output_shape
+        super().__init__(srwm, ff_dim, dropout, return_state, layer_norm_epsilon, **kwargs)
+        self.srwm = srwm
+        self.num_heads = srwm.num_heads
+        self.head_dim = srwm.head_dim
+        self.use_layer_norm = srwm.use_layer_norm
+        self.input_softmax = srwm.input_softmax
+        self.beta_init = srwm.beta_init
+        self.implementation = srwm.implementation
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {
-                "num_heads": self.num_heads,
-                "head_dim": self.head_dim,
-                "ff_dim": self.ff_dim,
-                "dropout": self.dropout,
-                "use_layer_norm": self.use_layer_norm,
-                "input_softmax": self.input_softmax,
-                "beta_init": self.beta_init,
-                "implementation": self.implementation,
-                "return_state": self.return_state,
-                "layer_norm_epsilon": self.layer_norm_epsilon,
-            }
-        )
+        config.update({name: getattr(self, name) for name in SRWM_ARGUMENTS})
         return config

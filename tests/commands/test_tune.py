@@ -8,6 +8,7 @@ import pytest
 from kerasrwm.cli import build_parser
 from kerasrwm.cli import main
 from kerasrwm.commands import tune
+from tests.commands.tiny_run import TINY_FLAGS
 
 
 def parse(argv):
@@ -17,50 +18,9 @@ def parse(argv):
 @pytest.mark.slow
 def test_tune_prints_the_best_setting_and_the_trials(tmp_path, capsys):
     output_dir = str(tmp_path / "search")
-    args = parse(
-        [
-            "--output",
-            output_dir,
-            "--beta2",
-            "0,2.5",
-            "--k-extra",
-            "1",
-            "--max-trials",
-            "1",
-            "--data",
-            "synthetic",
-            "--data-option",
-            "num_classes=40",
-            "--data-option",
-            "image_size=16",
-            "--n-way",
-            "3",
-            "--k-shot",
-            "2",
-            "--hidden-size",
-            "8",
-            "--num-layers",
-            "1",
-            "--num-heads",
-            "2",
-            "--ff-dim",
-            "8",
-            "--backbone-channels",
-            "4",
-            "--batch-size",
-            "4",
-            "--steps",
-            "2",
-            "--steps-per-epoch",
-            "2",
-            "--validation-episodes",
-            "4",
-            "--learning-rate",
-            "0.01",
-            "--jit-compile",
-            "false",
-        ]
-    )
+    # The grid's --k-extra comes after TINY_FLAGS' single value: argparse keeps the last.
+    grid = ["--beta2", "0,2.5", "--k-extra", "1", "--max-trials", "1"]
+    args = parse(["--output", output_dir, *TINY_FLAGS, *grid, "--jit-compile", "false"])
     best = tune.run(args)
     lines = capsys.readouterr().out.splitlines()
     with open(os.path.join(output_dir, "best.json")) as file:

@@ -86,26 +86,16 @@ def test_resume_after_a_real_kill_during_the_last_save_equals_an_uninterrupted_r
     assert_same_run(str(tmp_path / "resumed"), trained_run)
 
 
+def evaluate(output, *runs):
+    """`kerasrwm evaluate RUNS` at K_test 1 and 3 (2 runs of 8 episodes, batches of 4) into `output`."""
+    flags = ["--k-test", "1,3", "--runs", "2", "--episodes", "8", "--batch-size", "4", "--output", output]
+    assert main(["evaluate", *runs, *flags]) == 0
+
+
 @pytest.mark.slow
 def test_evaluate_writes_table_json_csv_and_plot(trained_run, tmp_path, capsys):
     output = str(tmp_path / "evaluation")
-    main(
-        [
-            "evaluate",
-            trained_run,
-            trained_run,
-            "--k-test",
-            "1,3",
-            "--runs",
-            "2",
-            "--episodes",
-            "8",
-            "--batch-size",
-            "4",
-            "--output",
-            output,
-        ]
-    )
+    evaluate(output, trained_run, trained_run)
     printed = capsys.readouterr().out
     assert "K_test | accuracy (%)" in printed and "k_test.png" in printed
     with open(os.path.join(output, "results.json")) as file:
@@ -123,23 +113,7 @@ def test_evaluate_writes_table_json_csv_and_plot(trained_run, tmp_path, capsys):
 @pytest.mark.slow
 def test_evaluate_summarizes_named_runs_per_setting(trained_run, tmp_path, capsys):
     output = str(tmp_path / "settings")
-    main(
-        [
-            "evaluate",
-            f"first={trained_run}",
-            f"second={trained_run}",
-            "--k-test",
-            "1,3",
-            "--runs",
-            "2",
-            "--episodes",
-            "8",
-            "--batch-size",
-            "4",
-            "--output",
-            output,
-        ]
-    )
+    evaluate(output, f"first={trained_run}", f"second={trained_run}")
     printed = capsys.readouterr().out
     with open(os.path.join(output, "results.json")) as file:
         results = json.load(file)

@@ -1,11 +1,11 @@
 """`kerasrwm.layers.ResidualLSTM`: against a NumPy LSTM, gradients, state contract, serialization."""
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from kerasrwm.layers import ResidualLSTM
+from tests.layer_testing import stacked_pair_round_trip
 from tests.layers.state_continuation import assert_two_parts_equal_one_pass
 from tests.reference import lstm_numpy
 from tests.reference.finite_differences import numerical_gradient
@@ -78,16 +78,8 @@ def test_state_continuation_equals_one_pass_for_outputs_and_gradients():
 
 
 def test_serialization_round_trip(tmp_path):
-    inputs = keras.Input((None, 8))
-    hidden, state = ResidualLSTM(dropout=0.2, return_state=True)(inputs)
-    outputs = ResidualLSTM()(hidden, initial_state=state)
-    model = keras.Model(inputs, outputs)
-    path = str(tmp_path / "lstm.keras")
-    model.save(path)
-    restored = keras.models.load_model(path)
-    data = np.random.default_rng(3).normal(size=(2, 5, 8)).astype(np.float32)
-    np.testing.assert_array_equal(restored(data).numpy(), model(data).numpy())
-    assert restored.layers[1].get_config()["dropout"] == 0.2
+    restored = stacked_pair_round_trip(ResidualLSTM(dropout=0.2, return_state=True), ResidualLSTM(), 8, tmp_path)
+    assert restored.get_config()["dropout"] == 0.2
 
 
 class TestBadInput:

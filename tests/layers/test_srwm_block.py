@@ -1,27 +1,27 @@
 """`kerasrwm.SRWMBlock`: composition, state pass-through and serialization."""
 
+import io
+import zipfile
+
+import h5py
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import kerasrwm
+from kerasrwm.layers.srwm import STATE_NAMES
 from tests.layer_testing import IMPLEMENTATIONS
 from tests.layer_testing import feed_forward_parameters
 from tests.layer_testing import run_layer_test
 from tests.layer_testing import srwm_parameters
+from tests.layer_testing import stacked_pair_round_trip
+from tests.layers.block_wiring import assert_feed_forward_of_sequence_layer
 
 
 def test_block_is_feed_forward_of_srwm_and_passes_state():
     block = kerasrwm.SRWMBlock(num_heads=2, head_dim=4, ff_dim=16, implementation="loop", return_state=True)
-    inputs = tf.constant(np.random.default_rng(0).normal(size=(2, 6, 8)).astype(np.float32))
-    outputs, state = block(inputs)
-    hidden, expected_state = block.srwm(inputs)
-    np.testing.assert_allclose(outputs.numpy(), block.feed_forward(hidden).numpy(), rtol=1e-6)
-    for a, b in zip(state, expected_state):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6)
-    continued, _ = block(inputs[:, 3:], initial_state=block.srwm(inputs[:, :3])[1])
-    np.testing.assert_allclose(continued.numpy(), outputs.numpy()[:, 3:], rtol=1e-4, atol=1e-5)
+    assert_feed_forward_of_sequence_layer(block, block.srwm)
 
 
 def test_parameter_count_is_srwm_plus_feed_forward():
@@ -31,16 +31,9 @@ def test_parameter_count_is_srwm_plus_feed_forward():
 
 
 def test_serialization_round_trip_of_a_stack(tmp_path):
-    inputs = keras.Input((None, 8))
-    hidden, state = kerasrwm.SRWMBlock(2, 4, 16, dropout=0.2, return_state=True, implementation="loop")(inputs)
-    outputs = kerasrwm.SRWMBlock(2, 4, 16, implementation="loop")(hidden, initial_state=state)
-    model = keras.Model(inputs, outputs)
-    path = str(tmp_path / "block.keras")
-    model.save(path)
-    restored = keras.models.load_model(path)
-    data = np.random.default_rng(1).normal(size=(3, 5, 8)).astype(np.float32)
-    np.testing.assert_array_equal(restored(data).numpy(), model(data).numpy())
-    assert restored.layers[1].get_config()["ff_dim"] == 16
+    first = kerasrwm.SRWMBlock(2, 4, 16, dropout=0.2, return_state=True, implementation="loop")
+    restored = stacked_pair_round_trip(first, kerasrwm.SRWMBlock(2, 4, 16, implementation="loop"), 8, tmp_path)
+    assert restored.get_config()["ff_dim"] == 16
 
 
 @pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
@@ -50,3 +43,14 @@ def test_layer_harness_with_state(tmp_path, implementation):
     expected = srwm_parameters(2, 8) + feed_forward_parameters(16, 12)
     run_layer_test(block, inputs, tmp_path, (3, 6, 16), expected, [(3, 2, 8, 8)] * 3 + [(3, 2, 8, 4)])
     assert srwm_parameters(16, 16) + feed_forward_parameters(256, 2048) == 79_360 + 1_051_392
+
+
+def test_weights_keep_their_names_and_their_place_in_keras_files(tmp_path):
+    """Models saved before `SRWMBlock` shared `SequenceBlock`'s wiring store the SRWM under `srwm`."""
+    inputs = keras.Input((None, 8))
+    model = keras.Model(inputs, kerasrwm.SRWMBlock(2, 4, 16, implementation="loop", name="srwm_block_0")(inputs))
+    assert [weight.path for weight in model.weights[:4]] == [f"srwm_block_0/srwm/{name}" for name in STATE_NAMES]
+    path = tmp_path / "block.keras"
+    model.save(path)
+    with zipfile.ZipFile(path) as archive, h5py.File(io.BytesIO(archive.read("model.weights.h5"))) as weights:
+        assert weights["layers/srwm_block/srwm/vars"].keys() == {"0", "1", "2", "3"}

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import kerasrwm
+from tests.models.learners import tiny_learner
 
 pytestmark = pytest.mark.requires_fused
 
@@ -38,9 +39,8 @@ def test_keras_derives_no_jit_support_for_a_learner_with_fused_blocks():
     """Only the SRWM layer declares it; Keras reads `supports_jit` from every nested sub-layer."""
     from keras.src.trainers.trainer import model_supports_jit
 
-    arguments = dict(n_way=3, backbone=keras.layers.Flatten(), hidden_size=8, num_layers=2, num_heads=2, ff_dim=8)
-    assert not model_supports_jit(kerasrwm.BootstrappedLearner(implementation="fused", **arguments))
-    assert model_supports_jit(kerasrwm.BootstrappedLearner(implementation="loop", **arguments))
+    assert not model_supports_jit(tiny_learner(backbone=keras.layers.Flatten(), implementation="fused"))
+    assert model_supports_jit(tiny_learner(backbone=keras.layers.Flatten(), implementation="loop"))
 
 
 def test_fit_with_auto_jit_trains_without_xla():

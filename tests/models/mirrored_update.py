@@ -11,25 +11,16 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-import kerasrwm  # noqa: E402
 from tests.models.episodes import random_episode_batch  # noqa: E402
+from tests.models.learners import tiny_learner  # noqa: E402
 
 BATCH = random_episode_batch(batch=4, n_way=3, k_shot=2, k_extra=1, queries=2, seed=0)
 
 
 def weights_after_one_step(strategy, initial_weights):
     with strategy.scope():
-        model = kerasrwm.BootstrappedLearner(
-            n_way=3,
-            beta1=1.0,
-            beta2=1.0,
-            beta3=1.0,
-            backbone=keras.layers.Flatten(),
-            hidden_size=8,
-            num_layers=1,
-            num_heads=2,
-            ff_dim=8,
-            implementation="loop",
+        model = tiny_learner(
+            beta1=1.0, beta2=1.0, beta3=1.0, backbone=keras.layers.Flatten(), num_layers=1, implementation="loop"
         )
         model(BATCH)
         if initial_weights is not None:

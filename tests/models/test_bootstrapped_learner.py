@@ -13,14 +13,12 @@ from tests.layer_testing import feed_forward_parameters
 from tests.layer_testing import run_layer_test
 from tests.layer_testing import srwm_parameters
 from tests.models.episodes import random_episode_batch
+from tests.models.learners import tiny_learner
 
-TINY = dict(backbone=keras.layers.Flatten(), hidden_size=8, num_layers=2, num_heads=2, ff_dim=8, implementation="loop")
 
-
-def tiny_learner(**kwargs):
-    arguments = dict(TINY, backbone=keras.layers.Flatten(), n_way=3)
-    arguments.update(kwargs)
-    model = kerasrwm.BootstrappedLearner(**arguments)
+def built_learner(**overrides):
+    """`tiny_learner` on flattened pixels with the loop, built on the default random episode batch."""
+    model = tiny_learner(**{"backbone": keras.layers.Flatten(), "implementation": "loop", **overrides})
     model(random_episode_batch())
     return model
 
@@ -57,7 +55,7 @@ def log_softmax(logits):
 
 @pytest.mark.parametrize("sequence_layer", SEQUENCE_LAYERS)
 def test_shared_prefix_equals_independent_full_passes(sequence_layer):
-    model = tiny_learner(sequence_layer=sequence_layer)
+    model = built_learner(sequence_layer=sequence_layer)
     batch = random_episode_batch(queries=3, seed=1)
     student, teacher = model.student_and_teacher_logits(batch, training=False)
     expected_student, expected_teacher = independent_logits(model, batch)
@@ -69,7 +67,7 @@ def test_shared_prefix_equals_independent_full_passes(sequence_layer):
 
 @pytest.mark.parametrize("distill", ["kl", "ce"])
 def test_loss_equals_hand_computation_of_three_terms(distill):
-    model = tiny_learner(beta1=0.7, beta2=2.0, beta3=0.3, distill=distill, temperature=2.0)
+    model = built_learner(beta1=0.7, beta2=2.0, beta3=0.3, distill=distill, temperature=2.0)
     batch = random_episode_batch(queries=2, seed=2)
     terms = model.compute_loss_terms(batch, training=False)
     student, teacher = independent_logits(model, batch)
@@ -97,7 +95,7 @@ def test_loss_equals_hand_computation_of_three_terms(distill):
 
 
 def test_distillation_term_sends_no_gradient_into_the_teacher_branch():
-    model = tiny_learner(beta1=0.0, beta2=1.0, beta3=0.0)
+    model = built_learner(beta1=0.0, beta2=1.0, beta3=0.0)
     batch = random_episode_batch(seed=3)
     variables = model.trainable_variables
     with tf.GradientTape(persistent=True) as tape:
@@ -116,7 +114,7 @@ def test_distillation_term_sends_no_gradient_into_the_teacher_branch():
 
 
 def test_plain_k_shot_without_extras_uses_student_terms_only():
-    model = tiny_learner(beta1=1.0)
+    model = built_learner(beta1=1.0)
     batch = random_episode_batch(k_extra=0, seed=4)
     terms = model.compute_loss_terms(batch, training=False)
     assert set(terms) == {"loss", "student_loss", "student_accuracy"}
@@ -124,16 +122,16 @@ def test_plain_k_shot_without_extras_uses_student_terms_only():
 
 
 def test_class0_unknown_label_is_one_hot_of_class_zero():
-    model = tiny_learner(unknown_label="class0")
+    model = built_learner(unknown_label="class0")
     np.testing.assert_array_equal(model.learner.label_inputs(None, 1, 2).numpy(), [[[1, 0, 0], [1, 0, 0]]])
-    assert not tiny_learner().learner.label_inputs(None, 1, 2).numpy().any()
+    assert not built_learner().learner.label_inputs(None, 1, 2).numpy().any()
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sequence_layer", SEQUENCE_LAYERS)
 def test_fit_reduces_loss_and_reports_every_term(sequence_layer):
     keras.utils.set_random_seed(0)
-    model = tiny_learner(beta1=1.0, beta2=1.0, beta3=1.0, sequence_layer=sequence_layer)
+    model = built_learner(beta1=1.0, beta2=1.0, beta3=1.0, sequence_layer=sequence_layer)
     model.compile(optimizer=keras.optimizers.Adam(3e-3))
     batch = random_episode_batch(batch=4, seed=5)
     dataset = tf.data.Dataset.from_tensors(batch).repeat(60)
@@ -149,18 +147,7 @@ def test_fit_reduces_loss_and_reports_every_term(sequence_layer):
 
 @pytest.mark.parametrize("sequence_layer", SEQUENCE_LAYERS)
 def test_serialization_round_trip(tmp_path, sequence_layer):
-    model = kerasrwm.BootstrappedLearner(
-        n_way=3,
-        beta2=5.0,
-        backbone="conv4",
-        backbone_channels=4,
-        hidden_size=8,
-        num_layers=1,
-        num_heads=2,
-        ff_dim=8,
-        implementation="loop",
-        sequence_layer=sequence_layer,
-    )
+    model = tiny_learner(beta2=5.0, num_layers=1, implementation="loop", sequence_layer=sequence_layer)
     batch = random_episode_batch(image_shape=(16, 16, 1), seed=6)
     expected = model(batch).numpy()
     path = str(tmp_path / "learner.keras")
@@ -179,17 +166,7 @@ def learner_parameters(features, n_way, hidden_size, num_layers, num_heads, ff_d
 
 @pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
 def test_model_harness_with_a_named_backbone(tmp_path, implementation):
-    model = kerasrwm.BootstrappedLearner(
-        n_way=3,
-        beta2=5.0,
-        backbone="conv4",
-        backbone_channels=4,
-        hidden_size=16,
-        num_layers=1,
-        num_heads=2,
-        ff_dim=8,
-        implementation=implementation,
-    )
+    model = tiny_learner(beta2=5.0, hidden_size=16, num_layers=1, implementation=implementation)
     batch = random_episode_batch(image_shape=(16, 16, 1), seed=6)
     # Conv-4 with 4 channels on one input channel: 48 + 3 x 156 weights, 4 features at 16x16.
     expected = 516 + learner_parameters(4, 3, 16, 1, 2, 8)
@@ -221,7 +198,7 @@ class ScaledProjection(keras.layers.Layer):
 
 
 def test_custom_layer_backbone_round_trips_through_config_save_and_export(tmp_path):
-    model = tiny_learner(backbone=ScaledProjection(units=5, scale=2.5))
+    model = built_learner(backbone=ScaledProjection(units=5, scale=2.5))
     batch = random_episode_batch(seed=8)
     expected = model(batch, training=False).numpy()
 
@@ -264,20 +241,18 @@ class TestBadInput:
         ],
     )
     def test_constructor(self, arguments, pattern):
-        full = dict(TINY, backbone=keras.layers.Flatten(), n_way=3)
-        full.update(arguments)
         with pytest.raises(ValueError, match=pattern):
-            kerasrwm.BootstrappedLearner(**full)
+            tiny_learner(**{"backbone": keras.layers.Flatten(), "implementation": "loop", **arguments})
 
     def test_missing_key(self):
-        model = tiny_learner()
+        model = built_learner()
         batch = random_episode_batch()
         del batch["query_labels"]
         with pytest.raises(ValueError, match=r"missing keys \['query_labels'\]"):
             model.train_step(batch)
 
     def test_wrong_image_rank(self):
-        model = tiny_learner()
+        model = built_learner()
         batch = random_episode_batch()
         batch["query_images"] = batch["query_images"][:, 0]
         with pytest.raises(ValueError, match=r"`query_images` must have rank 5"):
@@ -286,9 +261,7 @@ class TestBadInput:
 
 def test_call_after_fit_on_an_unbuilt_model():
     """`fit` traces `train_step`, which builds the sub-layers but not the model itself."""
-    model = kerasrwm.BootstrappedLearner(
-        n_way=3, backbone="conv4", backbone_channels=4, hidden_size=8, num_layers=1, num_heads=2, ff_dim=8
-    )
+    model = tiny_learner(num_layers=1)
     model.compile(optimizer=keras.optimizers.SGD(0.1))
     batch = random_episode_batch(image_shape=(16, 16, 1), seed=7)
     model.fit(tf.data.Dataset.from_tensors(batch), verbose=0)

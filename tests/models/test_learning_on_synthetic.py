@@ -3,11 +3,11 @@
 import keras
 import pytest
 
-import kerasrwm
 from kerasrwm.data import EpisodeSpec
 from kerasrwm.data import episode_dataset
 from kerasrwm.data import load_synthetic
 from kerasrwm.training import k_test_sweep
+from tests.models.learners import tiny_learner
 
 
 @pytest.mark.slow
@@ -15,17 +15,9 @@ def test_bootstrapped_learner_learns_five_way_episodes_from_pixels():
     keras.utils.set_random_seed(0)
     source = load_synthetic(num_classes=200, image_size=28, seed=1)
     spec = EpisodeSpec(n_way=5, k_shot=5, k_extra=2, n_queries=4)
-    model = kerasrwm.BootstrappedLearner(
-        n_way=5,
-        beta1=1.0,
-        beta2=1.0,
-        beta3=1.0,
-        backbone="conv4",
-        backbone_channels=16,
-        hidden_size=64,
-        num_layers=2,
-        num_heads=4,
-        ff_dim=128,
+    # The demo's learner (`kerasrwm demo`): 5-way, Conv-4 with 16 channels, two blocks of width 64.
+    model = tiny_learner(
+        n_way=5, beta1=1.0, beta2=1.0, beta3=1.0, backbone_channels=16, hidden_size=64, num_heads=4, ff_dim=128
     )
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     model.fit(

@@ -10,31 +10,22 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import kerasrwm
 from kerasrwm.models import DelayedLabelLearner
 from kerasrwm.models.sequence_learner import SEQUENCE_LAYERS
 from kerasrwm.training import export_adapt_and_predict
 from kerasrwm.training import export_predict_sequence
 from tests.models.episodes import random_episode_batch
+from tests.models.learners import TINY_ARGUMENTS
+from tests.models.learners import tiny_learner
 
 SCRIPT = Path(__file__).with_name("load_exported.py")
-TINY_LEARNER = dict(n_way=3, backbone="conv4", backbone_channels=4, hidden_size=8, num_heads=2, ff_dim=8)
+TINY_LEARNER = {key: value for key, value in TINY_ARGUMENTS.items() if key != "num_layers"}
 
 
 @pytest.mark.slow
 def test_export_runs_in_plain_tensorflow_and_matches_keras(tmp_path):
     keras.utils.set_random_seed(1)
-    model = kerasrwm.BootstrappedLearner(
-        n_way=3,
-        backbone="conv4",
-        backbone_channels=4,
-        hidden_size=8,
-        num_layers=2,
-        num_heads=2,
-        ff_dim=8,
-        dropout=0.3,
-        vision_dropout=0.2,
-    )
+    model = tiny_learner(dropout=0.3, vision_dropout=0.2)
     train_batch = random_episode_batch(batch=2, image_shape=(16, 16, 1), seed=0)
     model(train_batch)
     path = export_adapt_and_predict(model, str(tmp_path / "saved"), image_shape=(16, 16, 1))
@@ -87,9 +78,7 @@ def test_export_rejects_an_image_shape_without_channels(tmp_path):
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     keras.utils.set_random_seed(2)
-    model = kerasrwm.BootstrappedLearner(
-        n_way=3, backbone="conv4", backbone_channels=4, hidden_size=8, num_layers=1, num_heads=2, ff_dim=8
-    )
+    model = tiny_learner(num_layers=1)
     model(random_episode_batch(batch=1, image_shape=(16, 16, 1), seed=0))
     path = export_adapt_and_predict(model, str(tmp_path_factory.mktemp("saved")), image_shape=(16, 16, 1))
     return tf.saved_model.load(path).signatures["adapt_and_predict"]
