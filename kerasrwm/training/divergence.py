@@ -32,18 +32,20 @@ class StopOnDivergence(keras.callbacks.Callback):
     """
 
     def _check(self, logs, moment):
+        """Raises if a log is not finite; `moment()` describes when (called only then)."""
         names = _non_finite(logs)
         if names:
             raise TrainingDiverged(
-                f"training diverged: {', '.join(names)} not finite at {moment}; the run is not finished. "
+                f"training diverged: {', '.join(names)} not finite at {moment()}; the run is not finished. "
                 "Lower --learning-rate (or the loss weights) and train into a new --output."
             )
 
     def on_train_batch_end(self, batch, logs=None):
-        self._check(logs, f"step {int(self.model.optimizer.iterations)}")
+        # The step is read only on divergence: a distributed optimizer's counter is a per-replica variable.
+        self._check(logs, lambda: f"step {int(keras.ops.convert_to_numpy(self.model.optimizer.iterations.value))}")
 
     def on_epoch_end(self, epoch, logs=None):
-        self._check(logs, f"the end of epoch {epoch + 1}")
+        self._check(logs, lambda: f"the end of epoch {epoch + 1}")
 
 
 def check_finite_weights(model, source):
