@@ -25,7 +25,7 @@ TAG = "evaluation_student_accuracy_vs_iterations"
 
 def validation_curve(run_dir):
     """`[[step, accuracy], ...]` of one run, in step order (the last write of a step wins)."""
-    accumulator = EventAccumulator(os.path.join(run_dir, "logs", "validation"))
+    accumulator = EventAccumulator(os.path.join(run_dir, "logs", "validation"), size_guidance={"tensors": 0})
     accumulator.Reload()
     if TAG not in accumulator.Tags()["tensors"]:
         return []

@@ -7,7 +7,8 @@
 #   bash examples/bootstrap_study_v2/run.sh evaluate    # test split, K_test 1, 5, 10, 15, 5 x 512 episodes;
 #                                                       # validation learning curves
 # or both: bash examples/bootstrap_study_v2/run.sh
-# Output goes to $STUDY_DIR (default runs/bootstrap_study_v2); $SEEDS sets the seeds (default "0 1 2").
+# Output goes to $STUDY_DIR (default runs/bootstrap_study_v2; put it outside the checkout to keep it across
+# fresh clones, e.g. STUDY_DIR=~/kerasrwm-runs/bootstrap_study_v2); $SEEDS sets the seeds (default "0 1 2").
 set -euo pipefail
 config=examples/bootstrap_study_v2/config.json
 study=${STUDY_DIR:-runs/bootstrap_study_v2}
