@@ -20,7 +20,6 @@ With `--baseline REV` the step is also timed A/B against the package at a git re
 
 import os
 import platform
-import time
 
 import keras
 import numpy as np
@@ -32,6 +31,7 @@ from kerasrwm.data import EpisodeSpec
 from kerasrwm.data import episode_dataset
 from kerasrwm.data import load_source
 from kerasrwm.models import BootstrappedLearner
+from kerasrwm.validation import check_integer
 
 
 def _configuration(image_shape, k_shot, n_queries, **learner):
@@ -176,9 +176,12 @@ def cpu_settings():
     model, flags = platform.processor() or platform.machine(), set()
     try:
         with open("/proc/cpuinfo") as cpuinfo:
-            fields = dict(line.split(":", 1) for line in cpuinfo.read().split("\n\n")[0].splitlines() if ":" in line)
-        model = fields.get("model name\t", model).strip()
-        flags = set(fields.get("flags\t\t", "").split())
+            first_cpu = cpuinfo.read().split("\n\n")[0]
+        fields = {
+            key.strip(): value.strip() for key, _, value in (line.partition(":") for line in first_cpu.splitlines())
+        }
+        model = fields.get("model name", model)
+        flags = set(fields.get("flags", "").split())
     except OSError:
         pass
     return {
@@ -240,6 +243,8 @@ def _fetch(values):
 
 
 def run(args):
+    check_integer("repeats", args.repeats)
+    check_integer("rounds", args.rounds)
     model = build_learner(args.config)
     batch = random_batch(args.config)
     step = compiled_train_step(model, batch)
@@ -266,12 +271,3 @@ def run(args):
             args.config, args.baseline, args.rounds, args.repeats, args.env, args.baseline_env
         )
     return figures
-
-
-def time_steps(step, batch, count):
-    """Wall-clock milliseconds per step of `count` consecutive calls of `step(batch)`."""
-    start = time.perf_counter()
-    for _ in range(count):
-        loss = step(batch)["loss"]
-    float(loss)
-    return (time.perf_counter() - start) * 1e3 / count

@@ -75,3 +75,11 @@ def test_cli_reports_the_settings(monkeypatch):
     assert figures["settings"]["intra_op_threads"] == (
         tf.config.threading.get_intra_op_parallelism_threads() or "default"
     )
+
+
+@pytest.mark.parametrize("name", ["repeats", "rounds"])
+def test_counts_must_be_positive(name):
+    args = argparse.Namespace(config="demo", repeats=1, baseline=None, rounds=1, env=[], baseline_env=[])
+    setattr(args, name, 0)
+    with pytest.raises(ValueError, match=f"`{name}` must be an integer >= 1; received {name}=0"):
+        train.run(args)
