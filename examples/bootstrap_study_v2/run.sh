@@ -9,7 +9,8 @@
 #   bash examples/bootstrap_study_v2/run.sh evaluate [right | left]   # test split, K_test 1, 5, 10, 15, 5 x 512
 #                                                                     # episodes; validation learning curves
 #   bash examples/bootstrap_study_v2/run.sh learning-rate   # the rate check: both right-half arms, seed 0,
-#                                                           # 2,000 steps at 5e-4 and 2e-3 (1e-3 is the study)
+#                                                           # 2,000 steps at 5e-4 and 2e-3 (1e-3 is the study);
+#                                                           # their validation curves
 # or, for the right half, both: bash examples/bootstrap_study_v2/run.sh
 # Output goes to $STUDY_DIR (default runs/bootstrap_study_v2; put it outside the checkout to keep it across
 # fresh clones, e.g. STUDY_DIR=~/kerasrwm-runs/bootstrap_study_v2); $SEEDS sets the seeds (default "0 1 2").
@@ -54,6 +55,7 @@ learning_rate() {
         --learning-rate "$rate" --output "$study/learning_rate/${arm%%:*}_lr$rate/seed0"
     done
   done
+  python examples/bootstrap_study_v2/learning_curves.py "$study/learning_rate"
 }
 
 select_half "${2:-right}"
