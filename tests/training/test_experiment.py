@@ -2,12 +2,14 @@
 
 import json
 import os
+import pathlib
 
 import numpy as np
 import pytest
 
 from kerasrwm.data import load_source
 from kerasrwm.training.divergence import TrainingDiverged
+from kerasrwm.training.experiment import build_learner
 from kerasrwm.training.experiment import load_trained
 from kerasrwm.training.experiment import make_config
 from kerasrwm.training.experiment import train
@@ -104,3 +106,17 @@ class TestProtocolBadInput:
     def test_k_test_sweep_with_delayed_label(self):
         with pytest.raises(ValueError, match=r"received k_test_sweep=\[1, 5\] with protocol='delayed_label'"):
             make_config({"protocol": "delayed_label", "k_test_sweep": [1, 5]})
+
+
+EXAMPLE_CONFIGS = sorted((pathlib.Path(__file__).parents[2] / "examples").glob("*/config.json"))
+
+
+@pytest.mark.parametrize("path", EXAMPLE_CONFIGS, ids=lambda path: path.parent.name)
+def test_every_example_configuration_builds_its_learner(path):
+    config = make_config(json.loads(path.read_text()))
+    learner = build_learner(config)
+    assert learner.n_way == config["n_way"]
+
+
+def test_the_examples_have_configurations():
+    assert len(EXAMPLE_CONFIGS) >= 5
