@@ -7,7 +7,8 @@
 # interruption. From the repository root:
 #   bash examples/bootstrap_study_v2/run.sh train [right | left]      # the runs, paired by seed (default: right)
 #   bash examples/bootstrap_study_v2/run.sh evaluate [right | left]   # test split, K_test 1, 5, 10, 15, 5 x 512
-#                                                                     # episodes; validation learning curves
+#                                                                     # episodes; paired differences; validation
+#                                                                     # learning curves
 #   bash examples/bootstrap_study_v2/run.sh learning-rate   # the rate check: both right-half arms, seed 0,
 #                                                           # 2,000 steps at 5e-4 and 2e-3 (1e-3 is the study);
 #                                                           # their validation curves
@@ -43,6 +44,7 @@ evaluate() {
     for seed in "${seeds[@]}"; do runs+=("${arm%%:*}=$half_dir/${arm%%:*}/seed$seed"); done
   done
   kerasrwm evaluate "${runs[@]}" --k-test 1,5,10,15 --runs 5 --episodes 512 --output "$half_dir"
+  python examples/bootstrap_study_v2/paired_differences.py "$half_dir"
   python examples/bootstrap_study_v2/learning_curves.py "$half_dir"
 }
 
