@@ -2,11 +2,13 @@
 
 Reads the validation student accuracy that `kerasrwm train` logs to TensorBoard at every epoch
 end (`logs/validation`, tag `evaluation_student_accuracy_vs_iterations`, by training step) and
-writes `learning_curves.png` and `learning_curves.json` into the study directory.
+writes `learning_curves.png` and `learning_curves.json` into the study directory. An arm has the
+colour it has in the `k_test.png` of `kerasrwm evaluate`.
 
     python examples/bootstrap_study_v2/learning_curves.py runs/bootstrap_study_v2
 """
 
+import json
 import os
 import sys
 
@@ -33,9 +35,19 @@ def validation_curve(run_dir):
     return [[step, points[step]] for step in sorted(points)]
 
 
+def arm_order(study_dir):
+    """The arms in the order `kerasrwm evaluate` plotted them (its `settings.json`), so that both
+    plots give an arm the same colour; alphabetical where the directory was not evaluated."""
+    settings_path = os.path.join(study_dir, "settings.json")
+    if os.path.exists(settings_path):
+        with open(settings_path) as file:
+            return list(json.load(file))
+    return sorted(os.listdir(study_dir))
+
+
 def main(study_dir):
     curves = {}
-    for arm in sorted(os.listdir(study_dir)):
+    for arm in arm_order(study_dir):
         arm_dir = os.path.join(study_dir, arm)
         if not os.path.isdir(arm_dir):
             continue
