@@ -36,7 +36,10 @@ def per_seed_accuracies(study_dir):
     accuracies = {}
     for arm in ARMS:
         for run in settings[arm]["runs"]:
-            seed = int(re.fullmatch(r"seed(\d+)", os.path.basename(os.path.normpath(run))).group(1))
+            name = re.fullmatch(r"seed(\d+)", os.path.basename(os.path.normpath(run)))
+            if name is None:
+                raise ValueError(f"run {run!r} of arm {arm!r} is not named seed<S>: its seed cannot be paired.")
+            seed = int(name.group(1))
             rows = results[run]
             accuracies.setdefault(arm, {})[seed] = {row["k_test"]: 100 * row["accuracy_mean"] for row in rows}
     k_tests = sorted(next(iter(accuracies[ARMS[0]].values())))
