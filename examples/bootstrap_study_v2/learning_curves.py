@@ -1,9 +1,12 @@
-"""Validation learning curves of the study's runs: one line per seed, one colour per arm.
+"""Validation learning curves of the study's runs, and where their training ended.
 
-Reads the validation student accuracy that `kerasrwm train` logs to TensorBoard at every epoch
-end (`logs/validation`, tag `evaluation_student_accuracy_vs_iterations`, by training step) and
-writes `learning_curves.png` and `learning_curves.json` into the study directory. An arm has the
-colour it has in the `k_test.png` of `kerasrwm evaluate`.
+Reads what `kerasrwm train` logs to TensorBoard at every epoch end and writes into the study
+directory:
+- `learning_curves.png` and `learning_curves.json`: the validation student accuracy
+  (`logs/validation`, tag `evaluation_student_accuracy_vs_iterations`, by training step), one
+  line per seed, one colour per arm (the colour it has in the `k_test.png` of `kerasrwm evaluate`);
+- `training_end.json`, also printed as a table: the student and teacher training accuracy and
+  the distillation loss (`logs/train`), each the mean of the run's last `LAST_EPOCHS` epochs.
 
     python examples/bootstrap_study_v2/learning_curves.py runs/bootstrap_study_v2
 """
@@ -22,17 +25,32 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from kerasrwm.training.atomic_files import write_atomically  # noqa: E402
 from kerasrwm.training.atomic_files import write_json_atomically  # noqa: E402
 
-TAG = "evaluation_student_accuracy_vs_iterations"
+VALIDATION_TAG = "evaluation_student_accuracy_vs_iterations"
+TRAINING_TAGS = ("epoch_student_accuracy", "epoch_teacher_accuracy", "epoch_distill_loss")
+LAST_EPOCHS = 4
 
 
-def validation_curve(run_dir):
-    """`[[step, accuracy], ...]` of one run, in step order (the last write of a step wins)."""
-    accumulator = EventAccumulator(os.path.join(run_dir, "logs", "validation"), size_guidance={"tensors": 0})
+def logged_curves(run_dir, log, tags):
+    """`{tag: [[step, value], ...]}` of one run's `logs/<log>`, in step order (the last write of a
+    step wins, as after a resume); a tag the run did not log is an empty list."""
+    accumulator = EventAccumulator(os.path.join(run_dir, "logs", log), size_guidance={"tensors": 0})
     accumulator.Reload()
-    if TAG not in accumulator.Tags()["tensors"]:
-        return []
-    points = {event.step: float(tf.make_ndarray(event.tensor_proto)) for event in accumulator.Tensors(TAG)}
-    return [[step, points[step]] for step in sorted(points)]
+    curves = {}
+    for tag in tags:
+        events = accumulator.Tensors(tag) if tag in accumulator.Tags()["tensors"] else []
+        points = {event.step: float(tf.make_ndarray(event.tensor_proto)) for event in events}
+        curves[tag] = [[step, points[step]] for step in sorted(points)]
+    return curves
+
+
+def training_end(run_dir):
+    """`{tag: mean of the last LAST_EPOCHS epoch values}` of the run's training log."""
+    curves = logged_curves(run_dir, "train", TRAINING_TAGS)
+    return {
+        tag: sum(v for _, v in points[-LAST_EPOCHS:]) / len(points[-LAST_EPOCHS:])
+        for tag, points in curves.items()
+        if points
+    }
 
 
 def arm_order(study_dir):
@@ -46,14 +64,17 @@ def arm_order(study_dir):
 
 
 def main(study_dir):
-    curves = {}
+    curves, ends = {}, {}
     for arm in arm_order(study_dir):
         arm_dir = os.path.join(study_dir, arm)
         if not os.path.isdir(arm_dir):
             continue
         for seed in sorted(os.listdir(arm_dir)):
-            if os.path.exists(os.path.join(arm_dir, seed, "config.json")):
-                curves.setdefault(arm, {})[seed] = validation_curve(os.path.join(arm_dir, seed))
+            run_dir = os.path.join(arm_dir, seed)
+            if os.path.exists(os.path.join(run_dir, "config.json")):
+                validation = logged_curves(run_dir, "validation", [VALIDATION_TAG])
+                curves.setdefault(arm, {})[seed] = validation[VALIDATION_TAG]
+                ends.setdefault(arm, {})[seed] = training_end(run_dir)
     figure, axis = plt.subplots(figsize=(7, 4))
     for color, (arm, seeds) in zip(plt.rcParams["axes.prop_cycle"].by_key()["color"], curves.items()):
         for index, points in enumerate(seeds.values()):
@@ -67,7 +88,15 @@ def main(study_dir):
     figure.tight_layout()
     write_atomically(os.path.join(study_dir, "learning_curves.png"), lambda path: figure.savefig(path, format="png"))
     write_json_atomically(os.path.join(study_dir, "learning_curves.json"), curves)
-    print(f"Wrote {study_dir}/learning_curves.png and learning_curves.json")
+    write_json_atomically(os.path.join(study_dir, "training_end.json"), ends)
+    print(f"Training accuracy (%) and distillation loss, mean of the last {LAST_EPOCHS} epochs:\n")
+    print("| arm | seed | student | teacher | distillation |\n|---|---|---|---|---|")
+    nan = float("nan")
+    for arm, seeds in ends.items():
+        for seed, end in seeds.items():
+            student, teacher, distill = (end.get(tag, nan) for tag in TRAINING_TAGS)
+            print(f"| {arm} | {seed} | {100 * student:.1f} | {100 * teacher:.1f} | {distill:.4f} |")
+    print(f"\nWrote {study_dir}/learning_curves.png, learning_curves.json and training_end.json")
 
 
 if __name__ == "__main__":

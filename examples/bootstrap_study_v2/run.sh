@@ -8,7 +8,7 @@
 #   bash examples/bootstrap_study_v2/run.sh train [right | left]      # the runs, paired by seed (default: right)
 #   bash examples/bootstrap_study_v2/run.sh evaluate [right | left]   # test split, K_test 1, 5, 10, 15, 5 x 512
 #                                                                     # episodes; paired differences; validation
-#                                                                     # learning curves
+#                                                                     # learning curves; training accuracies at the end
 #   bash examples/bootstrap_study_v2/run.sh learning-rate   # the rate check: both right-half arms, seed 0,
 #                                                           # 2,000 steps at 5e-4 and 2e-3 (1e-3 is the study);
 #                                                           # their validation curves
