@@ -1,7 +1,7 @@
 """Validation learning curves of the study's runs, and where their training ended.
 
-Reads what `kerasrwm train` logs to TensorBoard at every epoch end and writes into the study
-directory:
+Reads what `kerasrwm train` logs to TensorBoard at every epoch end, for the runs that have
+finished (`<arm>/<seed>/finished`), and writes into the study directory:
 - `learning_curves.png` and `learning_curves.json`: the validation student accuracy
   (`logs/validation`, tag `evaluation_student_accuracy_vs_iterations`, by training step), one
   line per seed, one colour per arm (the colour it has in the `k_test.png` of `kerasrwm evaluate`);
@@ -71,7 +71,7 @@ def main(study_dir):
             continue
         for seed in sorted(os.listdir(arm_dir)):
             run_dir = os.path.join(arm_dir, seed)
-            if os.path.exists(os.path.join(run_dir, "config.json")):
+            if os.path.exists(os.path.join(run_dir, "finished")):
                 validation = logged_curves(run_dir, "validation", [VALIDATION_TAG])
                 curves.setdefault(arm, {})[seed] = validation[VALIDATION_TAG]
                 ends.setdefault(arm, {})[seed] = training_end(run_dir)
