@@ -60,11 +60,12 @@ learning_rate() {
   python examples/bootstrap_study_v2/learning_curves.py "$study/learning_rate"
 }
 
-select_half "${2:-right}"
+usage() { echo "usage: $0 [train | evaluate | all] [right | left]  or  $0 learning-rate" >&2; exit 2; }
+
 case ${1:-all} in
-  train) train ;;
-  evaluate) evaluate ;;
-  all) train; evaluate ;;
-  learning-rate) learning_rate ;;
-  *) echo "usage: $0 [train | evaluate | all | learning-rate] [right | left]" >&2; exit 2 ;;
+  train) select_half "${2:-right}"; train ;;
+  evaluate) select_half "${2:-right}"; evaluate ;;
+  all) select_half "${2:-right}"; train; evaluate ;;
+  learning-rate) [[ $# -le 1 ]] || usage; select_half right; learning_rate ;;
+  *) usage ;;
 esac
