@@ -33,6 +33,9 @@ def per_seed_accuracies(study_dir):
         results = json.load(file)
     with open(os.path.join(study_dir, "settings.json")) as file:
         settings = json.load(file)
+    missing = [arm for arm in ARMS if arm not in settings]
+    if missing:
+        raise ValueError(f"{study_dir}/settings.json has no arm {missing}; expected the arms {list(ARMS)}.")
     accuracies = {}
     for arm in ARMS:
         for run in settings[arm]["runs"]:

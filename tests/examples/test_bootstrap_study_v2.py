@@ -64,3 +64,9 @@ def test_a_run_not_named_by_its_seed_is_refused(paired_differences, tmp_path):
     (tmp_path / "results.json").write_text(json.dumps(results))
     with pytest.raises(ValueError, match="seed<S>"):
         paired_differences.main(str(tmp_path))
+
+
+def test_a_missing_arm_is_named(paired_differences, tmp_path):
+    write_evaluation(tmp_path, {"no_bootstrap": {0: [0.5, 0.5, 0.5]}})
+    with pytest.raises(ValueError, match=r"no arm \['bootstrap'\]"):
+        paired_differences.main(str(tmp_path))
