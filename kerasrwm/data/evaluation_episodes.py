@@ -32,7 +32,7 @@ class EvaluationEpisodes:
     Example:
 
     >>> evaluation = EvaluationEpisodes(test_store, EpisodeSpec(5, 15), 32, runs=10, episodes=320, seed=0)
-    >>> accuracies = [model.evaluate(run_batches)[1] for run_batches in evaluation]
+    >>> accuracies = [model.evaluate(run, return_dict=True)["student_accuracy"] for run in evaluation]
     """
 
     def __init__(self, store, spec, batch_size, runs, episodes, seed):
@@ -63,7 +63,9 @@ class EvaluationEpisodes:
 
     def dataset(self):
         """All runs, run after run, as one finite dataset of `runs * episodes / batch_size` batches."""
-        return with_pipeline_options(tf.data.Dataset.range(self.runs).flat_map(self._run_batches))
+        batches = tf.data.Dataset.range(self.runs).flat_map(self._run_batches)
+        batches = batches.apply(tf.data.experimental.assert_cardinality(self.runs * self.episodes // self.batch_size))
+        return with_pipeline_options(batches)
 
     def _run_batches(self, index):
         run_key = fold_in(self._key, index)
@@ -77,5 +79,9 @@ class EvaluationEpisodes:
 
 
 def evaluation_dataset(store, spec, batch_size, runs, episodes, seed):
-    """`EvaluationEpisodes(store, spec, batch_size, runs, episodes, seed)`: iterate it run by run."""
-    return EvaluationEpisodes(store, spec, batch_size, runs, episodes, seed)
+    """The `EvaluationEpisodes` of these arguments as one finite `tf.data.Dataset`, run after run.
+
+    Usable wherever Keras takes data (`evaluate`, `fit(validation_data=...)`); for one accuracy
+    per run, iterate `EvaluationEpisodes(store, spec, batch_size, runs, episodes, seed)`.
+    """
+    return EvaluationEpisodes(store, spec, batch_size, runs, episodes, seed).dataset()

@@ -5,7 +5,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasrwm.data import EpisodeSpec
-from kerasrwm.data import evaluation_dataset
+from kerasrwm.data import EvaluationEpisodes
 
 
 def _correct_predictions_function(model):
@@ -21,7 +21,7 @@ def _correct_predictions_function(model):
 def k_test_sweep(model, store, k_tests, runs=10, episodes=320, batch_size=32, seed=0, n_queries=1, verbose=0):
     """Accuracy mean and std over `runs` runs of `episodes` fixed episodes, for each K_test.
 
-    The episodes come from `kerasrwm.data.evaluation_dataset`: the same in every process, and
+    The episodes come from `kerasrwm.data.EvaluationEpisodes`: the same in every process, and
     for one seed the support at a larger K_test extends the support at a smaller one (a paired
     sweep). The model reads N·K_test support examples and scores each query from that state.
 
@@ -48,7 +48,7 @@ def k_test_sweep(model, store, k_tests, runs=10, episodes=320, batch_size=32, se
     for k_test in k_tests:
         spec = EpisodeSpec(model.n_way, int(k_test), 0, n_queries)
         accuracies = []
-        for run in evaluation_dataset(store, spec, batch_size, runs, episodes, seed):
+        for run in EvaluationEpisodes(store, spec, batch_size, runs, episodes, seed):
             total = sum(int(correct(batch)) for batch in run)
             accuracies.append(total / (episodes * n_queries))
             progress.add(1)

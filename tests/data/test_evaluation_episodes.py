@@ -7,16 +7,16 @@ import pytest
 
 from kerasrwm.data import EpisodeSpec
 from kerasrwm.data import episode_dataset
-from kerasrwm.data import evaluation_dataset
+from kerasrwm.data import EvaluationEpisodes
 from tests.data.tagged_images import decode
 
 SPEC = EpisodeSpec(n_way=4, k_shot=2, n_queries=2)
 
 CHECKSUM_SCRIPT = """
 import json, numpy as np
-from kerasrwm.data import EpisodeSpec, evaluation_dataset, load_synthetic
+from kerasrwm.data import EpisodeSpec, EvaluationEpisodes, load_synthetic
 store = load_synthetic(num_classes=30, images_per_class=8, seed=1).split("test")
-evaluation = evaluation_dataset(store, EpisodeSpec(5, 3, n_queries=2), batch_size=4, runs=2, episodes=8, seed=11)
+evaluation = EvaluationEpisodes(store, EpisodeSpec(5, 3, n_queries=2), batch_size=4, runs=2, episodes=8, seed=11)
 sums = [float(sum(np.sum(v.numpy() * (i + 1)) for b in run for i, v in enumerate(b.values()))) for run in evaluation]
 print(json.dumps(sums))
 """
@@ -27,11 +27,11 @@ def run_batches(evaluation, run):
 
 
 def test_runs_are_finite_fixed_and_distinct(tagged_store):
-    evaluation = evaluation_dataset(tagged_store, SPEC, batch_size=4, runs=3, episodes=12, seed=5)
+    evaluation = EvaluationEpisodes(tagged_store, SPEC, batch_size=4, runs=3, episodes=12, seed=5)
     assert len(evaluation) == 3
     first = run_batches(evaluation, 0)
     assert len(first) == 3 and first[0]["support_images"].shape == (4, 8, 6, 6, 1)
-    again = run_batches(evaluation_dataset(tagged_store, SPEC, 4, 3, 12, seed=5), 0)
+    again = run_batches(EvaluationEpisodes(tagged_store, SPEC, 4, 3, 12, seed=5), 0)
     for a, b in zip(first, again):
         for key in a:
             np.testing.assert_array_equal(a[key], b[key])
@@ -40,8 +40,8 @@ def test_runs_are_finite_fixed_and_distinct(tagged_store):
 
 
 def test_episodes_do_not_depend_on_batch_size_and_differ_from_training(tagged_store):
-    by_four = run_batches(evaluation_dataset(tagged_store, SPEC, 4, 1, 12, seed=5), 0)
-    by_two = run_batches(evaluation_dataset(tagged_store, SPEC, 2, 1, 12, seed=5), 0)
+    by_four = run_batches(EvaluationEpisodes(tagged_store, SPEC, 4, 1, 12, seed=5), 0)
+    by_two = run_batches(EvaluationEpisodes(tagged_store, SPEC, 2, 1, 12, seed=5), 0)
     np.testing.assert_array_equal(
         np.concatenate([b["query_images"] for b in by_four]), np.concatenate([b["query_images"] for b in by_two])
     )
@@ -50,8 +50,8 @@ def test_episodes_do_not_depend_on_batch_size_and_differ_from_training(tagged_st
 
 
 def test_k_sweep_keeps_classes_and_queries_and_nests_supports(tagged_store):
-    one_shot = run_batches(evaluation_dataset(tagged_store, EpisodeSpec(4, 1, n_queries=2), 4, 1, 8, seed=2), 0)
-    five_shot = run_batches(evaluation_dataset(tagged_store, EpisodeSpec(4, 5, n_queries=2), 4, 1, 8, seed=2), 0)
+    one_shot = run_batches(EvaluationEpisodes(tagged_store, EpisodeSpec(4, 1, n_queries=2), 4, 1, 8, seed=2), 0)
+    five_shot = run_batches(EvaluationEpisodes(tagged_store, EpisodeSpec(4, 5, n_queries=2), 4, 1, 8, seed=2), 0)
     for small, large in zip(one_shot, five_shot):
         np.testing.assert_array_equal(small["query_images"], large["query_images"])
         np.testing.assert_array_equal(small["query_labels"], large["query_labels"])
@@ -79,4 +79,20 @@ def test_identical_across_processes():
 )
 def test_invalid_arguments(tagged_store, arguments, name):
     with pytest.raises(ValueError, match=f"`{name}`"):
-        evaluation_dataset(tagged_store, SPEC, *arguments, seed=0)
+        EvaluationEpisodes(tagged_store, SPEC, *arguments, seed=0)
+
+
+def test_evaluation_dataset_is_every_run_in_order_as_one_tf_data_dataset(tagged_store):
+    import tensorflow as tf
+
+    from kerasrwm.data import evaluation_dataset
+
+    dataset = evaluation_dataset(tagged_store, SPEC, batch_size=4, runs=2, episodes=8, seed=5)
+    assert isinstance(dataset, tf.data.Dataset)
+    runs = EvaluationEpisodes(tagged_store, SPEC, batch_size=4, runs=2, episodes=8, seed=5)
+    expected = run_batches(runs, 0) + run_batches(runs, 1)
+    received = [{k: v.numpy() for k, v in batch.items()} for batch in dataset]
+    assert len(received) == len(expected) == 4
+    for got, want in zip(received, expected, strict=True):
+        np.testing.assert_array_equal(got["support_labels"], want["support_labels"])
+        np.testing.assert_array_equal(got["query_images"], want["query_images"])

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from kerasrwm.data import EpisodeSpec
-from kerasrwm.data import evaluation_dataset
+from kerasrwm.data import EvaluationEpisodes
 from kerasrwm.data import load_synthetic
 from kerasrwm.training import format_settings_table
 from kerasrwm.training import format_sweep_table
@@ -27,7 +27,7 @@ def test_constant_predictor_scores_the_fraction_of_class_zero_queries(store):
         spec = EpisodeSpec(4, row["k_test"], 0, 2)
         per_run = [
             np.mean(np.concatenate([batch["query_labels"].numpy().ravel() for batch in run]) == 0)
-            for run in evaluation_dataset(store, spec, 4, 3, 8, 1)
+            for run in EvaluationEpisodes(store, spec, 4, 3, 8, 1)
         ]
         assert row["accuracy_mean"] == pytest.approx(np.mean(per_run))
         assert row["accuracy_std"] == pytest.approx(np.std(per_run, ddof=1))
