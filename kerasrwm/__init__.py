@@ -1,8 +1,9 @@
 """kerasrwm: self-referential weight matrices and bootstrapped few-shot learning for Keras 3.
 
-`import kerasrwm` registers the package's Keras classes, so that `keras.models.load_model` finds
-them, and loads TensorFlow. The `kerasrwm` command loads the sub-packages only on first access
-(`kerasrwm --help` does not load TensorFlow); `data` and `training` always load that way.
+`import kerasrwm` loads TensorFlow (without its C++ start-up lines) and registers every Keras
+class a saved learner refers to (layers, backbones, learners, the Noam schedule), so that
+`keras.models.load_model` finds them. The `kerasrwm` command loads the sub-packages only on
+first access (`kerasrwm --help` does not load TensorFlow); `data` and `training` always load that way.
 """
 
 import importlib
@@ -17,9 +18,15 @@ else:  # both read by TensorFlow when it loads, so before any kerasrwm module lo
     runtime.quiet_tensorflow_for_cli()
 
 SUBPACKAGES = ("data", "layers", "models", "ops", "training")
+REGISTERING_MODULES = ("kerasrwm.layers", "kerasrwm.models", "kerasrwm.training.schedules")
+"""The modules that register the package's Keras classes."""
 if not runtime.running_cli():
-    for _subpackage in ("layers", "models"):  # every registered Keras class lives in these two
-        importlib.import_module(f"kerasrwm.{_subpackage}")
+    runtime.require_tensorflow_backend(runtime.requested_keras_backend())  # before Keras fails on it
+    with runtime.native_stderr_silenced():
+        import keras
+    runtime.require_tensorflow_backend(keras.backend.backend())
+    for _module in REGISTERING_MODULES:
+        importlib.import_module(_module)
 EXPORTS = {"SRWM": "kerasrwm.layers", "SRWMBlock": "kerasrwm.layers", "BootstrappedLearner": "kerasrwm.models"}
 __all__ = [*SUBPACKAGES, *EXPORTS]
 

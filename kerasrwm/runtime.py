@@ -60,6 +60,22 @@ def hint_if_onednn_off():
     )
 
 
+def requested_keras_backend():
+    """The Keras backend in use, or the one `KERAS_BACKEND` asks for if Keras is not loaded yet."""
+    if "keras" in sys.modules:
+        return sys.modules["keras"].backend.backend()
+    return os.environ.get("KERAS_BACKEND", "tensorflow")
+
+
+def require_tensorflow_backend(backend):
+    """Raises `ImportError` unless Keras runs on TensorFlow, which the package's ops and training need."""
+    if backend != "tensorflow":
+        raise ImportError(
+            f"kerasrwm needs Keras's TensorFlow backend; Keras is set to use {backend!r}. Set the "
+            "environment variable KERAS_BACKEND=tensorflow before importing keras (or kerasrwm)."
+        )
+
+
 def running_cli():
     """Whether this process is the `kerasrwm` console script or `python -m kerasrwm...`."""
     return os.path.basename(sys.argv[0]) == "kerasrwm" or sys.argv[:1] == ["-m"]

@@ -3,6 +3,7 @@
 from kerasrwm.argument_types import number_list
 from kerasrwm.commands.common import add_config_arguments
 from kerasrwm.commands.common import config_from_args
+from kerasrwm.commands.common import progress_verbosity
 from kerasrwm.training.tuning import OBJECTIVE
 from kerasrwm.training.tuning import trial_results
 from kerasrwm.training.tuning import tune
@@ -44,7 +45,7 @@ def format_trials(trials, best_trial_id):
 def run(args):
     config = config_from_args(args)
     max_trials = len(args.beta2) * len(args.k_extra) if args.max_trials is None else args.max_trials
-    best = tune(config, args.beta2, args.k_extra, max_trials, args.output)
+    best = tune(config, args.beta2, args.k_extra, max_trials, args.output, verbose=progress_verbosity())
     print(
         f"Best: beta2={best['beta2']:g}, k_extra={best['k_extra']} "
         f"({OBJECTIVE} {best[OBJECTIVE]:.4f}, trial {best['trial_id']}); written to {args.output}/best.json"

@@ -22,7 +22,9 @@ def test_tune_prints_the_best_setting_and_the_trials(tmp_path, capsys):
     grid = ["--beta2", "0,2.5", "--k-extra", "1", "--max-trials", "1"]
     args = parse(["--output", output_dir, *TINY_FLAGS, *grid, "--jit-compile", "false"])
     best = tune.run(args)
-    lines = capsys.readouterr().out.splitlines()
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert "\x1b[" not in out and "\b" not in out, "a live progress bar was written to a non-terminal"
     with open(os.path.join(output_dir, "best.json")) as file:
         assert json.load(file) == best
     assert (best["trial_id"], best["beta2"], best["k_extra"]) == ("0", 0.0, 1)  # max_trials=1: the grid's first
