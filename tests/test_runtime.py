@@ -69,3 +69,27 @@ def test_hint_when_onednn_is_off(monkeypatch, variable, enabled, x86, warned):
     assert [str(w.message).startswith("TensorFlow's oneDNN kernels are off") for w in caught] == (
         [True] if warned else []
     )
+
+
+@pytest.mark.slow
+def test_import_prints_nothing_of_tensorflows_start_up():
+    env = {key: value for key, value in os.environ.items() if key != runtime.LOG_LEVEL_VARIABLE}
+    result = subprocess.run([sys.executable, "-c", "import kerasrwm"], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "" and result.stdout == ""
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch", "numpy"])
+def test_a_non_tensorflow_keras_backend_is_refused_before_keras_loads(backend):
+    result = subprocess.run(
+        [sys.executable, "-c", "import kerasrwm"],
+        env={**os.environ, "KERAS_BACKEND": backend},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"ImportError: kerasrwm needs Keras's TensorFlow backend; Keras is set to use {backend!r}. Set the environment "
+        "variable KERAS_BACKEND=tensorflow before importing keras (or kerasrwm)."
+    )
+    assert "Traceback" in result.stderr and "keras/src" not in result.stderr  # refused before Keras imports it

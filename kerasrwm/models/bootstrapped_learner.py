@@ -4,27 +4,15 @@ import keras
 import tensorflow as tf
 
 from kerasrwm.models import bootstrap_loss
-from kerasrwm.models.sequence_learner import SequenceLearner
+from kerasrwm.models import serving
+from kerasrwm.models.episodic_learner import EpisodicLearner
 from kerasrwm.validation import check_number
 
-EPISODE_KEYS = ("support_images", "support_labels", "query_images")
-TRAINING_KEYS = EPISODE_KEYS + ("extra_images", "extra_labels", "query_labels")
-
-
-def _check_episode(batch, keys):
-    if not isinstance(batch, dict):
-        raise ValueError(f"An episode batch must be a dict with keys {list(keys)}; received: {type(batch).__name__}.")
-    missing = [key for key in keys if key not in batch]
-    if missing:
-        raise ValueError(f"The episode batch is missing keys {missing}; received keys {sorted(batch)}.")
-    for key in keys:
-        rank = 5 if key.endswith("images") else 2
-        if len(batch[key].shape) != rank:
-            raise ValueError(f"`{key}` must have rank {rank}; received shape {batch[key].shape}.")
+METRIC_NAMES = ("loss", "student_loss", "distill_loss", "teacher_loss", "student_accuracy", "teacher_accuracy")
 
 
 @keras.saving.register_keras_serializable(package="kerasrwm")
-class BootstrappedLearner(keras.Model):
+class BootstrappedLearner(EpisodicLearner):
     """Few-shot SRWM learner trained with bootstrapped self-improvement.
 
     A training batch (see `kerasrwm.data.episode_dataset`) holds, per episode, N·K support
@@ -54,17 +42,30 @@ class BootstrappedLearner(keras.Model):
             (`backbone`, `hidden_size`, `num_layers`, `num_heads`, `ff_dim`, `dropout`, ...)
             and base `keras.Model` arguments (`name`, `dtype`).
 
+    Batches (`fit`, `evaluate`, `train_on_batch`, `test_on_batch`): dicts with
+    `support_images [B, N*K, h, w, c]`, `support_labels [B, N*K]`, `query_images [B, Q, h, w, c]`,
+    `query_labels [B, Q]` (or passed as `y`) and, for K' > 0, `extra_images [B, N*K', h, w, c]`
+    and `extra_labels [B, N*K']`; images float in [0, 1], labels integer. Reported: the six
+    terms of `METRIC_NAMES`, then the metrics passed to `compile`, scored on the student's
+    query logits. With K' = 0 the teacher is the student (its terms equal the student's, the
+    distillation is 0).
+
     Call arguments:
         inputs: dict with `support_images [B, N*K, h, w, c]`, `support_labels [B, N*K]` and
-            `query_images [B, Q, h, w, c]` (other keys are ignored).
+            `query_images [B, Q, h, w, c]` (the other keys of a training batch are ignored).
 
     Returns:
         Query logits `[B, Q, n_way]` after reading the support.
     """
 
+    INPUT_KEYS = ("support_images", "support_labels", "query_images")
+    TRAINING_KEYS = INPUT_KEYS + ("query_labels",)
+    OPTIONAL_KEYS = ("extra_images", "extra_labels")
+    TARGET_KEY = "query_labels"
+    LOSS_DESCRIPTION = "beta1 * CE(y, student) + beta2 * distillation(teacher, student) + beta3 * CE(y, teacher)"
+
     def __init__(self, n_way, beta1=1.0, beta2=0.0, beta3=0.0, distill="kl", temperature=1.0, **learner_kwargs):
-        model_kwargs = {key: learner_kwargs.pop(key) for key in ("name", "dtype", "trainable") if key in learner_kwargs}
-        super().__init__(**model_kwargs)
+        super().__init__(n_way, METRIC_NAMES, **learner_kwargs)
         self.beta1 = check_number("beta1", beta1)
         self.beta2 = check_number("beta2", beta2)
         self.beta3 = check_number("beta3", beta3)
@@ -74,26 +75,6 @@ class BootstrappedLearner(keras.Model):
             raise ValueError(f"`distill` must be one of {bootstrap_loss.DISTILLATIONS}; received: {distill!r}.")
         self.distill = distill
         self.temperature = check_number("temperature", temperature, exclusive=True)
-        self.learner = SequenceLearner(n_way, name="sequence_learner", **learner_kwargs)
-        self.n_way = self.learner.n_way
-        self.trackers = {
-            name: keras.metrics.Mean(name=name)
-            for name in (
-                "loss",
-                "student_loss",
-                "distill_loss",
-                "teacher_loss",
-                "student_accuracy",
-                "teacher_accuracy",
-            )
-        }
-
-    @property
-    def metrics(self):
-        return list(self.trackers.values())
-
-    def build(self, input_shape):
-        self.learner.build(input_shape["support_images"])
 
     def _score_queries(self, query_features, state, training):
         """Logits `[B, Q, n_way]` of each query read alone from `state` (queries folded into batch)."""
@@ -105,92 +86,117 @@ class BootstrappedLearner(keras.Model):
         hidden, _ = self.learner.read(folded, labels, initial_state=folded_state, training=training)
         return tf.reshape(self.learner.classify(hidden), [batch, queries, self.n_way])
 
+    @staticmethod
+    def _has_extras(batch):
+        """Whether `batch` continues past the support (K' > 0, or K' not known until run time)."""
+        return "extra_images" in batch and batch["extra_images"].shape[1] != 0
+
     def encode_episodes(self, batch, training=None):
         """Backbone features `[B, length, features]` of the support, extra and query images.
 
-        All images go through the backbone in one call (one set of BatchNorm statistics).
+        All images go through the backbone in one call (one set of BatchNorm statistics). The
+        extra features are None when the batch has no extras.
         """
-        pieces = [batch["support_images"], batch["extra_images"], batch["query_images"]]
+        keys = (
+            ["support_images", "extra_images", "query_images"]
+            if self._has_extras(batch)
+            else ["support_images", "query_images"]
+        )
+        pieces = [batch[key] for key in keys]
         features = self.learner.encode(tf.concat(pieces, axis=1), training=training)
-        return tf.split(features, [piece.shape[1] for piece in pieces], axis=1)
+        split = tf.split(features, [tf.shape(piece)[1] for piece in pieces], axis=1)
+        if len(split) == 2:
+            return split[0], None, split[1]
+        return tuple(split)
 
     def logits_from_features(self, support_features, extra_features, query_features, batch, training=None):
         """Student and teacher query logits `[B, Q, n_way]` from the episodes' backbone features.
 
-        The teacher logits are None when the batch has no extra examples (K' = 0).
+        Without extras (`extra_features` None) the teacher has read what the student has, so
+        its logits are the student's.
         """
         _, support_state = self.learner.read(
             support_features, self.learner.label_inputs(batch["support_labels"]), training=training
         )
         student = self._score_queries(query_features, support_state, training)
-        if extra_features.shape[1] == 0:
-            return student, None
-        _, extended_state = self.learner.read(
-            extra_features,
-            self.learner.label_inputs(batch["extra_labels"]),
-            initial_state=support_state,
-            training=training,
-        )
-        return student, self._score_queries(query_features, extended_state, training)
+        if extra_features is None:
+            return student, student
+
+        def teacher():
+            _, extended_state = self.learner.read(
+                extra_features,
+                self.learner.label_inputs(batch["extra_labels"]),
+                initial_state=support_state,
+                training=training,
+            )
+            return self._score_queries(query_features, extended_state, training)
+
+        if extra_features.shape[1] is None:  # K' known only at run time (a retrace with relaxed shapes)
+            return student, tf.cond(tf.shape(extra_features)[1] > 0, teacher, lambda: student)
+        return student, teacher()
 
     def student_and_teacher_logits(self, batch, training=None):
-        """Query logits of the student (after the support) and the teacher (after the extras).
-
-        The teacher logits are None when the batch has no extra examples (K' = 0).
-        """
+        """Query logits of the student (after the support) and the teacher (after the extras)."""
         features = self.encode_episodes(batch, training=training)
         return self.logits_from_features(*features, batch, training=training)
 
     def call(self, inputs, training=None):
-        _check_episode(inputs, EPISODE_KEYS)
-        features = self.learner.encode(
-            tf.concat([inputs["support_images"], inputs["query_images"]], axis=1), training=training
+        inputs = self.call_inputs(inputs)
+        support_images, query_images = inputs["support_images"], inputs["query_images"]
+        features = self.learner.encode(tf.concat([support_images, query_images], axis=1), training=training)
+        support_features, query_features = tf.split(
+            features, [tf.shape(support_images)[1], tf.shape(query_images)[1]], axis=1
         )
-        support_length = tf.shape(inputs["support_images"])[1]
-        support_features, query_features = features[:, :support_length], features[:, support_length:]
         _, state = self.learner.read(
             support_features, self.learner.label_inputs(inputs["support_labels"]), training=training
         )
         return self._score_queries(query_features, state, training)
 
-    def compute_loss_terms(self, batch, training=None):
-        """All loss terms and accuracies of one batch, as a dict of scalars.
+    def loss_terms(self, batch, training=None):
+        """The six terms of `METRIC_NAMES`, no weights, and the student's logits.
 
-        Without extras (K' = 0) only the student terms are present, and `loss` is
-        `beta1 * student_loss`.
+        With K' = 0 (no extras) the teacher is the student: the distillation term is 0 and
+        `beta3` weighs the student's cross-entropy a second time.
         """
         labels = batch["query_labels"]
         student, teacher = self.student_and_teacher_logits(batch, training=training)
         terms = {
             "student_loss": bootstrap_loss.cross_entropy(labels, student),
+            "distill_loss": bootstrap_loss.distillation(teacher, student, self.distill, self.temperature),
+            "teacher_loss": bootstrap_loss.cross_entropy(labels, teacher),
             "student_accuracy": bootstrap_loss.accuracy(labels, student),
+            "teacher_accuracy": bootstrap_loss.accuracy(labels, teacher),
         }
-        terms["loss"] = self.beta1 * terms["student_loss"]
-        if teacher is not None:
-            terms["distill_loss"] = bootstrap_loss.distillation(teacher, student, self.distill, self.temperature)
-            terms["teacher_loss"] = bootstrap_loss.cross_entropy(labels, teacher)
-            terms["teacher_accuracy"] = bootstrap_loss.accuracy(labels, teacher)
-            terms["loss"] += self.beta2 * terms["distill_loss"] + self.beta3 * terms["teacher_loss"]
-        return terms
+        terms["loss"] = (
+            self.beta1 * terms["student_loss"] + self.beta2 * terms["distill_loss"] + self.beta3 * terms["teacher_loss"]
+        )
+        return terms, {}, student
 
-    def _update_trackers(self, terms):
-        for name, value in terms.items():
-            self.trackers[name].update_state(value)
-        return {name: self.trackers[name].result() for name in terms}
+    def serving_signature(self):
+        """`adapt_and_predict(support_images, support_labels, query_images) -> {"logits": [B, Q, n_way]}`.
 
-    def train_step(self, data):
-        _check_episode(data, TRAINING_KEYS)
-        with tf.GradientTape() as tape:
-            terms = self.compute_loss_terms(data, training=True)
-            replicas = tf.distribute.get_strategy().num_replicas_in_sync
-            scaled_loss = self.optimizer.scale_loss(terms["loss"] / replicas)
-        gradients = tape.gradient(scaled_loss, self.trainable_variables)
-        self.optimizer.apply(gradients, self.trainable_variables)
-        return self._update_trackers(terms)
+        Images are float32 `[B, S or Q, h, w, c]` of the training size, labels int32 `[B, S]`;
+        B, S and Q may vary from call to call. The graph refuses, naming the argument, images
+        of another size, non-finite images, labels outside [0, n_way) and mismatched sizes.
+        """
+        image_shape = self.image_shape
+        input_signature = [
+            tf.TensorSpec([None] * 5, tf.float32, name="support_images"),
+            tf.TensorSpec([None, None], tf.int32, name="support_labels"),
+            tf.TensorSpec([None] * 5, tf.float32, name="query_images"),
+        ]
 
-    def test_step(self, data):
-        _check_episode(data, TRAINING_KEYS)
-        return self._update_trackers(self.compute_loss_terms(data, training=False))
+        def adapt_and_predict(support_images, support_labels, query_images):
+            checks = serving.episode_checks(support_images, support_labels, query_images, image_shape, self.n_way)
+            with tf.control_dependencies(checks):
+                episode = {
+                    "support_images": tf.ensure_shape(support_images, [None, None, *image_shape]),
+                    "support_labels": tf.identity(support_labels),
+                    "query_images": tf.ensure_shape(query_images, [None, None, *image_shape]),
+                }
+            return {"logits": self(episode, training=False)}
+
+        return "adapt_and_predict", adapt_and_predict, input_signature
 
     def get_config(self):
         config = super().get_config()
@@ -204,8 +210,4 @@ class BootstrappedLearner(keras.Model):
                 "temperature": self.temperature,
             }
         )
-        learner_config = self.learner.get_config()
-        for key in ("name", "trainable", "dtype"):
-            learner_config.pop(key, None)
-        config.update(learner_config)
         return config

@@ -4,10 +4,9 @@ import keras
 import tensorflow as tf
 
 from kerasrwm.models import bootstrap_loss
-from kerasrwm.models.sequence_learner import SequenceLearner
+from kerasrwm.models import serving
+from kerasrwm.models.episodic_learner import EpisodicLearner
 from kerasrwm.validation import check_integer
-
-SEQUENCE_KEYS = ("images", "labels")
 
 
 def delay_by_one_step(label_inputs):
@@ -26,17 +25,8 @@ def occurrence_index(labels, n_way):
     return tf.reduce_sum(earlier * one_hot, axis=-1)
 
 
-def _check_sequence(batch):
-    if not isinstance(batch, dict) or any(key not in batch for key in SEQUENCE_KEYS):
-        keys = sorted(batch) if isinstance(batch, dict) else type(batch).__name__
-        raise ValueError(f"A delayed-label batch must be a dict with keys {list(SEQUENCE_KEYS)}; received: {keys}.")
-    for key, rank in (("images", 5), ("labels", 2)):
-        if len(batch[key].shape) != rank:
-            raise ValueError(f"`{key}` must have rank {rank}; received shape {batch[key].shape}.")
-
-
 @keras.saving.register_keras_serializable(package="kerasrwm")
-class DelayedLabelLearner(keras.Model):
+class DelayedLabelLearner(EpisodicLearner):
     """Few-shot sequence learner in the delayed-label setting.
 
     Step t carries image t and the one-hot label of step t-1 (zeros at t = 0); the model
@@ -63,68 +53,70 @@ class DelayedLabelLearner(keras.Model):
         Per-step logits `[B, L, n_way]`; step t has seen the labels of steps < t only.
     """
 
+    INPUT_KEYS = ("images", "labels")
+    TRAINING_KEYS = INPUT_KEYS
+    TARGET_KEY = "labels"
+    LOSS_DESCRIPTION = "the mean cross-entropy over every step"
+
     def __init__(self, n_way, num_occurrences=5, **learner_kwargs):
-        model_kwargs = {key: learner_kwargs.pop(key) for key in ("name", "dtype", "trainable") if key in learner_kwargs}
-        super().__init__(**model_kwargs)
-        self.num_occurrences = check_integer("num_occurrences", num_occurrences)
-        self.learner = SequenceLearner(n_way, name="sequence_learner", **learner_kwargs)
-        self.n_way = self.learner.n_way
-        names = ["loss", "accuracy"] + [f"accuracy_occurrence_{k}" for k in range(1, self.num_occurrences + 1)]
-        self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
-
-    @property
-    def metrics(self):
-        return list(self.trackers.values())
-
-    def build(self, input_shape):
-        self.learner.build(input_shape["images"])
+        num_occurrences = check_integer("num_occurrences", num_occurrences)
+        names = ["loss", "accuracy"] + [f"accuracy_occurrence_{k}" for k in range(1, num_occurrences + 1)]
+        super().__init__(n_way, names, **learner_kwargs)
+        self.num_occurrences = num_occurrences
 
     def call(self, inputs, training=None):
-        _check_sequence(inputs)
+        inputs = self.call_inputs(inputs)
         features = self.learner.encode(inputs["images"], training=training)
         label_inputs = delay_by_one_step(self.learner.label_inputs(inputs["labels"]))
         hidden, _ = self.learner.read(features, label_inputs, training=training)
         return self.learner.classify(hidden)
 
-    def compute_loss_terms(self, batch, training=None):
-        """`(loss, correct, occurrences)` of one batch.
+    def loss_terms(self, batch, training=None):
+        """The loss, the accuracy and the accuracy at each occurrence, and the per-step logits.
 
-        Returns:
-            The mean cross-entropy over all steps, float32 `[B, L]` 1/0 for a correct
-            prediction and `occurrence_index` of the labels, int32 `[B, L]`.
+        `accuracy_occurrence_k` is the accuracy over the steps that show a class for the k-th
+        time; its weight is the number of such steps, so that the reported mean is over steps.
         """
         labels = batch["labels"]
         logits = self(batch, training=training)
         correct = tf.cast(tf.equal(tf.argmax(logits, axis=-1, output_type=labels.dtype), labels), tf.float32)
-        return bootstrap_loss.cross_entropy(labels, logits), correct, occurrence_index(labels, self.n_way)
-
-    def _update_trackers(self, loss, correct, occurrences):
-        self.trackers["loss"].update_state(loss)
-        self.trackers["accuracy"].update_state(correct)
+        occurrences = occurrence_index(labels, self.n_way)
+        terms = {"loss": bootstrap_loss.cross_entropy(labels, logits), "accuracy": tf.reduce_mean(correct)}
+        weights = {}
         for k in range(1, self.num_occurrences + 1):
             at_k = tf.cast(tf.equal(occurrences, k - 1), tf.float32)
-            self.trackers[f"accuracy_occurrence_{k}"].update_state(correct, sample_weight=at_k)
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
+            count = tf.reduce_sum(at_k)
+            terms[f"accuracy_occurrence_{k}"] = tf.math.divide_no_nan(tf.reduce_sum(correct * at_k), count)
+            weights[f"accuracy_occurrence_{k}"] = count
+        return terms, weights, logits
 
-    def train_step(self, data):
-        _check_sequence(data)
-        with tf.GradientTape() as tape:
-            loss, correct, occurrences = self.compute_loss_terms(data, training=True)
-            replicas = tf.distribute.get_strategy().num_replicas_in_sync
-            scaled_loss = self.optimizer.scale_loss(loss / replicas)
-        gradients = tape.gradient(scaled_loss, self.trainable_variables)
-        self.optimizer.apply(gradients, self.trainable_variables)
-        return self._update_trackers(loss, correct, occurrences)
+    def serving_signature(self):
+        """`predict_sequence(images, labels) -> {"logits": [B, L, n_way]}`, a prediction at every step.
 
-    def test_step(self, data):
-        _check_sequence(data)
-        return self._update_trackers(*self.compute_loss_terms(data, training=False))
+        `images` float32 `[B, L, h, w, c]` of the training size, `labels` int32 `[B, L]`, the
+        true labels in time order; B and L may vary from call to call. Step t's logits depend on
+        the images of steps <= t and the labels of steps < t only. The graph refuses, naming the
+        argument, images of another size, non-finite images, labels outside [0, n_way) and
+        labels whose [B, L] differs from the images'.
+        """
+        image_shape = self.image_shape
+        input_signature = [
+            tf.TensorSpec([None] * 5, tf.float32, name="images"),
+            tf.TensorSpec([None, None], tf.int32, name="labels"),
+        ]
+
+        def predict_sequence(images, labels):
+            checks = serving.sequence_checks(images, labels, image_shape, self.n_way)
+            with tf.control_dependencies(checks):
+                sequence = {
+                    "images": tf.ensure_shape(images, [None, None, *image_shape]),
+                    "labels": tf.identity(labels),
+                }
+            return {"logits": self(sequence, training=False)}
+
+        return "predict_sequence", predict_sequence, input_signature
 
     def get_config(self):
         config = super().get_config()
         config.update({"n_way": self.n_way, "num_occurrences": self.num_occurrences})
-        learner_config = self.learner.get_config()
-        for key in ("name", "trainable", "dtype"):
-            learner_config.pop(key, None)
-        config.update(learner_config)
         return config

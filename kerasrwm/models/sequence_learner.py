@@ -125,8 +125,12 @@ class SequenceLearner(keras.layers.Layer):
             layer = ResidualLSTM(dropout=self.dropout, return_state=True, name="lstm")
         return SequenceBlock(layer, self.ff_dim, dropout=self.dropout, return_state=True, name=name)
 
+    @property
+    def parts(self):
+        """The backbone, the input projection, the blocks and the classifier, in the order data flows."""
+        return [self.backbone, self.input_projection, *self.blocks, self.classifier]
+
     def build(self, images_shape):
-        # Sub-layers may already be built: `train_step` calls them directly, not through `self`.
         image_shape = (None,) + tuple(images_shape[2:])
         feature_size = self.backbone.compute_output_shape(image_shape)[-1]
         shapes = [

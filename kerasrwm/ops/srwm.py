@@ -1,5 +1,8 @@
 """`kerasrwm.ops.srwm`: the SRWM recurrence with a choice of implementation."""
 
+import contextlib
+import threading
+
 import tensorflow as tf
 
 from kerasrwm.ops.srwm_loop import srwm_loop
@@ -7,6 +10,23 @@ from kerasrwm.ops.srwm_loop import srwm_loop
 IMPLEMENTATIONS = ("auto", "loop", "fused")
 MIN_HEAD_DIM = 4
 FUSED_DTYPES = ("float32", "float64")  # the custom op's kernels
+_portable = threading.local()
+
+
+@contextlib.contextmanager
+def portable_graphs():
+    """Within this block (in this thread) every `srwm` call runs the loop, whatever it asks for.
+
+    The loop uses built-in TensorFlow ops only, so a graph traced inside the block (a SavedModel
+    signature) loads in any TensorFlow process, without kerasrwm or its op library. Both
+    implementations compute the same function, so the traced model is the same model.
+    """
+    previous = getattr(_portable, "active", False)
+    _portable.active = True
+    try:
+        yield
+    finally:
+        _portable.active = previous
 
 
 def check_implementation(implementation):
@@ -105,7 +125,8 @@ def srwm(x, w_y, w_q, w_k, w_b, implementation="loop", input_softmax=False):
         w_b: `[batch, heads, head_dim, 4]` initial learning-rate weights per episode.
         implementation: `"loop"` (`tf.while_loop`, XLA-compilable), `"fused"` (custom op,
             C++/CUDA; float32 and float64) or `"auto"` (fused when available and `x` is
-            float32 or float64, else the loop: float16 and bfloat16 run the loop).
+            float32 or float64, else the loop: float16 and bfloat16 run the loop). Inside
+            `portable_graphs()` the loop runs whatever is asked.
         input_softmax: apply a softmax over each head's features of `x` first.
 
     Returns:
@@ -115,6 +136,8 @@ def srwm(x, w_y, w_q, w_k, w_b, implementation="loop", input_softmax=False):
         returned final weights.
     """
     x, w_y, w_q, w_k, w_b = validate_srwm_inputs(x, w_y, w_q, w_k, w_b)
+    if getattr(_portable, "active", False):
+        implementation = "loop"
     implementation = resolve_implementation(implementation, x.dtype)
     if input_softmax:
         x = tf.nn.softmax(x, axis=-1)

@@ -18,7 +18,6 @@ import os
 import zipfile
 
 import keras
-import tensorflow as tf
 
 from kerasrwm.data import EpisodeSpec
 from kerasrwm.data import delayed_label_dataset
@@ -230,10 +229,9 @@ def validation_episodes(config, store):
     batches = _validation_batches(config)
     spec = episode_spec(config, k_shot=config["validation_k_shot"], k_extra=0)
     episodes = evaluation_dataset(store, spec, config["batch_size"], 1, batches * config["batch_size"], config["seed"])
-    episodes = episodes.dataset()
     if config["protocol"] == "delayed_label":
         episodes = episodes.map(as_labelled_sequence)
-    return episodes.apply(tf.data.experimental.assert_cardinality(batches)).cache()
+    return episodes.cache()
 
 
 def k_test_sweep_callback(config, store, output_dir):

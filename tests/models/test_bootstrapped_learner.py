@@ -113,12 +113,18 @@ def test_distillation_term_sends_no_gradient_into_the_teacher_branch():
     assert sum(float(tf.reduce_sum(tf.abs(g))) for g in teacher_gradients if g is not None) > 0
 
 
-def test_plain_k_shot_without_extras_uses_student_terms_only():
-    model = built_learner(beta1=1.0)
+@pytest.mark.parametrize("drop_extra_keys", [False, True])
+def test_without_extras_the_teacher_is_the_student(drop_extra_keys):
+    model = built_learner(beta1=1.0, beta2=3.0, beta3=0.5)
     batch = random_episode_batch(k_extra=0, seed=4)
-    terms = model.compute_loss_terms(batch, training=False)
-    assert set(terms) == {"loss", "student_loss", "student_accuracy"}
-    assert float(terms["loss"]) == pytest.approx(float(terms["student_loss"]))
+    if drop_extra_keys:
+        batch = {key: value for key, value in batch.items() if not key.startswith("extra")}
+    terms = {name: float(value) for name, value in model.compute_loss_terms(batch, training=False).items()}
+    assert set(terms) == set(model.trackers)
+    assert terms["distill_loss"] == 0.0
+    assert terms["teacher_loss"] == terms["student_loss"]
+    assert terms["teacher_accuracy"] == terms["student_accuracy"]
+    assert terms["loss"] == pytest.approx(1.5 * terms["student_loss"])
 
 
 def test_class0_unknown_label_is_one_hot_of_class_zero():
@@ -248,7 +254,7 @@ class TestBadInput:
         model = built_learner()
         batch = random_episode_batch()
         del batch["query_labels"]
-        with pytest.raises(ValueError, match=r"missing keys \['query_labels'\]"):
+        with pytest.raises(ValueError, match=r"received keys \[.*\]: missing \['query_labels'\]"):
             model.train_step(batch)
 
     def test_wrong_image_rank(self):

@@ -122,7 +122,8 @@ def test_delayed_label_dataset_shows_every_class_k_times():
 class TestBadInput:
     def test_missing_key(self):
         with pytest.raises(
-            ValueError, match=r"must be a dict with keys \['images', 'labels'\]; received: \['images'\]"
+            ValueError,
+            match=r"must be a dict with keys \['images', 'labels'\]; received keys \['images'\]: missing \['labels'\]",
         ):
             tiny_learner()({"images": tf.zeros([1, 2, 4, 4, 1])})
 
