@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from kerasrwm.data import EpisodeSpec
-from kerasrwm.data import episode_dataset
 from kerasrwm.data import EvaluationEpisodes
+from kerasrwm.data import episode_dataset
 from tests.data.tagged_images import decode
 
 SPEC = EpisodeSpec(n_way=4, k_shot=2, n_queries=2)
