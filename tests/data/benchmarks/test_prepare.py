@@ -169,7 +169,7 @@ def test_cifar_fs_from_the_archive_holds_its_classes_with_train_and_test_images(
     assert manifest["source_checksums"]["cifar-100-python.tar.gz"]["published_md5"] is False
     with np.load(os.path.join(output, "cifar_fs.npz")) as arrays:
         names = list(arrays["class_names"])
-        assert names[0] == "train" and arrays["class_split"][0] == "train"  # first class of the train list
+        assert names[0] == "dolphin" and arrays["class_split"][0] == "train"  # first class of the train list
         apple = names.index("apple")
         np.testing.assert_array_equal(
             arrays["images"][arrays["labels"] == apple], fake_sources.cifar_images(cifar["parts"], 0)
