@@ -11,7 +11,6 @@ import os
 import keras
 import numpy as np
 
-from kerasrwm.data.benchmarks.cifar100 import read_cifar100
 from kerasrwm.data.benchmarks.split_lists import SPLIT_FILES
 from kerasrwm.data.benchmarks.split_lists import read_cifar100_classes
 from kerasrwm.data.benchmarks.split_lists import read_name_lists
@@ -42,13 +41,8 @@ def fc100_classes(lists_directory):
     }
 
 
-def write_cifar_benchmark(source, path, split_classes, verbose=True):
-    """Writes the classes `{split: [fine name]}` of CIFAR-100 at `source` to the `.npz` file `path`.
-
-    Returns:
-        `({split: {"classes", "images"}}, checksums of the source)`.
-    """
-    cifar = read_cifar100(source)
+def check_classes(cifar, split_classes):
+    """Raises `ValueError` if a class of `{split: [fine name]}` is absent from `cifar` or holds fewer images than the others."""
     class_names = [name for split in SPLIT_FILES for name in split_classes[split]]
     unknown = sorted(set(class_names) - set(cifar.fine_names))
     if unknown:
@@ -59,9 +53,19 @@ def write_cifar_benchmark(source, path, split_classes, verbose=True):
         count = counts_by_class[cifar.fine_names.index(name)]
         if count < full:
             raise ValueError(
-                f"CIFAR-100 class {name!r} holds {count} images in `source`={str(source)!r}, the others {full}; "
-                "the copy is incomplete."
+                f"CIFAR-100 class {name!r} holds {count} images in `source`, the others {full}; the copy is incomplete."
             )
+
+
+def write_cifar_benchmark(cifar, path, split_classes, verbose=True):
+    """Writes the classes `{split: [fine name]}` of the `Cifar100` `cifar` to the `.npz` file `path`.
+
+    Returns:
+        `{split: {"classes": ..., "images": ...}}`.
+    """
+    check_classes(cifar, split_classes)
+    class_names = [name for split in SPLIT_FILES for name in split_classes[split]]
+    full = int(np.bincount(cifar.fine_labels).max())
     progress = keras.utils.Progbar(full * len(class_names), unit_name="image", verbose=int(verbose))
     images, labels = [], []
     for label, name in enumerate(class_names):
@@ -77,8 +81,7 @@ def write_cifar_benchmark(source, path, split_classes, verbose=True):
         "class_split": np.array(class_split),
     }
     write_atomically(str(path), lambda temporary: np.savez(temporary, **arrays))
-    counts = {s: {"classes": len(split_classes[s]), "images": full * len(split_classes[s])} for s in SPLIT_FILES}
-    return counts, cifar.checksums
+    return {s: {"classes": len(split_classes[s]), "images": full * len(split_classes[s])} for s in SPLIT_FILES}
 
 
 def npz_path(output, dataset):

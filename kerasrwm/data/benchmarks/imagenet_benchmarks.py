@@ -12,7 +12,6 @@ import keras
 import numpy as np
 from PIL import Image
 
-from kerasrwm.data.benchmarks.imagenet_train import ImageNetTrain
 from kerasrwm.data.benchmarks.prepared_output import remove_partial_files
 from kerasrwm.data.benchmarks.prepared_output import write_png
 from kerasrwm.data.benchmarks.resize import resize_image
@@ -32,7 +31,8 @@ def _decode(data, synset, name):
         raise ValueError(f"Cannot read the image {name!r} of class {synset!r} in `source`: {error}") from None
 
 
-def _check_classes(imagenet, split_classes, dataset):
+def check_classes(imagenet, split_classes, dataset):
+    """Raises `ValueError` naming the classes of `{split: {synset: ...}}` that `imagenet` lacks, and how many."""
     needed = [synset for classes in split_classes.values() for synset in classes]
     missing = sorted(set(needed) - imagenet.synsets)
     if missing:
@@ -66,18 +66,25 @@ def _write_class(imagenet, folder, synset, select, method, progress):
     return len(selected)
 
 
-def _write_folder(source, output, split_classes, dataset, method, count, verbose):
-    """Writes `{split: {synset: select}}` under `output/<split>/<synset>/`; returns the counts per split."""
+def write_image_folder(imagenet, output, plan, method, count=None, verbose=True):
+    """Writes `plan` `{split: {synset: select}}` under `output/<split>/<synset>/`; returns the counts per split.
+
+    Args:
+        imagenet: an open `ImageNetTrain` holding every class of `plan`.
+        output: the output folder.
+        plan: from `mini_imagenet_plan` or `tiered_imagenet_plan`.
+        method: `"area"` or `"cubic"` (see `resize_image`).
+        count: the number of images, for the progress bar (None if unknown).
+        verbose: show a `keras.utils.Progbar` over the images.
+    """
     progress = keras.utils.Progbar(count, unit_name="image", verbose=int(verbose))
     counts = {}
-    with ImageNetTrain(source) as imagenet:
-        _check_classes(imagenet, split_classes, dataset)
-        for split in SPLIT_FILES:
-            images = 0
-            for synset, select in split_classes[split].items():
-                folder = os.path.join(str(output), split, synset)
-                images += _write_class(imagenet, folder, synset, select, method, progress)
-            counts[split] = {"classes": len(split_classes[split]), "images": images}
+    for split in SPLIT_FILES:
+        images = 0
+        for synset, select in plan[split].items():
+            folder = os.path.join(str(output), split, synset)
+            images += _write_class(imagenet, folder, synset, select, method, progress)
+        counts[split] = {"classes": len(plan[split]), "images": images}
     return counts
 
 
@@ -114,18 +121,3 @@ def tiered_imagenet_plan(lists_directory):
 
     plan = {split: {s: selector(s) for s in classes} for split, classes in lists.items()}
     return plan, {split: sorted(set(classes.values())) for split, classes in lists.items()}
-
-
-def prepare_mini_imagenet(source, output, lists_directory, verbose=True):
-    """Writes mini-ImageNet (84x84, OpenCV-style area resize) under `output`; returns the counts per split."""
-    plan, count = mini_imagenet_plan(lists_directory)
-    return _write_folder(source, output, plan, "mini-imagenet", "area", count, verbose)
-
-
-def prepare_tiered_imagenet(source, output, lists_directory, verbose=True):
-    """Writes tiered-ImageNet (84x84, OpenCV-style bicubic resize) under `output`; returns the counts per split."""
-    plan, categories = tiered_imagenet_plan(lists_directory)
-    counts = _write_folder(source, output, plan, "tiered-imagenet", "cubic", None, verbose)
-    for split, split_categories in categories.items():
-        counts[split]["categories"] = len(split_categories)
-    return counts

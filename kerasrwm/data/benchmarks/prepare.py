@@ -7,6 +7,9 @@ import shutil
 
 from kerasrwm.data.benchmarks import cifar_benchmarks
 from kerasrwm.data.benchmarks import imagenet_benchmarks
+from kerasrwm.data.benchmarks.cifar100 import read_cifar100
+from kerasrwm.data.benchmarks.imagenet_train import ImageNetTrain
+from kerasrwm.data.benchmarks.prepared_output import check_output
 from kerasrwm.data.benchmarks.prepared_output import claim_output
 from kerasrwm.data.benchmarks.prepared_output import write_manifest
 from kerasrwm.data.benchmarks.split_lists import lists_sha256
@@ -86,6 +89,46 @@ def expected_disk_use(dataset, lists_directory):
     return images * PNG_BYTES, f"about {images:,} 84x84 PNG files of about {PNG_BYTES // 1000} kB"
 
 
+def _start(dataset, output, request, lists_directory, verbose):
+    """Claims `output` (the source has been checked) and prints the expected disk use."""
+    claim_output(output, request)
+    if verbose:
+        disk_bytes, description = expected_disk_use(dataset, lists_directory)
+        free = shutil.disk_usage(output).free
+        print(
+            f"Preparing {dataset} in {output}: {description}, about {disk_bytes / 1e9:.2f} GB on disk "
+            f"({free / 1e9:.1f} GB free)."
+        )
+
+
+def _prepare_cifar(dataset, source, output, request, lists_directory, verbose):
+    classes = cifar_benchmarks.cifar_fs_classes if dataset == "cifar-fs" else cifar_benchmarks.fc100_classes
+    split_classes = classes(lists_directory)
+    cifar = read_cifar100(source)
+    cifar_benchmarks.check_classes(cifar, split_classes)
+    _start(dataset, output, request, lists_directory, verbose)
+    path = cifar_benchmarks.npz_path(output, dataset)
+    counts = cifar_benchmarks.write_cifar_benchmark(cifar, path, split_classes, verbose)
+    return counts, {"format": "npz", "image_size": [32, 32, 3], "load_source": f"npz:{path}"}, cifar.checksums
+
+
+def _prepare_imagenet(dataset, source, output, request, lists_directory, verbose):
+    if dataset == "mini-imagenet":
+        (plan, count), method = imagenet_benchmarks.mini_imagenet_plan(lists_directory), "area"
+        categories, resize = None, "area (OpenCV INTER_AREA)"
+    else:
+        (plan, categories), method = imagenet_benchmarks.tiered_imagenet_plan(lists_directory), "cubic"
+        count, resize = None, "bicubic (OpenCV INTER_CUBIC)"
+    with ImageNetTrain(source) as imagenet:
+        imagenet_benchmarks.check_classes(imagenet, plan, dataset)
+        _start(dataset, output, request, lists_directory, verbose)
+        counts = imagenet_benchmarks.write_image_folder(imagenet, output, plan, method, count, verbose)
+    for split, split_categories in (categories or {}).items():
+        counts[split]["categories"] = len(split_categories)
+    layout = {"format": "image folder of PNG files", "image_size": [84, 84, 3], "resize": resize}
+    return counts, {**layout, "load_source": f"folder:{output}"}, {}
+
+
 def prepare_dataset(dataset, source, output, split_lists=None, verbose=True):
     """Builds a few-shot benchmark in `output` from a local copy of its source data.
 
@@ -133,35 +176,15 @@ def prepare_dataset(dataset, source, output, split_lists=None, verbose=True):
     lists_directory = split_list_directory(benchmark.lists_folder, split_lists)
     request = {"dataset": dataset, "split_lists_sha256": lists_sha256(lists_directory, benchmark.list_extension)}
     output = os.path.abspath(str(output))
-    if not str(source).startswith("tfds:") and not os.path.exists(str(source)):
-        raise ValueError(f"`source`={str(source)!r} does not exist.")
-    finished = claim_output(output, request)
+    finished = check_output(output, request)
     if finished is not None:
         if verbose:
             print(f"{output} already holds {dataset}; nothing to do.")
         return finished
-    disk_bytes, description = expected_disk_use(dataset, lists_directory)
-    if verbose:
-        free = shutil.disk_usage(output).free
-        print(
-            f"Preparing {dataset} in {output}: {description}, about {disk_bytes / 1e9:.2f} GB on disk "
-            f"({free / 1e9:.1f} GB free)."
-        )
     if benchmark.source == "CIFAR-100":
-        classes = cifar_benchmarks.cifar_fs_classes if dataset == "cifar-fs" else cifar_benchmarks.fc100_classes
-        path = cifar_benchmarks.npz_path(output, dataset)
-        counts, checksums = cifar_benchmarks.write_cifar_benchmark(source, path, classes(lists_directory), verbose)
-        layout = {"format": "npz", "image_size": [32, 32, 3], "load_source": f"npz:{path}"}
+        counts, layout, checksums = _prepare_cifar(dataset, source, output, request, lists_directory, verbose)
     else:
-        prepare = (
-            imagenet_benchmarks.prepare_mini_imagenet
-            if dataset == "mini-imagenet"
-            else imagenet_benchmarks.prepare_tiered_imagenet
-        )
-        counts, checksums = prepare(source, output, lists_directory, verbose), {}
-        resize = "area (OpenCV INTER_AREA)" if dataset == "mini-imagenet" else "bicubic (OpenCV INTER_CUBIC)"
-        layout = {"format": "image folder of PNG files", "image_size": [84, 84, 3], "resize": resize}
-        layout["load_source"] = f"folder:{output}"
+        counts, layout, checksums = _prepare_imagenet(dataset, source, output, request, lists_directory, verbose)
     manifest = {
         "dataset": dataset,
         **layout,

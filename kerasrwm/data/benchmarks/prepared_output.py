@@ -23,11 +23,11 @@ def _read_json(path):
         return json.load(file)
 
 
-def claim_output(output, request):
-    """Claims `output` for `request` (a JSON-able dict naming the dataset); returns the manifest if it is done.
+def check_output(output, request):
+    """Checks that `output` may receive `request` (writes nothing); returns its manifest if it is done.
 
     Args:
-        output: the output folder (created if absent).
+        output: the output folder (absent, empty, or written by `prepare`).
         request: what is being prepared, e.g. `{"dataset": "mini-imagenet", "split_lists_sha256": ...}`.
 
     Returns:
@@ -60,9 +60,15 @@ def claim_output(output, request):
         raise ValueError(
             f"`output`={output!r} is not empty and was not written by `kerasrwm prepare`; choose an empty or new folder."
         )
-    os.makedirs(output, exist_ok=True)
-    write_json_atomically(claim_path, request)
     return None
+
+
+def claim_output(output, request):
+    """Creates `output` if needed and records `request` in it (after `check_output` has accepted it)."""
+    os.makedirs(str(output), exist_ok=True)
+    claim_path = os.path.join(str(output), CLAIM_FILE)
+    if not os.path.isfile(claim_path):
+        write_json_atomically(claim_path, request)
 
 
 def remove_partial_files(folder):

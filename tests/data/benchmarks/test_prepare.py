@@ -238,7 +238,7 @@ def test_archives_of_other_datasets_are_named(cifar, imagenet, tmp_path):
     (validation / "ILSVRC2012_val_00000001.JPEG").write_bytes(b"")
     with pytest.raises(ValueError, match="validation or test images, not the training set"):
         prepare_dataset("tiered-imagenet", str(validation), str(tmp_path / "d"), verbose=0)
-    assert not any(os.path.exists(tmp_path / name / "manifest.json") for name in "abcd")
+    assert not any(os.path.exists(tmp_path / name) for name in "abcd")  # refused before the output was claimed
 
 
 def test_an_output_holding_another_dataset_or_other_files_is_refused(cifar, imagenet, tmp_path):
