@@ -18,7 +18,10 @@ def test_prepare_writes_the_dataset_and_says_how_to_train_on_it(cifar_archive, t
     output = tmp_path / "fc100"
     assert main(["prepare", "fc100", "--source", cifar_archive, "--output", str(output)]) == 0
     printed = capsys.readouterr().out
-    assert printed.startswith(f"Preparing fc100 in {output}: 60,000 32x32 images in one .npz file")
+    assert printed.startswith(
+        f"Preparing fc100 in {output}: 60,000 32x32 images in one .npz file, about 184 MB on disk"
+    )
+    assert "\n400/400 - " in printed  # the progress bar over the images, one line when not on a terminal
     assert printed.rstrip().endswith(
         "fc100: train 60 classes / 240 images, val 20 classes / 80 images, test 20 classes / 80 images. "
         f"Train with --data npz:{output}/fc100.npz"

@@ -36,7 +36,7 @@ def check_classes(imagenet, split_classes, dataset):
     needed = [synset for classes in split_classes.values() for synset in classes]
     missing = sorted(set(needed) - imagenet.synsets)
     if missing:
-        shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
         raise ValueError(
             f"`source`={imagenet.path!r} lacks {len(missing)} of the {len(needed)} {dataset} class "
             f"{'folders' if imagenet.layout == 'class folders' else 'tars'}: {shown}."

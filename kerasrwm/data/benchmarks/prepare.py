@@ -89,6 +89,11 @@ def expected_disk_use(dataset, lists_directory):
     return images * PNG_BYTES, f"about {images:,} 84x84 PNG files of about {PNG_BYTES // 1000} kB"
 
 
+def _size(num_bytes):
+    """`num_bytes` for people: `"184 MB"`, `"12.9 GB"`."""
+    return f"{num_bytes / 1e6:.0f} MB" if num_bytes < 1e9 else f"{num_bytes / 1e9:.1f} GB"
+
+
 def _start(dataset, output, request, lists_directory, verbose):
     """Claims `output` (the source has been checked) and prints the expected disk use."""
     claim_output(output, request)
@@ -96,8 +101,7 @@ def _start(dataset, output, request, lists_directory, verbose):
         disk_bytes, description = expected_disk_use(dataset, lists_directory)
         free = shutil.disk_usage(output).free
         print(
-            f"Preparing {dataset} in {output}: {description}, about {disk_bytes / 1e9:.2f} GB on disk "
-            f"({free / 1e9:.1f} GB free)."
+            f"Preparing {dataset} in {output}: {description}, about {_size(disk_bytes)} on disk ({_size(free)} free)."
         )
 
 
