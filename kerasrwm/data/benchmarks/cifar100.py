@@ -75,18 +75,20 @@ def _read_pickles(source):
         raise ValueError(f"`source`={source!r} does not exist.")
     with open(source, "rb") as file:
         archive_bytes = file.read()
+    wanted = {f"{ARCHIVE_FOLDER}/{name}": name for name in PICKLES}
+    files, names = {}, []
     try:
-        archive = tarfile.open(fileobj=io.BytesIO(archive_bytes))
+        with tarfile.open(fileobj=io.BytesIO(archive_bytes), mode="r|*") as archive:  # one pass over the stream
+            for member in archive:
+                names.append(member.name)
+                if member.isfile() and member.name in wanted:
+                    files[wanted[member.name]] = archive.extractfile(member).read()
     except tarfile.ReadError:
         raise ValueError(
             f"`source`={source!r} is not a tar archive; give cifar-100-python.tar.gz or its folder."
         ) from None
-    with archive:
-        members = {m.name: m for m in archive.getmembers() if m.isfile()}
-        wanted = {f"{ARCHIVE_FOLDER}/{name}": name for name in PICKLES}
-        if not set(wanted) <= set(members):
-            raise _wrong_dataset(source, members)
-        files = {name: archive.extractfile(members[path]).read() for path, name in wanted.items()}
+    if len(files) < len(PICKLES):
+        raise _wrong_dataset(source, names)
     digests = _digests(archive_bytes)
     digests["published_md5"] = digests["md5"] == PUBLISHED_ARCHIVE_MD5
     return files, {os.path.basename(source): digests}

@@ -32,6 +32,7 @@ class Benchmark:
     source: str
     citation: str
     published: str
+    published_images: dict  # images per split file (train / val / test) of the published benchmark
 
 
 ILSVRC = "Russakovsky et al., ImageNet Large Scale Visual Recognition Challenge, IJCV 2015"
@@ -45,6 +46,7 @@ BENCHMARKS = {
         "Ravi & Larochelle, Optimization as a Model for Few-Shot Learning, ICLR 2017 (split); Vinyals et al., "
         f"Matching Networks for One Shot Learning, NeurIPS 2016 (mini-ImageNet); {ILSVRC}",
         "64 / 16 / 20 classes of 600 images, 84x84",
+        {"train": 38_400, "val": 9_600, "test": 12_000},
     ),
     "tiered-imagenet": Benchmark(
         "tiered_imagenet",
@@ -52,6 +54,7 @@ BENCHMARKS = {
         "ILSVRC-2012 training set",
         "Ren et al., Meta-Learning for Semi-Supervised Few-Shot Classification, ICLR 2018; " + ILSVRC,
         "351 / 97 / 160 classes in 20 / 6 / 8 categories, 448,695 / 124,261 / 206,209 images, 84x84",
+        {"train": 448_695, "val": 124_261, "test": 206_209},
     ),
     "cifar-fs": Benchmark(
         "cifar_fs",
@@ -59,6 +62,7 @@ BENCHMARKS = {
         "CIFAR-100",
         "Bertinetto et al., Meta-learning with Differentiable Closed-form Solvers, ICLR 2019; " + CIFAR,
         "64 / 16 / 20 classes of 600 images, 32x32",
+        {"train": 38_400, "val": 9_600, "test": 12_000},
     ),
     "fc100": Benchmark(
         "fc100",
@@ -66,6 +70,7 @@ BENCHMARKS = {
         "CIFAR-100",
         "Oreshkin et al., TADAM: Task Dependent Adaptive Metric for Improved Few-Shot Learning, NeurIPS 2018; " + CIFAR,
         "12 / 4 / 4 superclasses, 60 / 20 / 20 classes of 600 images, 32x32",
+        {"train": 36_000, "val": 12_000, "test": 12_000},
     ),
 }
 
@@ -194,6 +199,7 @@ def prepare_dataset(dataset, source, output, split_lists=None, verbose=True):
         **layout,
         "splits": counts,
         "published": benchmark.published,
+        "matches_published": all(counts[split]["images"] == n for split, n in benchmark.published_images.items()),
         "split_lists_sha256": request["split_lists_sha256"],
         "split_lists": "shipped" if split_lists is None else os.path.abspath(str(split_lists)),
         "source": str(source) if str(source).startswith("tfds:") else os.path.abspath(str(source)),
@@ -202,6 +208,9 @@ def prepare_dataset(dataset, source, output, split_lists=None, verbose=True):
         "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     write_manifest(output, manifest)
+    if verbose and not manifest["matches_published"]:
+        images = " / ".join(f"{counts[split]['images']:,}" for split in benchmark.published_images)
+        print(f"Note: {images} images per split, not the published {benchmark.published}.")
     if verbose:
         print(f"Wrote {dataset} to {output}; load it with load_source({manifest['load_source']!r}).")
     return manifest

@@ -59,6 +59,7 @@ def test_mini_imagenet_holds_the_listed_images_in_numeric_file_order_resized_by_
         "test": {"classes": 2, "images": 8},
     }
     assert manifest["image_size"] == [84, 84, 3] and manifest["load_source"] == f"folder:{output}"
+    assert manifest["matches_published"] is False  # 28 images, not 38,400 / 9,600 / 12,000
     numbers = sorted(fake_sources.FILE_NUMBERS)
     for split, classes in imagenet["mini"].items():
         for synset in classes:
@@ -238,7 +239,13 @@ def test_archives_of_other_datasets_are_named(cifar, imagenet, tmp_path):
     (validation / "ILSVRC2012_val_00000001.JPEG").write_bytes(b"")
     with pytest.raises(ValueError, match="validation or test images, not the training set"):
         prepare_dataset("tiered-imagenet", str(validation), str(tmp_path / "d"), verbose=0)
-    assert not any(os.path.exists(tmp_path / name) for name in "abcd")  # refused before the output was claimed
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not an archive")
+    with pytest.raises(ValueError, match="is not a tar archive; give cifar-100-python.tar.gz or its folder"):
+        prepare_dataset("fc100", str(notes), str(tmp_path / "e"), verbose=0)
+    with pytest.raises(ValueError, match="is neither a folder nor a tar archive"):
+        prepare_dataset("mini-imagenet", str(notes), str(tmp_path / "e"), verbose=0)
+    assert not any(os.path.exists(tmp_path / name) for name in "abcde")  # refused before the output was claimed
 
 
 def test_an_output_holding_another_dataset_or_other_files_is_refused(cifar, imagenet, tmp_path):
@@ -261,6 +268,19 @@ def test_an_output_holding_another_dataset_or_other_files_is_refused(cifar, imag
 
 def test_the_disk_use_is_printed_before_starting(cifar, tmp_path, capsys):
     prepare_dataset("fc100", cifar["archive"], str(tmp_path / "fc100"), verbose=2)
-    first_line = capsys.readouterr().out.splitlines()[0]
+    lines = capsys.readouterr().out.splitlines()
+    first_line = lines[0]
+    assert "Note: 240 / 80 / 80 images per split, not the published 12 / 4 / 4 superclasses" in lines[-2]
     assert first_line.startswith("Preparing fc100 in ") and "60,000 32x32 images" in first_line
     assert "about 184 MB on disk" in first_line  # 60,000 x 32 x 32 x 3 bytes
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("dataset", "images"), [("cifar-fs", (38_400, 9_600, 12_000)), ("fc100", (36_000, 12_000, 12_000))]
+)
+def test_a_full_size_cifar100_gives_the_published_image_counts(dataset, images, tmp_path):
+    folder = fake_sources.write_cifar_folder(str(tmp_path), fake_sources.fake_cifar100(500, 100))
+    manifest = prepare_dataset(dataset, folder, str(tmp_path / dataset), verbose=0)
+    assert tuple(manifest["splits"][split]["images"] for split in ("train", "val", "test")) == images
+    assert manifest["matches_published"] is True
