@@ -25,6 +25,7 @@ COMMANDS = (
         "KerasTuner grid search over beta2 and K' on validation student accuracy; rerun to resume",
     ),
     (("export",), "kerasrwm.commands.export", "write a portable SavedModel with an adapt_and_predict signature"),
+    (("prepare",), "kerasrwm.commands.prepare", "build a few-shot benchmark from local ImageNet or CIFAR-100"),
     (("build-ops",), "kerasrwm.ops.build", "build the fused SRWM op library now and print where it is"),
     (("bench", "op"), "kerasrwm.benchmarks.op", "time forward+backward of the SRWM implementations"),
     (("bench", "data"), "kerasrwm.benchmarks.data", "episodes/s of the in-graph sampler vs a NumPy sampler"),
