@@ -99,6 +99,11 @@ class RecurrentLayer(keras.layers.Layer):
         _, shape, _ = spec
         return (batch_size, *shape[1:])
 
+    @property
+    def states(self):
+        """The carried state variables of a stateful layer, else None (as `keras.layers.RNN.states`)."""
+        return None if self._carried is None else list(self._carried.values)
+
     def reset_states(self):
         """The next call of a stateful layer starts from `get_initial_state` (no effect otherwise, as in Keras)."""
         if self._carried is not None:
