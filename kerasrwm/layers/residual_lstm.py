@@ -71,7 +71,8 @@ class ResidualLSTM(RecurrentLayer):
 
     @property
     def units(self):
-        return self.lstm.units
+        """The input width, known once the layer is built (None before)."""
+        return None if self.lstm is None else self.lstm.units
 
     @property
     def state_specs(self):
