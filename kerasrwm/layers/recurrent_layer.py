@@ -40,9 +40,12 @@ class RecurrentLayer(keras.layers.Layer):
         return_sequences: return the output of every step (True) or of the last unmasked one.
         return_state: also return the final state, flat: `(outputs, *state)`.
         go_backwards: read the sequence from its end; the outputs are then in reading order
-            (reversed), as in `keras.layers.LSTM`.
-        stateful: each call starts from the state the previous call ended in (the batch size is
-            fixed when the layer is built) until `reset_states()`.
+            (reversed), as in `keras.layers.LSTM`, and so is the output mask (Keras's RNNs pass the
+            input's mask on unreversed).
+        stateful: each call without `initial_state` starts from the state the previous call ended
+            in (the batch size is fixed when the layer is built); after `reset_states()` it starts
+            from `get_initial_state` again (zeros for Keras's RNNs; the SRWM's trainable initial
+            weights).
         zero_output_for_mask: with `return_sequences`, the outputs of masked steps are zeros
             (`keras.layers.Bidirectional` sets it to `return_sequences`, as for Keras's RNNs).
         **kwargs: base `keras.layers.Layer` arguments.
@@ -79,6 +82,10 @@ class RecurrentLayer(keras.layers.Layer):
         self._carried = None
 
     def read_sequence(self, inputs, state, mask, training):
+        """The recurrence in reading order: `(outputs [batch, length, features], final state list)`.
+
+        `mask` is None or `[batch, length]` booleans; a False step must leave the state exactly unchanged.
+        """
         raise NotImplementedError
 
     def build(self, input_shape):
