@@ -30,6 +30,7 @@ class FeedForward(keras.layers.Layer):
         self.ff_dim = check_integer("ff_dim", ff_dim)
         self.dropout = rate("dropout", dropout)
         self.layer_norm_epsilon = float(layer_norm_epsilon)
+        self.supports_masking = True  # per step: a mask passes through unchanged
         self.layer_norm = keras.layers.LayerNormalization(
             epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name="layer_norm"
         )

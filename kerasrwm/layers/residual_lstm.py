@@ -5,12 +5,12 @@ import math
 import keras
 import tensorflow as tf
 
-from kerasrwm.layers.state import check_initial_state
+from kerasrwm.layers.recurrent_layer import RecurrentLayer
 from kerasrwm.validation import rate
 
 
 @keras.saving.register_keras_serializable(package="kerasrwm")
-class ResidualLSTM(keras.layers.Layer):
+class ResidualLSTM(RecurrentLayer):
     """`output = x + Dropout(LSTM(LayerNorm(x)))`, an LSTM with as many units as input features.
 
     The LSTM baseline of the SRWM papers feeds its input straight into a plain LSTM; this layer
@@ -19,27 +19,49 @@ class ResidualLSTM(keras.layers.Layer):
     are compared inside one architecture. The LSTM itself is the standard Keras cell (gates
     i, f, g, o; no projection), initialised as PyTorch's: every weight and the bias uniform in
     `±1/sqrt(units)`, no forget-gate bias of 1. Its state is Keras's `(h, c)`, zeros at the
-    start of an episode.
+    start of an episode. The layer follows Keras's RNN conventions (see
+    `kerasrwm.layers.RecurrentLayer`); the mask goes to the Keras LSTM, which keeps its state at
+    masked steps.
 
     Args:
         dropout: dropout rate on the LSTM output before the residual sum.
-        return_state: also return the final `(h, c)`.
+        return_sequences: return every step's output (default) or the last unmasked step's.
+        return_state: also return the final state: `(outputs, h, c)`.
+        go_backwards, stateful, zero_output_for_mask: as in `kerasrwm.layers.RecurrentLayer`.
         layer_norm_epsilon: LayerNorm epsilon (1e-5 as in the reference).
         **kwargs: base `keras.layers.Layer` arguments.
 
     Call arguments:
         inputs: `[batch, length, units]`.
-        initial_state: optional tuple `(h, c)`, each `[batch, units]`; defaults to zeros.
+        initial_state: optional flat list `[h, c]`, each `[batch, units]`; defaults to zeros.
+        mask: optional `[batch, length]` booleans; a masked step leaves the state unchanged.
         training: enables dropout.
 
     Returns:
-        `[batch, length, units]`, or `(outputs, (h, c))` with `return_state=True`.
+        `[batch, length, units]` (`[batch, units]` without `return_sequences`), followed by
+        `h, c` with `return_state=True`.
     """
 
-    def __init__(self, dropout=0.0, return_state=False, layer_norm_epsilon=1e-5, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(
+        self,
+        dropout=0.0,
+        return_sequences=True,
+        return_state=False,
+        go_backwards=False,
+        stateful=False,
+        zero_output_for_mask=False,
+        layer_norm_epsilon=1e-5,
+        **kwargs,
+    ):
+        super().__init__(
+            return_sequences=return_sequences,
+            return_state=return_state,
+            go_backwards=go_backwards,
+            stateful=stateful,
+            zero_output_for_mask=zero_output_for_mask,
+            **kwargs,
+        )
         self.dropout = rate("dropout", dropout)
-        self.return_state = bool(return_state)
         self.layer_norm_epsilon = float(layer_norm_epsilon)
         self.layer_norm = keras.layers.LayerNormalization(
             epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name="layer_norm"
@@ -49,7 +71,8 @@ class ResidualLSTM(keras.layers.Layer):
 
     @property
     def units(self):
-        return self.lstm.units
+        """The input width, known once the layer is built (None before)."""
+        return None if self.lstm is None else self.lstm.units
 
     @property
     def state_specs(self):
@@ -76,33 +99,17 @@ class ResidualLSTM(keras.layers.Layer):
         )
         self.layer_norm.build(input_shape)
         self.lstm.build(input_shape)
+        super().build(input_shape)
 
     def get_initial_state(self, batch_size):
-        """Zero `(h, c)` for `batch_size` episodes."""
-        return tuple(tf.zeros([batch_size, self.units], self.compute_dtype) for _ in range(2))
+        """Zero `[h, c]` for `batch_size` episodes."""
+        return [tf.zeros([batch_size, self.units], self.compute_dtype) for _ in range(2)]
 
-    def call(self, inputs, initial_state=None, training=None):
-        if not inputs.dtype.is_floating:
-            raise ValueError(f"`inputs` of {self.name} must have a floating dtype; received dtype {inputs.dtype.name}.")
-        if initial_state is None:
-            state = self.get_initial_state(tf.shape(inputs)[0])
-        else:
-            state = check_initial_state(self, initial_state, self.state_specs, inputs.shape[0])
-        hidden, h, c = self.lstm(self.layer_norm(inputs), initial_state=list(state), training=training)
-        outputs = inputs + self.output_dropout(hidden, training=training)
-        if self.return_state:
-            return outputs, (h, c)
-        return outputs
-
-    def compute_output_shape(self, input_shape):
-        if not self.return_state:
-            return tuple(input_shape)
-        state_shape = (input_shape[0], input_shape[-1])
-        return tuple(input_shape), (state_shape, state_shape)
+    def read_sequence(self, inputs, state, mask, training):
+        hidden, h, c = self.lstm(self.layer_norm(inputs), initial_state=list(state), mask=mask, training=training)
+        return inputs + self.output_dropout(hidden, training=training), [h, c]
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {"dropout": self.dropout, "return_state": self.return_state, "layer_norm_epsilon": self.layer_norm_epsilon}
-        )
+        config.update({"dropout": self.dropout, "layer_norm_epsilon": self.layer_norm_epsilon})
         return config

@@ -6,7 +6,7 @@ import keras
 import tensorflow as tf
 
 from kerasrwm.layers.initializers import torch_linear_initializer
-from kerasrwm.layers.state import check_initial_state
+from kerasrwm.layers.recurrent_layer import RecurrentLayer
 from kerasrwm.ops import resolve_implementation
 from kerasrwm.ops import srwm
 from kerasrwm.ops.srwm import MIN_HEAD_DIM
@@ -18,7 +18,7 @@ STATE_NAMES = ("w_y", "w_q", "w_k", "w_b")
 
 
 @keras.saving.register_keras_serializable(package="kerasrwm")
-class SRWM(keras.layers.Layer):
+class SRWM(RecurrentLayer):
     """Multi-head self-referential weight matrix (SRWM) layer.
 
     Each head is an independent SRWM: at every step it reads its input slice `x_t` with its
@@ -29,8 +29,12 @@ class SRWM(keras.layers.Layer):
     `output = LayerNorm(h) + Dropout(Dense_no_bias(SRWM(h)))` (the SRWM reads the raw `h`).
 
     The initial fast weights are trainable parameters shared by every episode; the layer's
-    state is the four fast-weight tensors per episode, so a sequence can be processed in parts
-    (Keras RNN conventions: `initial_state=` in, `return_state=True` out).
+    state is the four fast-weight tensors per episode, so a sequence can be processed in parts.
+    The layer follows Keras's RNN conventions (see `kerasrwm.layers.RecurrentLayer`): masks,
+    `return_sequences`, `go_backwards` (so `keras.layers.Bidirectional` wraps it), `stateful`, and
+    the state as a flat list `(w_y, w_q, w_k, w_b)`. A masked step reads an all-zero input, which
+    leaves the fast weights exactly unchanged in both implementations (its query and key are the
+    same softmax of zeros, so the delta-rule update is zero): the fused op needs no mask of its own.
 
     Irie, Schlag, Csordás, Schmidhuber, "A Modern Self-Referential Weight Matrix That Learns
     to Modify Itself", ICML 2022.
@@ -45,25 +49,29 @@ class SRWM(keras.layers.Layer):
         implementation: `"auto"` (the fused op when available and the compute dtype is float32
             or float64, else the loop), `"loop"`
             (`tf.while_loop`, XLA-compilable, portable) or `"fused"` (custom op).
-        return_state: also return the final fast weights.
+        return_sequences: return every step's output (default) or the last unmasked step's.
+        return_state: also return the final fast weights: `(outputs, w_y, w_q, w_k, w_b)`.
+        go_backwards, stateful, zero_output_for_mask: as in `kerasrwm.layers.RecurrentLayer`.
         layer_norm_epsilon: LayerNorm epsilon (1e-5 as in the reference).
         **kwargs: base `keras.layers.Layer` arguments.
 
     Call arguments:
         inputs: `[batch, length, num_heads * head_dim]`.
-        initial_state: optional tuple `(w_y, w_q, w_k, w_b)` of shapes
+        initial_state: optional flat list `[w_y, w_q, w_k, w_b]` of shapes
             `[batch, num_heads, head_dim, head_dim]` (x3) and `[batch, num_heads, head_dim, 4]`;
             defaults to the trainable initial weights for every episode.
+        mask: optional `[batch, length]` booleans; a masked step leaves the state unchanged.
         training: enables dropout.
 
     Returns:
-        `[batch, length, num_heads * head_dim]`, or `(outputs, state)` with `return_state=True`.
+        `[batch, length, num_heads * head_dim]` (`[batch, num_heads * head_dim]` without
+        `return_sequences`), followed by `w_y, w_q, w_k, w_b` with `return_state=True`.
 
     Example:
 
     >>> layer = kerasrwm.SRWM(num_heads=4, head_dim=8, return_state=True)
-    >>> outputs, state = layer(tf.random.normal([2, 10, 32]))
-    >>> more, state = layer(tf.random.normal([2, 5, 32]), initial_state=state)
+    >>> outputs, *state = layer(tf.random.normal([2, 10, 32]))
+    >>> more, *state = layer(tf.random.normal([2, 5, 32]), initial_state=state)
     """
 
     def __init__(
@@ -75,11 +83,22 @@ class SRWM(keras.layers.Layer):
         input_softmax=False,
         beta_init=0.0,
         implementation="auto",
+        return_sequences=True,
         return_state=False,
+        go_backwards=False,
+        stateful=False,
+        zero_output_for_mask=False,
         layer_norm_epsilon=1e-5,
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        super().__init__(
+            return_sequences=return_sequences,
+            return_state=return_state,
+            go_backwards=go_backwards,
+            stateful=stateful,
+            zero_output_for_mask=zero_output_for_mask,
+            **kwargs,
+        )
         self.num_heads = check_integer("num_heads", num_heads)
         self.head_dim = check_integer("head_dim", head_dim, minimum=MIN_HEAD_DIM)
         self.dropout = rate("dropout", dropout)
@@ -87,7 +106,6 @@ class SRWM(keras.layers.Layer):
         self.input_softmax = bool(input_softmax)
         self.beta_init = float(beta_init)
         self.implementation = check_implementation(implementation)
-        self.return_state = bool(return_state)
         self.layer_norm_epsilon = float(layer_norm_epsilon)
         self._resolved_implementation = None
         self.output_projection = keras.layers.Dense(
@@ -152,13 +170,14 @@ class SRWM(keras.layers.Layer):
         self.output_projection.build((None, None, self.model_dim))
         if self.layer_norm is not None:
             self.layer_norm.build((None, None, self.model_dim))
+        super().build(input_shape)
 
     def get_initial_state(self, batch_size):
         """The trainable initial fast weights repeated for `batch_size` episodes."""
-        return tuple(
-            tf.broadcast_to(weight, tf.concat([[batch_size], tf.shape(weight)], 0))
+        return [
+            tf.broadcast_to(tf.cast(weight, self.compute_dtype), tf.concat([[batch_size], tf.shape(weight)], 0))
             for weight in (self.w_y, self.w_q, self.w_k, self.w_b)
-        )
+        ]
 
     @property
     def state_specs(self):
@@ -167,29 +186,17 @@ class SRWM(keras.layers.Layer):
         specs = tuple((name, square, description) for name in STATE_NAMES[:3])
         return specs + (("w_b", [None, self.num_heads, self.head_dim, 4], "[batch, num_heads, head_dim, 4]"),)
 
-    def call(self, inputs, initial_state=None, training=None):
-        if not inputs.dtype.is_floating:
-            raise ValueError(f"`inputs` of {self.name} must have a floating dtype; received dtype {inputs.dtype.name}.")
+    def read_sequence(self, inputs, state, mask, training):
         batch_size = tf.shape(inputs)[0]
-        if initial_state is None:
-            state = self.get_initial_state(batch_size)
-        else:
-            state = check_initial_state(self, initial_state, self.state_specs, inputs.shape[0])
         x = tf.reshape(inputs, [batch_size, -1, self.num_heads, self.head_dim])
-        y, final_state = srwm(x, *state, implementation=self.resolved_implementation, input_softmax=self.input_softmax)
+        if self.input_softmax:
+            x = tf.nn.softmax(x, axis=-1)
+        if mask is not None:
+            x = tf.where(mask[:, :, None, None], x, tf.zeros_like(x))
+        y, final_state = srwm(x, *state, implementation=self.resolved_implementation)
         y = tf.reshape(y, tf.shape(inputs))
         residual = self.layer_norm(inputs) if self.layer_norm is not None else inputs
-        outputs = residual + self.output_dropout(self.output_projection(y), training=training)
-        if self.return_state:
-            return outputs, final_state
-        return outputs
-
-    def compute_output_shape(self, input_shape):
-        if not self.return_state:
-            return tuple(input_shape)
-        batch = input_shape[0]
-        square = (batch, self.num_heads, self.head_dim, self.head_dim)
-        return tuple(input_shape), (square, square, square, (batch, self.num_heads, self.head_dim, 4))
+        return residual + self.output_dropout(self.output_projection(y), training=training), final_state
 
     def get_config(self):
         config = super().get_config()
@@ -202,7 +209,6 @@ class SRWM(keras.layers.Layer):
                 "input_softmax": self.input_softmax,
                 "beta_init": self.beta_init,
                 "implementation": self.implementation,
-                "return_state": self.return_state,
                 "layer_norm_epsilon": self.layer_norm_epsilon,
             }
         )

@@ -13,7 +13,8 @@ SRWM_ARGUMENTS = ("num_heads", "head_dim", "use_layer_norm", "input_softmax", "b
 class SRWMBlock(_FeedForwardBlock):
     """One layer of the authors' SRWM sequence model: `FeedForward(SRWM(h))`.
 
-    The wiring of `kerasrwm.layers.SequenceBlock` with an `SRWM` built from the block's arguments.
+    The wiring of `kerasrwm.layers.SequenceBlock` with an `SRWM` built from the block's arguments;
+    the block follows Keras's RNN conventions as `kerasrwm.SRWM` does.
 
     Args:
         num_heads: SRWM heads H.
@@ -22,16 +23,20 @@ class SRWMBlock(_FeedForwardBlock):
         dropout: rate of the SRWM output dropout and of both feed-forward dropouts.
         use_layer_norm, input_softmax, beta_init, implementation, layer_norm_epsilon: as in
             `kerasrwm.SRWM`.
-        return_state: also return the SRWM's final fast weights.
+        return_sequences: return every step's output (default) or the last unmasked step's.
+        return_state: also return the SRWM's final fast weights: `(outputs, w_y, w_q, w_k, w_b)`.
+        go_backwards, stateful, zero_output_for_mask: as in `kerasrwm.layers.RecurrentLayer`.
         **kwargs: base `keras.layers.Layer` arguments.
 
     Call arguments:
         inputs: `[batch, length, num_heads * head_dim]`.
-        initial_state: optional SRWM state tuple `(w_y, w_q, w_k, w_b)` (see `kerasrwm.SRWM`).
+        initial_state: optional flat SRWM state `[w_y, w_q, w_k, w_b]` (see `kerasrwm.SRWM`).
+        mask: optional `[batch, length]` booleans; a masked step leaves the state unchanged.
         training: enables dropout.
 
     Returns:
-        `[batch, length, num_heads * head_dim]`, or `(outputs, state)` with `return_state=True`.
+        `[batch, length, num_heads * head_dim]` (`[batch, num_heads * head_dim]` without
+        `return_sequences`), followed by `w_y, w_q, w_k, w_b` with `return_state=True`.
     """
 
     def __init__(
@@ -44,7 +49,11 @@ class SRWMBlock(_FeedForwardBlock):
         input_softmax=False,
         beta_init=0.0,
         implementation="auto",
+        return_sequences=True,
         return_state=False,
+        go_backwards=False,
+        stateful=False,
+        zero_output_for_mask=False,
         layer_norm_epsilon=1e-5,
         **kwargs,
     ):
@@ -61,7 +70,18 @@ class SRWMBlock(_FeedForwardBlock):
             dtype=kwargs.get("dtype"),  # the block's dtype policy
             name="srwm",
         )
-        super().__init__(srwm, ff_dim, dropout, return_state, layer_norm_epsilon, **kwargs)
+        super().__init__(
+            srwm,
+            ff_dim,
+            dropout,
+            layer_norm_epsilon,
+            return_sequences=return_sequences,
+            return_state=return_state,
+            go_backwards=go_backwards,
+            stateful=stateful,
+            zero_output_for_mask=zero_output_for_mask,
+            **kwargs,
+        )
         self.srwm = srwm
         self.num_heads = srwm.num_heads
         self.head_dim = srwm.head_dim

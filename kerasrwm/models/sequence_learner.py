@@ -176,7 +176,7 @@ class SequenceLearner(keras.layers.Layer):
         states = []
         for index, block in enumerate(self.blocks):
             block_state = None if initial_state is None else initial_state[index]
-            hidden, block_state = block(hidden, initial_state=block_state, training=training)
+            hidden, *block_state = block(hidden, initial_state=block_state, training=training)
             states.append(tuple(block_state))
         return hidden, tuple(states)
 

@@ -17,15 +17,15 @@ def assert_two_parts_equal_one_pass(layer, inputs, split=5):
         return layer(inputs)
 
     def in_two_parts():
-        first, state = layer(inputs[:, :split])
-        second, state = layer(inputs[:, split:], initial_state=state)
-        return tf.concat([first, second], axis=1), state
+        first, *state = layer(inputs[:, :split])
+        second, *state = layer(inputs[:, split:], initial_state=state)
+        return (tf.concat([first, second], axis=1), *state)
 
     results = []
     for run in (whole, in_two_parts):
         with tf.GradientTape() as tape:
-            outputs, state = run()
+            outputs, *state = run()
             loss = tf.reduce_sum(outputs**2) + tf.add_n([tf.reduce_sum(tf.sin(s)) for s in state])
         results.append((outputs, state, tape.gradient(loss, layer.trainable_weights)))
-    for a, b in zip(tf.nest.flatten(results[0]), tf.nest.flatten(results[1])):
+    for a, b in zip(tf.nest.flatten(results[0]), tf.nest.flatten(results[1]), strict=True):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)

@@ -6,6 +6,8 @@ import pytest
 import tensorflow as tf
 
 from kerasrwm.layers import DeltaNet
+from tests.layer_testing import delta_net_parameters
+from tests.layer_testing import run_layer_test
 from tests.layer_testing import stacked_pair_round_trip
 from tests.layers.state_continuation import assert_two_parts_equal_one_pass
 from tests.reference import delta_net_numpy
@@ -38,7 +40,7 @@ def numpy_layer(layer, inputs, fast_weights=None):
 def test_outputs_and_final_state_match_numpy():
     layer = built_layer(3, 4, 10, return_state=True)
     inputs = np.random.default_rng(0).normal(size=(2, 9, 10)).astype(np.float32)
-    outputs, (fast_weights,) = layer(inputs)
+    outputs, fast_weights = layer(inputs)
     expected_outputs, expected_final = numpy_layer(layer, inputs.astype(np.float64))
     np.testing.assert_allclose(outputs.numpy(), expected_outputs, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(fast_weights.numpy(), expected_final, rtol=1e-4, atol=1e-5)
@@ -50,7 +52,7 @@ def test_given_initial_state_matches_numpy():
     rng = np.random.default_rng(1)
     inputs = rng.normal(size=(2, 5, 8))
     initial = rng.normal(size=(2, 2, 4, 4))
-    outputs, (final,) = layer(inputs.astype(np.float32), initial_state=(initial.astype(np.float32),))
+    outputs, final = layer(inputs.astype(np.float32), initial_state=[initial.astype(np.float32)])
     expected_outputs, expected_final = numpy_layer(layer, inputs, initial)
     np.testing.assert_allclose(outputs.numpy(), expected_outputs, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(final.numpy(), expected_final, rtol=1e-4, atol=1e-5)
@@ -75,10 +77,10 @@ def test_gradients_match_finite_differences_in_float64():
     x, w = tf.constant(inputs), tf.constant(initial)
     with tf.GradientTape() as tape:
         tape.watch([x, w])
-        outputs, (final,) = layer(x, initial_state=(w,))
+        outputs, final = layer(x, initial_state=[w])
         loss = tf.reduce_sum(outputs * output_coefficients) + tf.reduce_sum(final * final_coefficients)
     gradients = tape.gradient(loss, [x, w, layer.slow_projection.kernel, layer.output_projection.kernel])
-    for name, gradient, reference in zip(("inputs", "state", "slow", "output"), gradients, expected):
+    for name, gradient, reference in zip(("inputs", "state", "slow", "output"), gradients, expected, strict=True):
         np.testing.assert_allclose(gradient.numpy(), reference, rtol=1e-6, atol=1e-8, err_msg=name)
 
 
@@ -91,7 +93,13 @@ def test_state_continuation_equals_one_pass_for_outputs_and_gradients():
 def test_parameter_count_matches_reference():
     layer = DeltaNet(num_heads=16, head_dim=16)
     layer.build((None, None, 256))
-    assert layer.count_params() == 266_752
+    assert layer.count_params() == 266_752 == delta_net_parameters(16, 16, 256)
+
+
+def test_layer_harness_with_state(tmp_path):
+    layer = DeltaNet(num_heads=2, head_dim=3, dropout=0.1, return_state=True)
+    inputs = tf.constant(np.random.default_rng(5).normal(size=(3, 7, 10)).astype(np.float32))
+    run_layer_test(layer, inputs, tmp_path, (3, 7, 10), delta_net_parameters(2, 3, 10), [(3, 2, 3, 3)])
 
 
 def test_dropout_only_in_training():

@@ -1,8 +1,11 @@
 """`kerasrwm.layers.FeedForward` against a NumPy computation of the reference block."""
 
 import numpy as np
+import tensorflow as tf
 
 from kerasrwm.layers import FeedForward
+from tests.layer_testing import feed_forward_parameters
+from tests.layer_testing import run_layer_test
 from tests.reference.normalization import layer_norm
 
 
@@ -23,4 +26,15 @@ def test_matches_numpy_pre_layer_norm_block():
 def test_parameter_count_matches_reference():
     block = FeedForward(ff_dim=2048)
     block.build((None, None, 256))
-    assert block.count_params() == 1_051_392
+    assert block.count_params() == 1_051_392 == feed_forward_parameters(256, 2048)
+
+
+def test_layer_harness(tmp_path):
+    block = FeedForward(ff_dim=12, dropout=0.1)
+    inputs = tf.constant(np.random.default_rng(1).normal(size=(3, 5, 8)).astype(np.float32))
+    run_layer_test(block, inputs, tmp_path, (3, 5, 8), feed_forward_parameters(8, 12))
+
+
+def test_mask_passes_through_unchanged():
+    mask = tf.constant([[True, True, False], [True, False, False]])
+    assert FeedForward(ff_dim=4).compute_mask(tf.zeros([2, 3, 8]), mask) is mask

@@ -5,6 +5,8 @@ import pytest
 import tensorflow as tf
 
 from kerasrwm.layers import ResidualLSTM
+from tests.layer_testing import residual_lstm_parameters
+from tests.layer_testing import run_layer_test
 from tests.layer_testing import stacked_pair_round_trip
 from tests.layers.state_continuation import assert_two_parts_equal_one_pass
 from tests.reference import lstm_numpy
@@ -28,12 +30,12 @@ def test_outputs_and_final_state_match_numpy():
     h, c = rng.normal(size=(2, 6)), rng.normal(size=(2, 6))
     layer.build(inputs.shape)
     layer.layer_norm.gamma.assign(np.linspace(0.5, 1.5, 6))
-    outputs, state = layer(inputs.astype(np.float32), initial_state=(h.astype(np.float32), c.astype(np.float32)))
+    outputs, *state = layer(inputs.astype(np.float32), initial_state=[h.astype(np.float32), c.astype(np.float32)])
     expected_outputs, expected_state = numpy_residual_lstm(layer, inputs, h, c)
     np.testing.assert_allclose(outputs.numpy(), expected_outputs, rtol=1e-4, atol=1e-5)
-    for actual, expected in zip(state, expected_state):
+    for actual, expected in zip(state, expected_state, strict=True):
         np.testing.assert_allclose(actual.numpy(), expected, rtol=1e-4, atol=1e-5)
-    default_outputs, _ = layer(inputs.astype(np.float32))
+    default_outputs, *_ = layer(inputs.astype(np.float32))
     zero_outputs, _ = numpy_residual_lstm(layer, inputs, np.zeros((2, 6)), np.zeros((2, 6)))
     np.testing.assert_allclose(default_outputs.numpy(), zero_outputs, rtol=1e-4, atol=1e-5)
 
@@ -56,17 +58,17 @@ def test_gradients_match_finite_differences_in_float64():
 
     def reference_loss(arrays):
         outputs, state = numpy_residual_lstm(layer, *arrays)
-        return float(sum(np.sum(a * w) for a, w in zip((outputs, *state), coefficients)))
+        return float(sum(np.sum(a * w) for a, w in zip((outputs, *state), coefficients, strict=True)))
 
     kernel = layer.lstm.cell.kernel.numpy()
     expected = numerical_gradient(reference_loss, [inputs, h, c, kernel])
     variables = [tf.constant(a) for a in (inputs, h, c)]
     with tf.GradientTape() as tape:
         tape.watch(variables)
-        outputs, state = layer(variables[0], initial_state=variables[1:])
-        loss = tf.add_n([tf.reduce_sum(a * w) for a, w in zip((outputs, *state), coefficients)])
+        outputs, *state = layer(variables[0], initial_state=variables[1:])
+        loss = tf.add_n([tf.reduce_sum(a * w) for a, w in zip((outputs, *state), coefficients, strict=True)])
     gradients = tape.gradient(loss, [*variables, layer.lstm.cell.kernel])
-    for name, gradient, reference in zip(("inputs", "h", "c", "kernel"), gradients, expected):
+    for name, gradient, reference in zip(("inputs", "h", "c", "kernel"), gradients, expected, strict=True):
         np.testing.assert_allclose(np.asarray(gradient), reference, rtol=1e-6, atol=1e-8, err_msg=name)
 
 
@@ -75,6 +77,12 @@ def test_state_continuation_equals_one_pass_for_outputs_and_gradients():
     inputs = tf.constant(np.random.default_rng(2).normal(size=(2, 11, 8)).astype(np.float32))
     layer.build(inputs.shape)
     assert_two_parts_equal_one_pass(layer, inputs, split=4)
+
+
+def test_layer_harness_with_state(tmp_path):
+    layer = ResidualLSTM(dropout=0.1, return_state=True)
+    inputs = tf.constant(np.random.default_rng(3).normal(size=(3, 7, 6)).astype(np.float32))
+    run_layer_test(layer, inputs, tmp_path, (3, 7, 6), residual_lstm_parameters(6), [(3, 6), (3, 6)])
 
 
 def test_serialization_round_trip(tmp_path):

@@ -8,10 +8,6 @@ import tensorflow as tf
 import kerasrwm
 from kerasrwm.models.sequence_learner import SEQUENCE_LAYERS
 from kerasrwm.training import export_adapt_and_predict
-from tests.layer_testing import IMPLEMENTATIONS
-from tests.layer_testing import feed_forward_parameters
-from tests.layer_testing import run_layer_test
-from tests.layer_testing import srwm_parameters
 from tests.models.episodes import random_episode_batch
 from tests.models.learners import tiny_learner
 
@@ -162,22 +158,6 @@ def test_serialization_round_trip(tmp_path, sequence_layer):
     np.testing.assert_array_equal(restored(batch).numpy(), expected)
     assert restored.beta2 == 5.0 and restored.learner.backbone_channels == 4
     assert restored.learner.sequence_layer == sequence_layer
-
-
-def learner_parameters(features, n_way, hidden_size, num_layers, num_heads, ff_dim):
-    """Input projection (features + one-hot labels -> D, bias), the SRWM blocks, the classifier (bias)."""
-    block = srwm_parameters(num_heads, hidden_size // num_heads) + feed_forward_parameters(hidden_size, ff_dim)
-    return (features + n_way + 1) * hidden_size + num_layers * block + (hidden_size + 1) * n_way
-
-
-@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
-def test_model_harness_with_a_named_backbone(tmp_path, implementation):
-    model = tiny_learner(beta2=5.0, hidden_size=16, num_layers=1, implementation=implementation)
-    batch = random_episode_batch(image_shape=(16, 16, 1), seed=6)
-    # Conv-4 with 4 channels on one input channel: 48 + 3 x 156 weights, 4 features at 16x16.
-    expected = 516 + learner_parameters(4, 3, 16, 1, 2, 8)
-    run_layer_test(model, batch, tmp_path, (2, 2, 3), expected)
-    assert learner_parameters(800, 5, 256, 3, 16, 2048) + 28_896 == 3_628_773  # the reference model
 
 
 @keras.saving.register_keras_serializable(package="kerasrwm_tests")

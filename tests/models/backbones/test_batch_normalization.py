@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from kerasrwm.models.backbones import BatchNormalization
+from tests.layer_testing import run_layer_test
 
 
 def paired_layers(channels, momentum=0.9, epsilon=1e-5):
@@ -71,6 +72,13 @@ def test_frozen_layer_uses_moving_statistics():
     expected = (inputs - mean) / np.sqrt(variance + 1e-5) * layer.gamma.numpy() + layer.beta.numpy()
     np.testing.assert_allclose(layer(inputs, training=True), expected, rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(layer.moving_mean, mean)
+
+
+def test_layer_harness_after_training_moved_the_batch_statistics(tmp_path):
+    layer = BatchNormalization(momentum=0.5, name="norm")
+    inputs = tf.constant(np.random.default_rng(2).normal(1.0, 2.0, size=(3, 5, 6, 4)).astype(np.float32))
+    layer(inputs, training=True)  # move the moving statistics away from their initial values
+    run_layer_test(layer, inputs, tmp_path, (3, 5, 6, 4), 2 * 4)
 
 
 def test_config_round_trip():

@@ -7,6 +7,7 @@ import pytest
 from kerasrwm.models.backbones import Conv4Backbone
 from kerasrwm.models.backbones import ResNet12Backbone
 from kerasrwm.models.backbones import get_backbone
+from tests.layer_testing import CONV4_BIASES_BEFORE_BATCH_NORM
 from tests.layer_testing import run_layer_test
 from tests.layer_testing import trainable_count
 
@@ -92,7 +93,15 @@ def test_layer_harness_after_training_moved_the_batch_statistics(tmp_path):
     data = images((3, 16, 20, 3))
     backbone(data, training=True)  # move the BatchNorm statistics away from their initial values
     first, other = 3 * 3 * 3 * 4 + 4 + 2 * 4, 3 * 3 * 4 * 4 + 4 + 2 * 4
-    run_layer_test(backbone, data, tmp_path, (3, (16 // 16) * (20 // 16) * 4), first + 3 * other)
+    expected_shape = (3, (16 // 16) * (20 // 16) * 4)
+    run_layer_test(
+        backbone,
+        data,
+        tmp_path,
+        expected_shape,
+        first + 3 * other,
+        weights_without_gradient=CONV4_BIASES_BEFORE_BATCH_NORM,
+    )
 
 
 def test_config_round_trip():
