@@ -10,6 +10,7 @@ from kerasrwm.layers.state import check_initial_state
 from kerasrwm.ops import resolve_implementation
 from kerasrwm.ops import srwm
 from kerasrwm.ops.srwm import MIN_HEAD_DIM
+from kerasrwm.ops.srwm import check_hand_off_gradient
 from kerasrwm.ops.srwm import check_implementation
 from kerasrwm.validation import check_integer
 from kerasrwm.validation import rate
@@ -47,6 +48,9 @@ class SRWM(keras.layers.Layer):
             (`tf.while_loop`, XLA-compilable, portable) or `"fused"` (custom op).
         return_state: also return the final fast weights.
         layer_norm_epsilon: LayerNorm epsilon (1e-5 as in the reference).
+        hand_off_gradient: `"exact"` (default) or `"reference"`, a reproduction of the authors'
+            stateful op, not a recommendation: the initial state of a call also receives the
+            incoming gradient of the state the call returns (see `kerasrwm.ops.srwm`).
         **kwargs: base `keras.layers.Layer` arguments.
 
     Call arguments:
@@ -77,6 +81,7 @@ class SRWM(keras.layers.Layer):
         implementation="auto",
         return_state=False,
         layer_norm_epsilon=1e-5,
+        hand_off_gradient="exact",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -89,6 +94,7 @@ class SRWM(keras.layers.Layer):
         self.implementation = check_implementation(implementation)
         self.return_state = bool(return_state)
         self.layer_norm_epsilon = float(layer_norm_epsilon)
+        self.hand_off_gradient = check_hand_off_gradient(hand_off_gradient)
         self._resolved_implementation = None
         self.output_projection = keras.layers.Dense(
             self.num_heads * self.head_dim,
@@ -176,7 +182,13 @@ class SRWM(keras.layers.Layer):
         else:
             state = check_initial_state(self, initial_state, self.state_specs, inputs.shape[0])
         x = tf.reshape(inputs, [batch_size, -1, self.num_heads, self.head_dim])
-        y, final_state = srwm(x, *state, implementation=self.resolved_implementation, input_softmax=self.input_softmax)
+        y, final_state = srwm(
+            x,
+            *state,
+            implementation=self.resolved_implementation,
+            input_softmax=self.input_softmax,
+            hand_off_gradient=self.hand_off_gradient,
+        )
         y = tf.reshape(y, tf.shape(inputs))
         residual = self.layer_norm(inputs) if self.layer_norm is not None else inputs
         outputs = residual + self.output_dropout(self.output_projection(y), training=training)
@@ -204,6 +216,7 @@ class SRWM(keras.layers.Layer):
                 "implementation": self.implementation,
                 "return_state": self.return_state,
                 "layer_norm_epsilon": self.layer_norm_epsilon,
+                "hand_off_gradient": self.hand_off_gradient,
             }
         )
         return config
