@@ -4,7 +4,9 @@ import keras
 import tensorflow as tf
 
 from kerasrwm.models import bootstrap_loss
+from kerasrwm.models.latest_value import LatestValue
 from kerasrwm.models.sequence_learner import SequenceLearner
+from kerasrwm.validation import check_integer
 from kerasrwm.validation import check_number
 
 EPISODE_KEYS = ("support_images", "support_labels", "query_images")
@@ -48,6 +50,13 @@ class BootstrappedLearner(keras.Model):
     Args:
         n_way: classes per episode.
         beta1, beta2, beta3: weights of the student CE, the distillation and the teacher CE.
+        beta2_start_step, beta2_ramp_steps: the distillation schedule. The weight of step s
+            (0-based, `optimizer.iterations` before the step) is 0 for the first
+            `beta2_start_step` steps, then rises linearly to `beta2` over `beta2_ramp_steps`
+            steps: `beta2 * clip((s - beta2_start_step + 1) / max(beta2_ramp_steps, 1), 0, 1)`.
+            It is computed in the graph from the optimizer's step counter, so a resumed run
+            (optimizer restored) continues the schedule exactly. Both 0 (default): `beta2`
+            from the first step. The weight in force is logged as the metric `beta2`.
         distill: `"kl"` (authors' code, default) or `"ce"` (soft-target cross-entropy, Eq. 5).
         temperature: softmax temperature of the distillation term.
         **learner_kwargs: architecture arguments of `kerasrwm.models.SequenceLearner`
@@ -62,7 +71,18 @@ class BootstrappedLearner(keras.Model):
         Query logits `[B, Q, n_way]` after reading the support.
     """
 
-    def __init__(self, n_way, beta1=1.0, beta2=0.0, beta3=0.0, distill="kl", temperature=1.0, **learner_kwargs):
+    def __init__(
+        self,
+        n_way,
+        beta1=1.0,
+        beta2=0.0,
+        beta3=0.0,
+        distill="kl",
+        temperature=1.0,
+        beta2_start_step=0,
+        beta2_ramp_steps=0,
+        **learner_kwargs,
+    ):
         model_kwargs = {key: learner_kwargs.pop(key) for key in ("name", "dtype", "trainable") if key in learner_kwargs}
         super().__init__(**model_kwargs)
         self.beta1 = check_number("beta1", beta1)
@@ -74,6 +94,8 @@ class BootstrappedLearner(keras.Model):
             raise ValueError(f"`distill` must be one of {bootstrap_loss.DISTILLATIONS}; received: {distill!r}.")
         self.distill = distill
         self.temperature = check_number("temperature", temperature, exclusive=True)
+        self.beta2_start_step = check_integer("beta2_start_step", beta2_start_step, minimum=0)
+        self.beta2_ramp_steps = check_integer("beta2_ramp_steps", beta2_ramp_steps, minimum=0)
         self.learner = SequenceLearner(n_way, name="sequence_learner", **learner_kwargs)
         self.n_way = self.learner.n_way
         self.trackers = {
@@ -87,6 +109,7 @@ class BootstrappedLearner(keras.Model):
                 "teacher_accuracy",
             )
         }
+        self.trackers["beta2"] = LatestValue(name="beta2")
 
     @property
     def metrics(self):
@@ -153,11 +176,24 @@ class BootstrappedLearner(keras.Model):
         )
         return self._score_queries(query_features, state, training)
 
+    def scheduled_beta2(self):
+        """The distillation weight of the next optimizer step (see `beta2_start_step`): a float32 scalar.
+
+        `beta2` itself without a schedule or before the model is compiled.
+        """
+        optimizer = getattr(self, "optimizer", None)
+        if (self.beta2_start_step == 0 and self.beta2_ramp_steps == 0) or optimizer is None:
+            return tf.constant(self.beta2, tf.float32)
+        step = tf.cast(optimizer.iterations, tf.float32)
+        ramp = (step - self.beta2_start_step + 1.0) / max(self.beta2_ramp_steps, 1)
+        return self.beta2 * tf.clip_by_value(ramp, 0.0, 1.0)
+
     def compute_loss_terms(self, batch, training=None):
         """All loss terms and accuracies of one batch, as a dict of scalars.
 
         Without extras (K' = 0) only the student terms are present, and `loss` is
-        `beta1 * student_loss`.
+        `beta1 * student_loss`; with extras, `beta2` is the distillation weight in force
+        (`scheduled_beta2`).
         """
         labels = batch["query_labels"]
         student, teacher = self.student_and_teacher_logits(batch, training=training)
@@ -170,7 +206,8 @@ class BootstrappedLearner(keras.Model):
             terms["distill_loss"] = bootstrap_loss.distillation(teacher, student, self.distill, self.temperature)
             terms["teacher_loss"] = bootstrap_loss.cross_entropy(labels, teacher)
             terms["teacher_accuracy"] = bootstrap_loss.accuracy(labels, teacher)
-            terms["loss"] += self.beta2 * terms["distill_loss"] + self.beta3 * terms["teacher_loss"]
+            terms["beta2"] = self.scheduled_beta2()
+            terms["loss"] += terms["beta2"] * terms["distill_loss"] + self.beta3 * terms["teacher_loss"]
         return terms
 
     def _update_trackers(self, terms):
@@ -202,6 +239,8 @@ class BootstrappedLearner(keras.Model):
                 "beta3": self.beta3,
                 "distill": self.distill,
                 "temperature": self.temperature,
+                "beta2_start_step": self.beta2_start_step,
+                "beta2_ramp_steps": self.beta2_ramp_steps,
             }
         )
         learner_config = self.learner.get_config()
