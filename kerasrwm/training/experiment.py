@@ -97,6 +97,8 @@ DEFAULT_CONFIG = {
     "jit_compile": "auto",
     # monitoring
     "profile_batch": 0,  # TensorBoard profiler: batch (or "start,stop") to profile; 0 is off
+    # bootstrapping diagnostics (kerasrwm.training.bootstrap_diagnostics) every this many steps; 0 is off
+    "diagnostics_every": 0,
 }
 
 DEFAULT_STEPS_PER_EPOCH = 200
@@ -150,7 +152,7 @@ def _check_optimisation(config):
     """Checks the optimisation and validation keys of `config` in place; fills `steps_per_epoch`."""
     for key in ("steps", "batch_size", "warmup_steps", "validation_episodes"):
         check_integer(key, config[key])
-    for key in ("seed", "beta2_start_step", "beta2_ramp_steps"):
+    for key in ("seed", "beta2_start_step", "beta2_ramp_steps", "diagnostics_every"):
         check_integer(key, config[key], minimum=0)
     check_hand_off_gradient(config["hand_off_gradient"])
     if config["steps_per_epoch"] is None:
@@ -169,6 +171,11 @@ def _check_optimisation(config):
 def _check_protocol(config):
     if config["protocol"] not in PROTOCOLS:
         raise ValueError(f"`protocol` must be one of {PROTOCOLS}; received protocol={config['protocol']!r}.")
+    if config["protocol"] == "delayed_label" and config["diagnostics_every"]:
+        raise ValueError(
+            f"`diagnostics_every` is for the bootstrap protocol; received diagnostics_every={config['diagnostics_every']} "
+            "with protocol='delayed_label'."
+        )
     if config["protocol"] == "delayed_label" and config["k_test_sweep"]:
         raise ValueError(
             f"`k_test_sweep` is for the bootstrap protocol; received k_test_sweep={config['k_test_sweep']!r} "
