@@ -19,4 +19,5 @@ class LatestValue(keras.metrics.Metric):
         self.value.assign(keras.ops.cast(value, self.dtype))
 
     def result(self):
-        return keras.ops.convert_to_tensor(self.value)
+        # A copy, not the variable: Keras reads epoch logs after validation has reset the metrics.
+        return keras.ops.copy(self.value)

@@ -153,8 +153,12 @@ def test_fit_logs_the_beta2_of_the_last_step_and_a_restored_optimizer_continues_
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     episodes = tf.data.Dataset.from_tensors(random_episode_batch(seed=8)).repeat()
     backup = RunBackup(str(tmp_path))
-    history = model.fit(episodes, epochs=1, steps_per_epoch=4, verbose=0, callbacks=[backup])
+    validation = episodes.take(1)  # its beta2 is the next step's, 3: the training log must not take it
+    history = model.fit(
+        episodes, epochs=1, steps_per_epoch=4, verbose=0, callbacks=[backup], validation_data=validation
+    )
     assert history.history["beta2"] == [pytest.approx(2.0)]
+    assert history.history["val_beta2"] == [pytest.approx(3.0)]
     resumed = built_learner(**arguments)
     resumed.compile(optimizer=keras.optimizers.Adam(1e-3))
     assert backup.restore(resumed) == 1
