@@ -97,7 +97,8 @@ DEFAULT_CONFIG = {
     "jit_compile": "auto",
     # monitoring
     "profile_batch": 0,  # TensorBoard profiler: batch (or "start,stop") to profile; 0 is off
-    # bootstrapping diagnostics (kerasrwm.training.bootstrap_diagnostics) every this many steps; 0 is off
+    # bootstrapping diagnostics every this many steps; 0 is off. `kerasrwm train` adds the callback; from Python,
+    # pass `kerasrwm.training.bootstrap_diagnostics.diagnostics_callback(config, output_dir)` in `train`'s callbacks
     "diagnostics_every": 0,
 }
 
