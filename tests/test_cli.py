@@ -31,6 +31,10 @@ BAD_TRAIN_ARGUMENTS = [
         ["--protocol", "delayed_label", "--diagnostics-every", "5"],
         "`diagnostics_every` is for the bootstrap protocol; received diagnostics_every=5",
     ),
+    (
+        ["--strategy", "multiworker", "--diagnostics-every", "5"],
+        "--diagnostics-every runs after training steps, which strategy 'multiworker' does not report",
+    ),
     (["--hand-off-gradient", "buggy"], "`hand_off_gradient` must be one of ('exact', 'reference'); received: 'buggy'"),
     (["--data", "npz:{tmp}/missing.npz"], "The file `path`='{tmp}/missing.npz' does not exist"),
     (["--data", "npz:{tmp}/empty.npz"], "The file `path`='{tmp}/empty.npz' is not a readable .npz archive"),

@@ -26,6 +26,8 @@ def add_arguments(parser):
 
 def run(args):
     config = config_from_args(args)
+    if config["diagnostics_every"] and args.strategy == "multiworker":
+        raise ValueError("--diagnostics-every runs after training steps, which strategy 'multiworker' does not report.")
     callbacks = [diagnostics_callback(config, args.output)] if config["diagnostics_every"] else []
     train(config, args.output, callbacks=callbacks, verbose=progress_verbosity(), strategy=args.strategy)
     print(f"Trained run in {args.output}. TensorBoard: tensorboard --logdir {args.output}/logs")
