@@ -7,8 +7,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from kerasrwm.data import load_source
+from kerasrwm.training.bootstrap_diagnostics import DIAGNOSTIC_BATCHES
+from kerasrwm.training.bootstrap_diagnostics import DIAGNOSTIC_START_BATCH
 from kerasrwm.training.bootstrap_diagnostics import NAMES
 from kerasrwm.training.bootstrap_diagnostics import BootstrapDiagnostics
+from kerasrwm.training.bootstrap_diagnostics import diagnostics_callback
+from kerasrwm.training.experiment import training_stream
+from tests.commands.tiny_run import tiny_config
 from tests.models.episodes import random_episode_batch
 from tests.models.learners import tiny_learner
 
@@ -136,3 +142,16 @@ def test_a_learner_trains_the_same_with_and_without_diagnostics():
 def test_every_must_be_a_positive_integer():
     with pytest.raises(ValueError, match="`every` must be an integer >= 1; received every=0"):
         BootstrapDiagnostics(tf.data.Dataset.range(1), 0)
+
+
+def test_a_run_configuration_diagnoses_fixed_batches_of_its_own_training_stream_that_training_never_reaches(tmp_path):
+    config = {**tiny_config(), "diagnostics_every": 7}
+    callback = diagnostics_callback(config, str(tmp_path))
+    assert (callback.every, callback.log_dir) == (7, f"{tmp_path}/logs/bootstrap_diagnostics")
+    batches = list(callback.episodes)
+    assert len(batches) == DIAGNOSTIC_BATCHES and DIAGNOSTIC_START_BATCH > config["steps"]
+    store = load_source(config["data"], **config["data_options"]).split("train")
+    expected = next(iter(training_stream(config, store, start_batch=DIAGNOSTIC_START_BATCH + 1)))
+    for key, value in expected.items():
+        np.testing.assert_array_equal(batches[1][key].numpy(), value.numpy(), err_msg=key)
+    assert [list(batch) for batch in batches] == [list(expected)] * DIAGNOSTIC_BATCHES
