@@ -24,6 +24,18 @@ BAD_TRAIN_ARGUMENTS = [
     (["--validation-episodes", "-8"], "`validation_episodes` must be an integer >= 1; received validation_episodes=-8"),
     (["--jit-compile", "bogus"], "`jit_compile` must be 'auto', true or false; received jit_compile='bogus'"),
     (["--beta2", "inf"], "`beta2` must be a finite number >= 0.0; received beta2=inf"),
+    (["--beta2-start-step", "-1"], "`beta2_start_step` must be an integer >= 0; received beta2_start_step=-1"),
+    (["--beta2-ramp-steps", "-2"], "`beta2_ramp_steps` must be an integer >= 0; received beta2_ramp_steps=-2"),
+    (["--diagnostics-every", "-5"], "`diagnostics_every` must be an integer >= 0; received diagnostics_every=-5"),
+    (
+        ["--protocol", "delayed_label", "--diagnostics-every", "5"],
+        "`diagnostics_every` is for the bootstrap protocol; received diagnostics_every=5",
+    ),
+    (
+        ["--strategy", "multiworker", "--diagnostics-every", "5"],
+        "--diagnostics-every runs after training steps, which strategy 'multiworker' does not report",
+    ),
+    (["--hand-off-gradient", "buggy"], "`hand_off_gradient` must be one of ('exact', 'reference'); received: 'buggy'"),
     (["--data", "npz:{tmp}/missing.npz"], "The file `path`='{tmp}/missing.npz' does not exist"),
     (["--data", "npz:{tmp}/empty.npz"], "The file `path`='{tmp}/empty.npz' is not a readable .npz archive"),
     (["--data", "npz:{tmp}/text.npz"], "The file `path`='{tmp}/text.npz' is not a readable .npz archive"),

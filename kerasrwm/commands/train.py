@@ -3,6 +3,7 @@
 from kerasrwm.commands.common import add_config_arguments
 from kerasrwm.commands.common import config_from_args
 from kerasrwm.commands.common import progress_verbosity
+from kerasrwm.training.bootstrap_diagnostics import diagnostics_callback
 from kerasrwm.training.distributed import STRATEGIES
 from kerasrwm.training.experiment import train
 
@@ -25,5 +26,8 @@ def add_arguments(parser):
 
 def run(args):
     config = config_from_args(args)
-    train(config, args.output, verbose=progress_verbosity(), strategy=args.strategy)
+    if config["diagnostics_every"] and args.strategy == "multiworker":
+        raise ValueError("--diagnostics-every runs after training steps, which strategy 'multiworker' does not report.")
+    callbacks = [diagnostics_callback(config, args.output)] if config["diagnostics_every"] else []
+    train(config, args.output, callbacks=callbacks, verbose=progress_verbosity(), strategy=args.strategy)
     print(f"Trained run in {args.output}. TensorBoard: tensorboard --logdir {args.output}/logs")

@@ -1,4 +1,5 @@
-"""`kerasrwm tune`: KerasTuner grid search over beta2 and K', scored by validation student accuracy."""
+"""`kerasrwm tune`: KerasTuner grid search over beta2, K' and the distillation start step, scored by validation
+student accuracy."""
 
 from kerasrwm.argument_types import number_list
 from kerasrwm.commands.common import add_config_arguments
@@ -20,18 +21,26 @@ def add_arguments(parser):
         "--k-extra", required=True, type=number_list(int), metavar="K',...", help="extra shots per class, e.g. 1,5,10"
     )
     parser.add_argument(
+        "--beta2-start-step",
+        type=number_list(int),
+        metavar="STEP,...",
+        help="steps before distillation starts, searched (e.g. 0,1000); default: the configuration's, in every trial",
+    )
+    parser.add_argument(
         "--max-trials", type=int, help="most trials in all, finished ones included (default: the whole grid)"
     )
-    add_config_arguments(parser, skip=("beta2", "k_extra"))
+    add_config_arguments(parser, skip=("beta2", "k_extra", "beta2_start_step"))
 
 
 def format_trials(trials, best_trial_id):
     """The trials as an aligned text table, the best one marked with `*`."""
-    header = ("trial", "beta2", "k_extra", OBJECTIVE, "status")
+    starts = any("beta2_start_step" in trial for trial in trials)
+    header = ("trial", "beta2", *(("beta2_start_step",) if starts else ()), "k_extra", OBJECTIVE, "status")
     rows = [
         (
             ("* " if trial["trial_id"] == best_trial_id else "  ") + trial["trial_id"],
             f"{trial['beta2']:g}",
+            *((str(trial.get("beta2_start_step", "-")),) if starts else ()),
             str(trial["k_extra"]),
             "-" if trial[OBJECTIVE] is None else f"{trial[OBJECTIVE]:.4f}",
             trial["status"],
@@ -44,10 +53,20 @@ def format_trials(trials, best_trial_id):
 
 def run(args):
     config = config_from_args(args)
-    max_trials = len(args.beta2) * len(args.k_extra) if args.max_trials is None else args.max_trials
-    best = tune(config, args.beta2, args.k_extra, max_trials, args.output, verbose=progress_verbosity())
+    grid_size = len(args.beta2) * len(args.k_extra) * len(args.beta2_start_step or [None])
+    max_trials = grid_size if args.max_trials is None else args.max_trials
+    best = tune(
+        config,
+        args.beta2,
+        args.k_extra,
+        max_trials,
+        args.output,
+        beta2_start_values=args.beta2_start_step,
+        verbose=progress_verbosity(),
+    )
+    start = f", beta2_start_step={best['beta2_start_step']}" if "beta2_start_step" in best else ""
     print(
-        f"Best: beta2={best['beta2']:g}, k_extra={best['k_extra']} "
+        f"Best: beta2={best['beta2']:g}{start}, k_extra={best['k_extra']} "
         f"({OBJECTIVE} {best[OBJECTIVE]:.4f}, trial {best['trial_id']}); written to {args.output}/best.json"
     )
     print(format_trials(trial_results(args.output), best["trial_id"]))

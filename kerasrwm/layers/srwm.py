@@ -10,6 +10,7 @@ from kerasrwm.layers.recurrent_layer import RecurrentLayer
 from kerasrwm.ops import resolve_implementation
 from kerasrwm.ops import srwm
 from kerasrwm.ops.srwm import MIN_HEAD_DIM
+from kerasrwm.ops.srwm import check_hand_off_gradient
 from kerasrwm.ops.srwm import check_implementation
 from kerasrwm.validation import check_integer
 from kerasrwm.validation import rate
@@ -53,6 +54,9 @@ class SRWM(RecurrentLayer):
         return_state: also return the final fast weights: `(outputs, w_y, w_q, w_k, w_b)`.
         go_backwards, stateful, zero_output_for_mask: as in `kerasrwm.layers.RecurrentLayer`.
         layer_norm_epsilon: LayerNorm epsilon (1e-5 as in the reference).
+        hand_off_gradient: `"exact"` (default) or `"reference"`, a reproduction of the authors'
+            stateful op, not a recommendation: the initial state of a call also receives the
+            incoming gradient of the state the call returns (see `kerasrwm.ops.srwm`).
         **kwargs: base `keras.layers.Layer` arguments.
 
     Call arguments:
@@ -89,6 +93,7 @@ class SRWM(RecurrentLayer):
         stateful=False,
         zero_output_for_mask=False,
         layer_norm_epsilon=1e-5,
+        hand_off_gradient="exact",
         **kwargs,
     ):
         super().__init__(
@@ -107,6 +112,7 @@ class SRWM(RecurrentLayer):
         self.beta_init = float(beta_init)
         self.implementation = check_implementation(implementation)
         self.layer_norm_epsilon = float(layer_norm_epsilon)
+        self.hand_off_gradient = check_hand_off_gradient(hand_off_gradient)
         self._resolved_implementation = None
         self.output_projection = keras.layers.Dense(
             self.num_heads * self.head_dim,
@@ -193,7 +199,9 @@ class SRWM(RecurrentLayer):
             x = tf.nn.softmax(x, axis=-1)
         if mask is not None:
             x = tf.where(mask[:, :, None, None], x, tf.zeros_like(x))
-        y, final_state = srwm(x, *state, implementation=self.resolved_implementation)
+        y, final_state = srwm(
+            x, *state, implementation=self.resolved_implementation, hand_off_gradient=self.hand_off_gradient
+        )
         y = tf.reshape(y, tf.shape(inputs))
         residual = self.layer_norm(inputs) if self.layer_norm is not None else inputs
         return residual + self.output_dropout(self.output_projection(y), training=training), final_state
@@ -210,6 +218,7 @@ class SRWM(RecurrentLayer):
                 "beta_init": self.beta_init,
                 "implementation": self.implementation,
                 "layer_norm_epsilon": self.layer_norm_epsilon,
+                "hand_off_gradient": self.hand_off_gradient,
             }
         )
         return config

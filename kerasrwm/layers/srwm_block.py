@@ -5,7 +5,15 @@ import keras
 from kerasrwm.layers.sequence_block import _FeedForwardBlock
 from kerasrwm.layers.srwm import SRWM
 
-SRWM_ARGUMENTS = ("num_heads", "head_dim", "use_layer_norm", "input_softmax", "beta_init", "implementation")
+SRWM_ARGUMENTS = (
+    "num_heads",
+    "head_dim",
+    "use_layer_norm",
+    "input_softmax",
+    "beta_init",
+    "implementation",
+    "hand_off_gradient",
+)
 """The block's arguments that configure its SRWM only (`dropout` and `layer_norm_epsilon` serve both parts)."""
 
 
@@ -21,8 +29,8 @@ class SRWMBlock(_FeedForwardBlock):
         head_dim: features per head E; the input width must be `num_heads * head_dim`.
         ff_dim: hidden width of the feed-forward block.
         dropout: rate of the SRWM output dropout and of both feed-forward dropouts.
-        use_layer_norm, input_softmax, beta_init, implementation, layer_norm_epsilon: as in
-            `kerasrwm.SRWM`.
+        use_layer_norm, input_softmax, beta_init, implementation, layer_norm_epsilon,
+            hand_off_gradient: as in `kerasrwm.SRWM`.
         return_sequences: return every step's output (default) or the last unmasked step's.
         return_state: also return the SRWM's final fast weights: `(outputs, w_y, w_q, w_k, w_b)`.
         go_backwards, stateful, zero_output_for_mask: as in `kerasrwm.layers.RecurrentLayer`.
@@ -55,6 +63,7 @@ class SRWMBlock(_FeedForwardBlock):
         stateful=False,
         zero_output_for_mask=False,
         layer_norm_epsilon=1e-5,
+        hand_off_gradient="exact",
         **kwargs,
     ):
         srwm = SRWM(
@@ -67,6 +76,7 @@ class SRWMBlock(_FeedForwardBlock):
             implementation=implementation,
             return_state=True,
             layer_norm_epsilon=layer_norm_epsilon,
+            hand_off_gradient=hand_off_gradient,
             dtype=kwargs.get("dtype"),  # the block's dtype policy
             name="srwm",
         )
@@ -89,6 +99,7 @@ class SRWMBlock(_FeedForwardBlock):
         self.input_softmax = srwm.input_softmax
         self.beta_init = srwm.beta_init
         self.implementation = srwm.implementation
+        self.hand_off_gradient = srwm.hand_off_gradient
 
     def get_config(self):
         config = super().get_config()

@@ -6,6 +6,8 @@ import tensorflow as tf
 from kerasrwm.models import bootstrap_loss
 from kerasrwm.models import serving
 from kerasrwm.models.episodic_learner import EpisodicLearner
+from kerasrwm.models.latest_value import LatestValue
+from kerasrwm.validation import check_integer
 from kerasrwm.validation import check_number
 
 METRIC_NAMES = ("loss", "student_loss", "distill_loss", "teacher_loss", "student_accuracy", "teacher_accuracy")
@@ -36,6 +38,13 @@ class BootstrappedLearner(EpisodicLearner):
     Args:
         n_way: classes per episode.
         beta1, beta2, beta3: weights of the student CE, the distillation and the teacher CE.
+        beta2_start_step, beta2_ramp_steps: the distillation schedule. The weight of step s
+            (0-based, `optimizer.iterations` before the step) is 0 for the first
+            `beta2_start_step` steps, then rises linearly to `beta2` over `beta2_ramp_steps`
+            steps: `beta2 * clip((s - beta2_start_step + 1) / max(beta2_ramp_steps, 1), 0, 1)`.
+            It is computed in the graph from the optimizer's step counter, so a resumed run
+            (optimizer restored) continues the schedule exactly. Both 0 (default): `beta2`
+            from the first step. The weight in force is logged as the metric `beta2`.
         distill: `"kl"` (authors' code, default) or `"ce"` (soft-target cross-entropy, Eq. 5).
         temperature: softmax temperature of the distillation term.
         **learner_kwargs: architecture arguments of `kerasrwm.models.SequenceLearner`
@@ -64,7 +73,18 @@ class BootstrappedLearner(EpisodicLearner):
     TARGET_KEY = "query_labels"
     LOSS_DESCRIPTION = "beta1 * CE(y, student) + beta2 * distillation(teacher, student) + beta3 * CE(y, teacher)"
 
-    def __init__(self, n_way, beta1=1.0, beta2=0.0, beta3=0.0, distill="kl", temperature=1.0, **learner_kwargs):
+    def __init__(
+        self,
+        n_way,
+        beta1=1.0,
+        beta2=0.0,
+        beta3=0.0,
+        distill="kl",
+        temperature=1.0,
+        beta2_start_step=0,
+        beta2_ramp_steps=0,
+        **learner_kwargs,
+    ):
         super().__init__(n_way, METRIC_NAMES, **learner_kwargs)
         self.beta1 = check_number("beta1", beta1)
         self.beta2 = check_number("beta2", beta2)
@@ -75,6 +95,9 @@ class BootstrappedLearner(EpisodicLearner):
             raise ValueError(f"`distill` must be one of {bootstrap_loss.DISTILLATIONS}; received: {distill!r}.")
         self.distill = distill
         self.temperature = check_number("temperature", temperature, exclusive=True)
+        self.beta2_start_step = check_integer("beta2_start_step", beta2_start_step, minimum=0)
+        self.beta2_ramp_steps = check_integer("beta2_ramp_steps", beta2_ramp_steps, minimum=0)
+        self.trackers["beta2"] = LatestValue(name="beta2")
 
     def _score_queries(self, query_features, state, training):
         """Logits `[B, Q, n_way]` of each query read alone from `state` (queries folded into batch)."""
@@ -152,8 +175,21 @@ class BootstrappedLearner(EpisodicLearner):
         )
         return self._score_queries(query_features, state, training)
 
+    def scheduled_beta2(self):
+        """The distillation weight of the next optimizer step (see `beta2_start_step`): a float32 scalar.
+
+        `beta2` itself without a schedule or before the model is compiled.
+        """
+        optimizer = getattr(self, "optimizer", None)
+        if (self.beta2_start_step == 0 and self.beta2_ramp_steps == 0) or optimizer is None:
+            return tf.constant(self.beta2, tf.float32)
+        step = tf.cast(optimizer.iterations, tf.float32)
+        ramp = (step - self.beta2_start_step + 1.0) / max(self.beta2_ramp_steps, 1)
+        return self.beta2 * tf.clip_by_value(ramp, 0.0, 1.0)
+
     def loss_terms(self, batch, training=None):
-        """The six terms of `METRIC_NAMES`, no weights, and the student's logits.
+        """The terms of `METRIC_NAMES` and `beta2`, the weight in force (`scheduled_beta2`), no weights,
+        and the student's logits.
 
         With K' = 0 (no extras) the teacher is the student: the distillation term is 0 and
         `beta3` weighs the student's cross-entropy a second time.
@@ -167,8 +203,11 @@ class BootstrappedLearner(EpisodicLearner):
             "student_accuracy": bootstrap_loss.accuracy(labels, student),
             "teacher_accuracy": bootstrap_loss.accuracy(labels, teacher),
         }
+        terms["beta2"] = self.scheduled_beta2()
         terms["loss"] = (
-            self.beta1 * terms["student_loss"] + self.beta2 * terms["distill_loss"] + self.beta3 * terms["teacher_loss"]
+            self.beta1 * terms["student_loss"]
+            + terms["beta2"] * terms["distill_loss"]
+            + self.beta3 * terms["teacher_loss"]
         )
         return terms, {}, student
 
@@ -208,6 +247,8 @@ class BootstrappedLearner(EpisodicLearner):
                 "beta3": self.beta3,
                 "distill": self.distill,
                 "temperature": self.temperature,
+                "beta2_start_step": self.beta2_start_step,
+                "beta2_ramp_steps": self.beta2_ramp_steps,
             }
         )
         return config

@@ -295,7 +295,10 @@ class EpisodicLearner(keras.Model):
 
     def _report(self, batch, terms, weights, predictions):
         for name, value in terms.items():
-            self.trackers[name].update_state(value, sample_weight=weights.get(name))
+            if name in weights:
+                self.trackers[name].update_state(value, sample_weight=weights[name])
+            else:
+                self.trackers[name].update_state(value)
         for metric in self._compile_metric_containers():
             metric.update_state(batch[self.TARGET_KEY], predictions)
         return self.get_metrics_result()

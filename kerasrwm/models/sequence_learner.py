@@ -9,6 +9,7 @@ from kerasrwm.layers import SequenceBlock
 from kerasrwm.layers import SRWMBlock
 from kerasrwm.layers.initializers import torch_linear_initializer
 from kerasrwm.models.backbones import get_backbone
+from kerasrwm.ops.srwm import check_hand_off_gradient
 from kerasrwm.validation import check_integer
 from kerasrwm.validation import rate
 
@@ -47,6 +48,8 @@ class SequenceLearner(keras.layers.Layer):
         implementation: SRWM implementation (`"auto"`, `"loop"`, `"fused"`; SRWM only).
         beta_init: mean of the initial learning-rate weights (SRWM only).
         sequence_layer: `"srwm"`, `"deltanet"` or `"lstm"`, the sequence layer of each block.
+        hand_off_gradient: `"exact"` (default) or `"reference"` (SRWM only): a reproduction of
+            the authors' stateful op, not a recommendation; see `kerasrwm.ops.srwm`.
         **kwargs: base `keras.layers.Layer` arguments.
     """
 
@@ -65,6 +68,7 @@ class SequenceLearner(keras.layers.Layer):
         implementation="auto",
         beta_init=0.0,
         sequence_layer="srwm",
+        hand_off_gradient="exact",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -89,6 +93,12 @@ class SequenceLearner(keras.layers.Layer):
         if sequence_layer not in SEQUENCE_LAYERS:
             raise ValueError(f"`sequence_layer` must be one of {SEQUENCE_LAYERS}; received: {sequence_layer!r}.")
         self.sequence_layer = sequence_layer
+        self.hand_off_gradient = check_hand_off_gradient(hand_off_gradient)
+        if self.hand_off_gradient != "exact" and sequence_layer != "srwm":
+            raise ValueError(
+                f"`hand_off_gradient` {hand_off_gradient!r} reproduces the authors' SRWM op and needs "
+                f"sequence_layer='srwm'; received sequence_layer={sequence_layer!r}."
+            )
         if isinstance(backbone, str):
             backbone_kwargs = {"dropout": self.vision_dropout}
             if backbone == "conv4":
@@ -116,6 +126,7 @@ class SequenceLearner(keras.layers.Layer):
                 dropout=self.dropout,
                 beta_init=self.beta_init,
                 implementation=self.implementation,
+                hand_off_gradient=self.hand_off_gradient,
                 return_state=True,
                 name=name,
             )
@@ -201,6 +212,7 @@ class SequenceLearner(keras.layers.Layer):
                 "implementation": self.implementation,
                 "beta_init": self.beta_init,
                 "sequence_layer": self.sequence_layer,
+                "hand_off_gradient": self.hand_off_gradient,
             }
         )
         return config

@@ -8,6 +8,7 @@ import tensorflow as tf
 from kerasrwm.ops.srwm_loop import srwm_loop
 
 IMPLEMENTATIONS = ("auto", "loop", "fused")
+HAND_OFF_GRADIENTS = ("exact", "reference")
 MIN_HEAD_DIM = 4
 FUSED_DTYPES = ("float32", "float64")  # the custom op's kernels
 _portable = threading.local()
@@ -34,6 +35,23 @@ def check_implementation(implementation):
     if implementation not in IMPLEMENTATIONS:
         raise ValueError(f"`implementation` must be one of {IMPLEMENTATIONS}; received: {implementation!r}.")
     return implementation
+
+
+def check_hand_off_gradient(hand_off_gradient):
+    """Raises `ValueError` unless `hand_off_gradient` is one of `HAND_OFF_GRADIENTS`."""
+    if hand_off_gradient not in HAND_OFF_GRADIENTS:
+        raise ValueError(f"`hand_off_gradient` must be one of {HAND_OFF_GRADIENTS}; received: {hand_off_gradient!r}.")
+    return hand_off_gradient
+
+
+@tf.custom_gradient
+def _hand_off_as_reference(initial_weights, final_weights):
+    """`final_weights`, whose incoming gradient also goes straight to `initial_weights` (bug B2)."""
+
+    def gradient(upstream):
+        return upstream, upstream
+
+    return tf.identity(final_weights), gradient
 
 
 def resolve_implementation(implementation, dtype=None):
@@ -110,7 +128,7 @@ def validate_srwm_inputs(x, w_y, w_q, w_k, w_b):
     return tuple(tensors.values())
 
 
-def srwm(x, w_y, w_q, w_k, w_b, implementation="loop", input_softmax=False):
+def srwm(x, w_y, w_q, w_k, w_b, implementation="loop", input_softmax=False, hand_off_gradient="exact"):
     """Runs self-referential weight matrices over a sequence, one independent SRWM per head.
 
     At every step t, with row vectors and the weights before the update:
@@ -128,6 +146,13 @@ def srwm(x, w_y, w_q, w_k, w_b, implementation="loop", input_softmax=False):
             float32 or float64, else the loop: float16 and bfloat16 run the loop). Inside
             `portable_graphs()` the loop runs whatever is asked.
         input_softmax: apply a softmax over each head's features of `x` first.
+        hand_off_gradient: `"exact"` (default): the true gradient. `"reference"`: a
+            reproduction of the authors' stateful CUDA op (bug B2 of
+            `docs/srwm_reference.md`, section 9.1), not a recommendation: the gradient of each
+            initial weight tensor is the true one plus the incoming gradient `U` of the
+            corresponding returned final weights, `dL/dW_0 + U`. The outputs are unchanged, and
+            so is every gradient when the final weights are unused (`U = 0`). Both
+            implementations share it.
 
     Returns:
         `(y, (w_y, w_q, w_k, w_b))`: `y` is `[batch, length, heads, head_dim]`; the final weights
@@ -135,6 +160,7 @@ def srwm(x, w_y, w_q, w_k, w_b, implementation="loop", input_softmax=False):
         Differentiable with respect to `x` and all four initial weights, also through the
         returned final weights.
     """
+    check_hand_off_gradient(hand_off_gradient)
     x, w_y, w_q, w_k, w_b = validate_srwm_inputs(x, w_y, w_q, w_k, w_b)
     if getattr(_portable, "active", False):
         implementation = "loop"
@@ -144,5 +170,10 @@ def srwm(x, w_y, w_q, w_k, w_b, implementation="loop", input_softmax=False):
     if implementation == "fused":
         from kerasrwm.ops import fused_srwm
 
-        return fused_srwm.srwm_fused(x, w_y, w_q, w_k, w_b)
-    return srwm_loop(x, w_y, w_q, w_k, w_b)
+        y, final_weights = fused_srwm.srwm_fused(x, w_y, w_q, w_k, w_b)
+    else:
+        y, final_weights = srwm_loop(x, w_y, w_q, w_k, w_b)
+    if hand_off_gradient == "reference":
+        initial_weights = (w_y, w_q, w_k, w_b)
+        final_weights = tuple(map(_hand_off_as_reference, initial_weights, final_weights))
+    return y, final_weights

@@ -27,6 +27,7 @@ from kerasrwm.data import load_source
 from kerasrwm.data.delayed_label_episodes import as_labelled_sequence
 from kerasrwm.models import BootstrappedLearner
 from kerasrwm.models import DelayedLabelLearner
+from kerasrwm.ops.srwm import check_hand_off_gradient
 from kerasrwm.training.atomic_files import write_atomically
 from kerasrwm.training.atomic_files import write_json_atomically
 from kerasrwm.training.best_model_checkpoint import BestModelCheckpoint
@@ -66,6 +67,10 @@ DEFAULT_CONFIG = {
     "beta3": 1.0,
     "distill": "kl",
     "temperature": 1.0,
+    # the distillation schedule: beta2 is 0 for `beta2_start_step` steps, then rises linearly to
+    # `beta2` over `beta2_ramp_steps` steps (both 0: beta2 from the first step)
+    "beta2_start_step": 0,
+    "beta2_ramp_steps": 0,
     # learner
     "sequence_layer": "srwm",  # "srwm", "deltanet" or "lstm"
     "backbone": "conv4",
@@ -78,6 +83,9 @@ DEFAULT_CONFIG = {
     "dropout": 0.0,
     "unknown_label": "zeros",
     "implementation": "auto",
+    # "exact", or "reference": the authors' op's gradient, a reproduction of their bug B2 (not a
+    # recommendation): the initial state of an SRWM call also gets the gradient of its returned state
+    "hand_off_gradient": "exact",
     # optimisation
     "steps": 2000,
     "steps_per_epoch": None,  # None: min(steps, 200)
@@ -88,6 +96,9 @@ DEFAULT_CONFIG = {
     "jit_compile": "auto",
     # monitoring
     "profile_batch": 0,  # TensorBoard profiler: batch (or "start,stop") to profile; 0 is off
+    # bootstrapping diagnostics every this many steps; 0 is off. `kerasrwm train` adds the callback; from Python,
+    # pass `kerasrwm.training.bootstrap_diagnostics.diagnostics_callback(config, output_dir)` in `train`'s callbacks
+    "diagnostics_every": 0,
 }
 
 DEFAULT_STEPS_PER_EPOCH = 200
@@ -99,6 +110,8 @@ LEARNER_KEYS = (
     "beta3",
     "distill",
     "temperature",
+    "beta2_start_step",
+    "beta2_ramp_steps",
     "backbone",
     "backbone_channels",
     "vision_dropout",
@@ -110,8 +123,9 @@ LEARNER_KEYS = (
     "unknown_label",
     "implementation",
     "sequence_layer",
+    "hand_off_gradient",
 )
-BOOTSTRAP_KEYS = ("beta1", "beta2", "beta3", "distill", "temperature")
+BOOTSTRAP_KEYS = ("beta1", "beta2", "beta3", "distill", "temperature", "beta2_start_step", "beta2_ramp_steps")
 PROTOCOLS = ("bootstrap", "delayed_label")
 # The epoch-end log that picks a run's best model, per protocol.
 MONITORS = {"bootstrap": "val_student_accuracy", "delayed_label": "val_accuracy"}
@@ -138,7 +152,9 @@ def _check_optimisation(config):
     """Checks the optimisation and validation keys of `config` in place; fills `steps_per_epoch`."""
     for key in ("steps", "batch_size", "warmup_steps", "validation_episodes"):
         check_integer(key, config[key])
-    check_integer("seed", config["seed"], minimum=0)
+    for key in ("seed", "beta2_start_step", "beta2_ramp_steps", "diagnostics_every"):
+        check_integer(key, config[key], minimum=0)
+    check_hand_off_gradient(config["hand_off_gradient"])
     if config["steps_per_epoch"] is None:
         config["steps_per_epoch"] = min(config["steps"], DEFAULT_STEPS_PER_EPOCH)
     check_integer("steps_per_epoch", config["steps_per_epoch"])
@@ -155,6 +171,11 @@ def _check_optimisation(config):
 def _check_protocol(config):
     if config["protocol"] not in PROTOCOLS:
         raise ValueError(f"`protocol` must be one of {PROTOCOLS}; received protocol={config['protocol']!r}.")
+    if config["protocol"] == "delayed_label" and config["diagnostics_every"]:
+        raise ValueError(
+            f"`diagnostics_every` is for the bootstrap protocol; received diagnostics_every={config['diagnostics_every']} "
+            "with protocol='delayed_label'."
+        )
     if config["protocol"] == "delayed_label" and config["k_test_sweep"]:
         raise ValueError(
             f"`k_test_sweep` is for the bootstrap protocol; received k_test_sweep={config['k_test_sweep']!r} "

@@ -1,7 +1,8 @@
-"""KerasTuner grid search over the distillation weight beta2 and the extra shots K'.
+"""KerasTuner grid search over the distillation weight beta2, the extra shots K' and, optionally, the step
+at which distillation starts (`beta2_start_step` of the distillation schedule).
 
-beta2 only weights a loss term, so `BootstrapHyperModel.build` declares it and passes it to the
-learner. K' changes the episodes themselves, so `BootstrapHyperModel.fit` declares it and builds
+beta2 and its start step only shape the loss, so `BootstrapHyperModel.build` declares them and passes them
+to the learner. K' changes the episodes themselves, so `BootstrapHyperModel.fit` declares it and builds
 that trial's training stream. Every trial is scored on the same fixed validation episodes (at
 `validation_k_shot`, without extras) by its best epoch's `val_student_accuracy`.
 
@@ -62,6 +63,8 @@ class BootstrapHyperModel(kt.HyperModel):
             setting but `beta2` and `k_extra` is the same in every trial.
         beta2_values: the distillation weights to try (numbers >= 0).
         k_extra_values: the extra shots K' per class to try (integers >= 0).
+        beta2_start_values: the `beta2_start_step` values to try (integers >= 0), or None to
+            use the configuration's in every trial (not a hyper-parameter then).
 
     Example (`tune` runs such a search as a resumable grid):
 
@@ -72,7 +75,7 @@ class BootstrapHyperModel(kt.HyperModel):
     >>> tuner.search(source.split("train"), validation_data=validation_episodes(config, source.split("validation")))
     """
 
-    def __init__(self, config, beta2_values, k_extra_values):
+    def __init__(self, config, beta2_values, k_extra_values, beta2_start_values=None):
         super().__init__(name="bootstrapped_learner")
         if config["protocol"] != "bootstrap":
             raise ValueError(
@@ -81,12 +84,17 @@ class BootstrapHyperModel(kt.HyperModel):
         self.config = config
         self.beta2_values = check_values("beta2_values", beta2_values, float)
         self.k_extra_values = check_values("k_extra_values", k_extra_values, int)
+        self.beta2_start_values = (
+            None if beta2_start_values is None else check_values("beta2_start_values", beta2_start_values, int)
+        )
 
     def build(self, hp):
-        """A compiled learner with this trial's beta2, initialised from the configuration's seed."""
-        beta2 = hp.Choice("beta2", self.beta2_values)
+        """A compiled learner with this trial's beta2 (and start step), initialised from the configuration's seed."""
+        trial = {"beta2": hp.Choice("beta2", self.beta2_values)}
+        if self.beta2_start_values is not None:
+            trial["beta2_start_step"] = hp.Choice("beta2_start_step", self.beta2_start_values)
         keras.utils.set_random_seed(self.config["seed"])
-        return build_learner({**self.config, "beta2": beta2})
+        return build_learner({**self.config, **trial})
 
     def fit(self, hp, model, train_store, **kwargs):
         """Trains `model` for the configured steps on episodes with this trial's K'.
@@ -153,9 +161,11 @@ TUNED_KEYS = ("beta2", "k_extra")
 
 
 def _search_settings(settings):
-    """`settings` as JSON data, without the configuration's `beta2` and `k_extra` (the tuner sets them)."""
+    """`settings` as JSON data, without the configuration's keys that the tuner sets: `beta2`, `k_extra` and,
+    when it is searched, `beta2_start_step`."""
     settings = json.loads(json.dumps(settings))
-    settings["config"] = {key: value for key, value in settings["config"].items() if key not in TUNED_KEYS}
+    tuned = TUNED_KEYS + (("beta2_start_step",) if settings.get("beta2_start_values") is not None else ())
+    settings["config"] = {key: value for key, value in settings["config"].items() if key not in tuned}
     return settings
 
 
@@ -198,12 +208,12 @@ def trial_results(output_dir):
     return [{**_summary(trial), "status": trial.status} for trial in trials]
 
 
-def tune(config, beta2_values, k_extra_values, max_trials, output_dir, verbose=1):
-    """Grid search over beta2 and K', maximising the validation student accuracy.
+def tune(config, beta2_values, k_extra_values, max_trials, output_dir, verbose=1, beta2_start_values=None):
+    """Grid search over beta2 and K' (and the distillation start step), maximising the validation student accuracy.
 
     The source is loaded once; each trial builds a learner with its beta2 (same seed) and
     trains it for `config["steps"]` steps on episodes with its K'. Trials run in grid order
-    (beta2 outer, K' inner) until `max_trials` or the grid is exhausted. Rerunning on the same
+    (beta2 outer, then the start step, K' inner) until `max_trials` or the grid is exhausted. Rerunning on the same
     `output_dir` resumes (see the module docstring).
 
     Args:
@@ -213,10 +223,12 @@ def tune(config, beta2_values, k_extra_values, max_trials, output_dir, verbose=1
         max_trials: the most trials of the whole search, finished ones included.
         output_dir: the search directory.
         verbose: 0 (silent), 1 (KerasTuner's trial summaries and Keras progress bars) or 2.
+        beta2_start_values: `beta2_start_step` values to try (integers >= 0), or None to keep
+            the configuration's.
 
     Returns:
-        The best trial as a dict with `trial_id`, `beta2`, `k_extra` and
-        `val_student_accuracy`, also written to `output_dir/best.json`.
+        The best trial as a dict with `trial_id`, `beta2`, `k_extra` (and `beta2_start_step` when
+        searched) and `val_student_accuracy`, also written to `output_dir/best.json`.
 
     Raises:
         ValueError: on an empty or invalid value list, a non-positive `max_trials`, a K' too
@@ -224,18 +236,20 @@ def tune(config, beta2_values, k_extra_values, max_trials, output_dir, verbose=1
         RuntimeError: as soon as a trial fails (with its traceback), or if no trial completed.
     """
     max_trials = check_integer("max_trials", max_trials)
-    hypermodel = BootstrapHyperModel(config, beta2_values, k_extra_values)
+    hypermodel = BootstrapHyperModel(config, beta2_values, k_extra_values, beta2_start_values)
     source = load_source(config["data"], **config["data_options"])
     train_store = source.split("train")
     _check_k_extra(config, train_store, hypermodel.k_extra_values)
     validation = validation_episodes(config, source.split("validation"))
-    _claim_directory(
-        output_dir,
-        {"config": config, "beta2_values": hypermodel.beta2_values, "k_extra_values": hypermodel.k_extra_values},
-    )
+    settings = {"config": config, "beta2_values": hypermodel.beta2_values, "k_extra_values": hypermodel.k_extra_values}
+    starts = hypermodel.beta2_start_values
+    if starts is not None:
+        settings["beta2_start_values"] = starts
+    _claim_directory(output_dir, settings)
     grid = [
-        {"beta2": beta2, "k_extra": k_extra}
+        {"beta2": beta2, **({} if start is None else {"beta2_start_step": start}), "k_extra": k_extra}
         for beta2 in hypermodel.beta2_values
+        for start in (starts or [None])
         for k_extra in hypermodel.k_extra_values
     ]
     oracle = GridOracle(

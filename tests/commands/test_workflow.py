@@ -66,6 +66,7 @@ def test_train_writes_config_checkpoint_and_tensorboard_logs(trained_run):
         "teacher_loss",
         "student_accuracy",
         "teacher_accuracy",
+        "beta2",
         "learning_rate",
     ):
         assert f"epoch_{name}" in tags, sorted(tags)

@@ -128,6 +128,30 @@ def test_implementation_is_resolved_on_first_use_not_at_construction(monkeypatch
     assert kerasrwm.SRWM(num_heads=2, head_dim=4).resolved_implementation == "loop"
 
 
+def test_reference_hand_off_gradient_adds_the_state_gradient_to_the_initial_weights():
+    """With `initial_state=None` every episode starts from the parameters, so each one gets the
+    exact gradient plus the state's incoming gradient summed over episodes; `x` is unchanged."""
+    rng = np.random.default_rng(8)
+    inputs = tf.constant(rng.normal(size=(3, 5, 8)))
+    state_coefficients = [tf.constant(rng.normal(size=shape)) for shape in [(3, 2, 4, 4)] * 3 + [(3, 2, 4, 4)]]
+    gradients = {}
+    for mode in ("exact", "reference"):
+        keras.utils.set_random_seed(1)
+        layer = kerasrwm.SRWM(2, 4, implementation="loop", return_state=True, hand_off_gradient=mode, dtype="float64")
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            outputs, state = layer(inputs)
+            loss = tf.reduce_sum(outputs**2) + tf.add_n(
+                [tf.reduce_sum(s * c) for s, c in zip(state, state_coefficients)]
+            )
+        weights = [layer.w_y, layer.w_q, layer.w_k, layer.w_b]
+        gradients[mode] = tape.gradient(loss, [inputs, *weights])
+    np.testing.assert_allclose(gradients["reference"][0].numpy(), gradients["exact"][0].numpy(), rtol=1e-12)
+    for reference, exact, upstream in zip(gradients["reference"][1:], gradients["exact"][1:], state_coefficients):
+        np.testing.assert_allclose(reference.numpy(), exact.numpy() + upstream.numpy().sum(0), rtol=1e-10, atol=1e-12)
+    assert kerasrwm.SRWM.from_config(layer.get_config()).hand_off_gradient == "reference"
+
+
 class TestBadInput:
     def test_width_must_equal_heads_times_head_dim(self):
         with pytest.raises(

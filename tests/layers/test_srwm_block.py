@@ -38,6 +38,13 @@ def test_serialization_round_trip_of_a_stack(tmp_path):
     assert restored.get_config()["ff_dim"] == 16
 
 
+def test_hand_off_gradient_reaches_the_srwm_and_round_trips():
+    block = kerasrwm.SRWMBlock(2, 4, 16, hand_off_gradient="reference")
+    assert block.srwm.hand_off_gradient == "reference"
+    restored = kerasrwm.SRWMBlock.from_config(block.get_config())
+    assert restored.srwm.hand_off_gradient == restored.hand_off_gradient == "reference"
+
+
 def harness_block(implementation):
     block = kerasrwm.SRWMBlock(2, 8, 12, dropout=0.1, implementation=implementation, return_state=True)
     return block, tf.constant(np.random.default_rng(2).normal(size=(3, 6, 16)).astype(np.float32))

@@ -8,6 +8,7 @@ import tensorflow as tf
 import kerasrwm
 from kerasrwm.models.sequence_learner import SEQUENCE_LAYERS
 from kerasrwm.training import export_adapt_and_predict
+from kerasrwm.training.run_backup import RunBackup
 from tests.models.episodes import random_episode_batch
 from tests.models.learners import tiny_learner
 
@@ -85,6 +86,7 @@ def test_loss_equals_hand_computation_of_three_terms(distill):
         "teacher_accuracy": np.mean(teacher.argmax(-1) == labels),
     }
     expected["loss"] = 0.7 * expected["student_loss"] + 2.0 * distill_loss + 0.3 * expected["teacher_loss"]
+    expected["beta2"] = 2.0
     assert set(terms) == set(expected)
     for name, value in expected.items():
         np.testing.assert_allclose(float(terms[name]), value, rtol=1e-4, atol=1e-6, err_msg=name)
@@ -121,6 +123,61 @@ def test_without_extras_the_teacher_is_the_student(drop_extra_keys):
     assert terms["teacher_loss"] == terms["student_loss"]
     assert terms["teacher_accuracy"] == terms["student_accuracy"]
     assert terms["loss"] == pytest.approx(1.5 * terms["student_loss"])
+
+
+# beta2 = 6, held at 0 for 5 steps, ramped over 3: written out by hand, step by step.
+SCHEDULES = {
+    (5, 3): {0: 0.0, 4: 0.0, 5: 2.0, 6: 4.0, 7: 6.0, 8: 6.0, 100: 6.0},
+    (5, 0): {0: 0.0, 4: 0.0, 5: 6.0, 6: 6.0, 100: 6.0},
+    (0, 2): {0: 3.0, 1: 6.0, 2: 6.0},
+    (0, 0): {0: 6.0, 7: 6.0},
+}
+
+
+@pytest.mark.parametrize("start, ramp", list(SCHEDULES))
+def test_distillation_schedule_follows_the_optimizer_step_in_weight_and_loss(start, ramp):
+    model = built_learner(beta1=0.5, beta2=6.0, beta3=0.25, beta2_start_step=start, beta2_ramp_steps=ramp)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    model.optimizer.build(model.trainable_variables)
+    batch = random_episode_batch(seed=7)
+    for step, weight in SCHEDULES[(start, ramp)].items():
+        model.optimizer.iterations.assign(step)
+        terms = model.compute_loss_terms(batch, training=False)
+        expected_loss = 0.5 * terms["student_loss"] + weight * terms["distill_loss"] + 0.25 * terms["teacher_loss"]
+        assert float(terms["beta2"]) == pytest.approx(weight), step
+        assert float(terms["loss"]) == pytest.approx(float(expected_loss), rel=1e-6), step
+
+
+def test_fit_logs_the_beta2_of_the_last_step_and_a_restored_optimizer_continues_the_schedule(tmp_path):
+    """Steps 0..3 of (start 2, ramp 4, beta2 4) weigh 0, 0, 1, 2: the epoch log shows 2, the last one."""
+    arguments = dict(beta2=4.0, beta3=1.0, beta2_start_step=2, beta2_ramp_steps=4)
+    model = built_learner(**arguments)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    episodes = tf.data.Dataset.from_tensors(random_episode_batch(seed=8)).repeat()
+    backup = RunBackup(str(tmp_path))
+    validation = episodes.take(1)  # its beta2 is the next step's, 3: the training log must not take it
+    history = model.fit(
+        episodes, epochs=1, steps_per_epoch=4, verbose=0, callbacks=[backup], validation_data=validation
+    )
+    assert history.history["beta2"] == [pytest.approx(2.0)]
+    assert history.history["val_beta2"] == [pytest.approx(3.0)]
+    resumed = built_learner(**arguments)
+    resumed.compile(optimizer=keras.optimizers.Adam(1e-3))
+    assert backup.restore(resumed) == 1
+    assert int(resumed.optimizer.iterations) == 4
+    assert float(resumed.scheduled_beta2()) == pytest.approx(3.0)  # step 4: 4 * (4 - 2 + 1) / 4
+    history = resumed.fit(episodes, epochs=2, initial_epoch=1, steps_per_epoch=2, verbose=0)
+    assert history.history["beta2"] == [pytest.approx(4.0)]  # step 5: 4 * 4 / 4
+
+
+def test_schedule_steps_are_checked_and_round_trip():
+    with pytest.raises(ValueError, match="beta2_start_step.*-1"):
+        tiny_learner(beta2_start_step=-1)
+    with pytest.raises(ValueError, match="beta2_ramp_steps.*2.5"):
+        tiny_learner(beta2_ramp_steps=2.5)
+    config = tiny_learner(beta2=1.0, beta2_start_step=300, beta2_ramp_steps=200).get_config()
+    restored = kerasrwm.BootstrappedLearner.from_config(config)
+    assert (restored.beta2_start_step, restored.beta2_ramp_steps) == (300, 200)
 
 
 def test_class0_unknown_label_is_one_hot_of_class_zero():

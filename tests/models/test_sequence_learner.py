@@ -1,11 +1,13 @@
-"""`SequenceLearner`: the reference architecture's parameter count."""
+"""`SequenceLearner`: the reference architecture's parameter count, the hand-off gradient mode."""
 
 import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from kerasrwm.models import BootstrappedLearner
+from kerasrwm.models.sequence_learner import SequenceLearner
 from kerasrwm.training.experiment import LEARNER_KEYS
 from kerasrwm.training.experiment import make_config
 
@@ -21,3 +23,14 @@ def test_reference_example_builds_the_authors_parameter_count():
     model.learner.build((None, None, 84, 84, 3))
     trainable = sum(int(np.prod(weight.shape)) for weight in model.learner.trainable_weights)
     assert trainable == 3_628_773
+
+
+def test_hand_off_gradient_reaches_every_srwm_block_and_round_trips():
+    learner = SequenceLearner(3, hidden_size=8, num_layers=2, num_heads=2, ff_dim=8, hand_off_gradient="reference")
+    assert [block.srwm.hand_off_gradient for block in learner.blocks] == ["reference", "reference"]
+    assert SequenceLearner.from_config(learner.get_config()).blocks[1].srwm.hand_off_gradient == "reference"
+
+
+def test_reference_hand_off_gradient_needs_the_srwm():
+    with pytest.raises(ValueError, match="hand_off_gradient.*sequence_layer='deltanet'"):
+        SequenceLearner(3, hidden_size=8, num_heads=2, sequence_layer="deltanet", hand_off_gradient="reference")

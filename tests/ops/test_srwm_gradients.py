@@ -47,3 +47,42 @@ def test_gradient_of_final_weights_flows_exactly_once(implementation):
         loss = tf.add_n([tf.reduce_sum(f * c) for f, c in zip(finals, final_coefficients)])
     for name, gradient, reference in zip(NAMES, tape.gradient(loss, variables), expected):
         np.testing.assert_allclose(gradient.numpy(), reference, rtol=1e-6, atol=1e-8, err_msg=name)
+
+
+@pytest.mark.parametrize("implementation", ["loop", pytest.param("fused", marks=pytest.mark.requires_fused)])
+def test_reference_hand_off_adds_the_returned_state_gradient_to_the_initial_state(implementation):
+    """Bug B2 reproduced: dL/dW_0 (finite differences of the NumPy reference) + U, U = dL/dW_final."""
+    x, weights = random_problem(2, 6, 2, 4, seed=13)
+    y_coefficients, final_coefficients = loss_coefficients(x, weights, seed=3)
+    exact = numerical_gradient(reference_loss_function(y_coefficients, final_coefficients), [x, *weights])
+    expected = [exact[0]] + [gradient + upstream for gradient, upstream in zip(exact[1:], final_coefficients)]
+    function = lambda *arrays: srwm(*arrays, implementation=implementation, hand_off_gradient="reference")  # noqa: E731
+    y, finals, gradients = loss_and_gradients(function, x, weights, y_coefficients, final_coefficients)
+    exact_y, exact_finals = srwm(x, *weights, implementation=implementation)
+    np.testing.assert_array_equal(y.numpy(), exact_y.numpy())
+    for final, exact_final in zip(finals, exact_finals):
+        np.testing.assert_array_equal(final.numpy(), exact_final.numpy())
+    for name, gradient, reference in zip(NAMES, gradients, expected):
+        np.testing.assert_allclose(gradient, reference, rtol=1e-6, atol=1e-8, err_msg=name)
+
+
+@pytest.mark.parametrize("implementation", ["loop", pytest.param("fused", marks=pytest.mark.requires_fused)])
+def test_reference_hand_off_equals_exact_when_the_returned_state_is_unused(implementation):
+    x, weights = random_problem(2, 5, 2, 4, seed=17)
+    y_coefficients, _ = loss_coefficients(x, weights, seed=4)
+    variables = [tf.constant(a) for a in [x, *weights]]
+    gradients = {}
+    for mode in ("exact", "reference"):
+        with tf.GradientTape() as tape:
+            tape.watch(variables)
+            y, _ = srwm(*variables, implementation=implementation, hand_off_gradient=mode)
+            loss = tf.reduce_sum(y * y_coefficients)
+        gradients[mode] = tape.gradient(loss, variables)
+    for name, reference, exact in zip(NAMES, gradients["reference"], gradients["exact"]):
+        np.testing.assert_array_equal(reference.numpy(), exact.numpy(), err_msg=name)
+
+
+def test_unknown_hand_off_gradient_is_refused_by_name():
+    x, weights = random_problem(1, 2, 1, 4)
+    with pytest.raises(ValueError, match="hand_off_gradient.*'buggy'"):
+        srwm(x, *weights, hand_off_gradient="buggy")

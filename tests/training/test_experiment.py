@@ -108,6 +108,13 @@ class TestProtocolBadInput:
             make_config({"protocol": "delayed_label", "k_test_sweep": [1, 5]})
 
 
+def test_schedule_and_hand_off_gradient_reach_the_learner():
+    config = make_config({"beta2_start_step": 300, "beta2_ramp_steps": 200, "hand_off_gradient": "reference"})
+    learner = build_learner(config)
+    assert (learner.beta2_start_step, learner.beta2_ramp_steps) == (300, 200)
+    assert {block.srwm.hand_off_gradient for block in learner.learner.blocks} == {"reference"}
+
+
 EXAMPLE_CONFIGS = sorted((pathlib.Path(__file__).parents[2] / "examples").glob("*/config.json"))
 
 

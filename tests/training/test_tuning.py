@@ -167,3 +167,27 @@ def test_a_delayed_label_configuration_is_refused(tmp_path):
     config = make_config({**TINY, "k_test_sweep": [], "protocol": "delayed_label"})
     with pytest.raises(ValueError, match=r"K' of the bootstrap protocol; received protocol='delayed_label'"):
         tune(config, [1.0], [1], 1, str(tmp_path / "search"), verbose=0)
+
+
+def test_the_distillation_start_step_is_searched_when_given(tmp_path, monkeypatch):
+    trained = []
+    original_train_step = BootstrappedLearner.train_step
+
+    def spy(model, data):
+        if not any(seen is model for seen, _ in trained):
+            trained.append((model, (model.beta2, model.beta2_start_step, data["extra_images"].shape[1])))
+        return original_train_step(model, data)
+
+    monkeypatch.setattr(BootstrappedLearner, "train_step", spy)
+    best = tune(TINY, [2.0], [1], 2, str(tmp_path), verbose=0, beta2_start_values=[0, 5])
+    assert [settings for _, settings in trained] == [(2.0, 0, N_WAY), (2.0, 5, N_WAY)]
+    assert [(t["beta2"], t["beta2_start_step"], t["k_extra"]) for t in trial_results(str(tmp_path))] == [
+        (2.0, 0, 1),
+        (2.0, 5, 1),
+    ]
+    assert best["beta2_start_step"] in (0, 5)
+    with open(tmp_path / "search.json") as file:
+        saved = json.load(file)
+    assert saved["beta2_start_values"] == [0, 5] and "beta2_start_step" not in saved["config"]
+    with pytest.raises(ValueError, match=r"`beta2_start_values` .*>= 0; received \[-1\]"):
+        tune(TINY, [2.0], [1], 1, str(tmp_path / "bad"), verbose=0, beta2_start_values=[-1])
