@@ -9,7 +9,7 @@ then rebuilt. The C++ compiler is `$CXX` (default `g++`).
 
 The CUDA kernels are added when TensorFlow is a CUDA build and a CUDA toolkit of TensorFlow's CUDA
 major version is found (`cuda_toolkit`). The GPU code holds a cubin for every architecture in
-`CUDA_ARCHITECTURES` plus PTX of the newest, for later GPUs to compile; nvcc's host compiler is
+`CUDA_ARCHITECTURES` that its nvcc supports plus PTX of the newest, for later GPUs to compile; nvcc's host compiler is
 `$NVCC_CCBIN` or `$CUDAHOSTCXX` when set (`-ccbin`). Any failure of the CUDA part (nvcc, the link
 with the CUDA runtime, and, reported by `fused_srwm`, loading the library or its first run on the
 GPU) is recorded in the GPU configuration's cache folder (`GPU_FAILURE_FILE`) and the library is
@@ -25,9 +25,11 @@ looked at, with the reason each was not used.
 """
 
 import contextlib
+import functools
 import hashlib
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -85,10 +87,22 @@ def find_cuda_toolkit():
     return cuda_toolkit.choose(tensorflow_cuda_version())
 
 
-def cuda_gencode_flags():
-    """nvcc flags for a cubin per `CUDA_ARCHITECTURES` and PTX of the newest."""
-    flags = [f"-gencode=arch=compute_{a},code=sm_{a}" for a in CUDA_ARCHITECTURES]
-    newest = CUDA_ARCHITECTURES[-1]
+@functools.lru_cache(maxsize=None)
+def cuda_architectures(nvcc):
+    """The `CUDA_ARCHITECTURES` that `nvcc` can compile (`--list-gpu-arch`; CUDA 13 dropped sm_70), or all
+    of them if it cannot say."""
+    try:
+        completed = subprocess.run([str(nvcc), "--list-gpu-arch"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return CUDA_ARCHITECTURES
+    listed = set(re.findall(r"compute_(\d+)", completed.stdout)) if completed.returncode == 0 else set()
+    return tuple(a for a in CUDA_ARCHITECTURES if a in listed) or CUDA_ARCHITECTURES
+
+
+def cuda_gencode_flags(architectures=CUDA_ARCHITECTURES):
+    """nvcc flags for a cubin per architecture and PTX of the newest."""
+    flags = [f"-gencode=arch=compute_{a},code=sm_{a}" for a in architectures]
+    newest = architectures[-1]
     return flags + [f"-gencode=arch=compute_{newest},code=compute_{newest}"]
 
 
@@ -131,6 +145,7 @@ class BuildConfig:
         ]
         self.link_flags = list(tf.sysconfig.get_link_flags())
         self.nvcc_flags = []
+        self.architectures = cuda_architectures(toolkit.nvcc) if toolkit else ()
         if toolkit:
             self.compile_flags += ["-DKERASRWM_WITH_CUDA=1", *(f"-I{d}" for d in toolkit.include_dirs)]
             self.link_flags += toolkit.link_flags
@@ -141,7 +156,7 @@ class BuildConfig:
                 "-fPIC",
                 *host_compiler_flags(),
                 *(f"-I{d}" for d in toolkit.include_dirs),
-                *cuda_gencode_flags(),
+                *cuda_gencode_flags(self.architectures),
             ]
 
     @property
@@ -350,9 +365,11 @@ def describe(library, config):
     tf_cuda = tensorflow_cuda_version()
     lines = [f"tensorflow: {tf.__version__} ({f'CUDA {tf_cuda} build' if tf_cuda else 'no CUDA'})"]
     if library.gpu_kernels:
-        newest = CUDA_ARCHITECTURES[-1]
+        architectures = config.architectures
         lines.append(f"gpu kernels: yes, {config.cuda.reason}")
-        lines.append(f"cuda architectures: {', '.join('sm_' + a for a in CUDA_ARCHITECTURES)} + PTX compute_{newest}")
+        lines.append(
+            f"cuda architectures: {', '.join('sm_' + a for a in architectures)} + PTX compute_{architectures[-1]}"
+        )
     else:
         lines.append(f"gpu kernels: no (CPU kernels only): {library.cpu_only_reason}")
     for candidate, verdict in config.cuda.candidates:

@@ -10,8 +10,8 @@ looked for, in order (`candidates`):
   `P/targets/*/lib` (conda's CUDA 12 packages);
 - `/usr/local/cuda` and `/usr/local/cuda-*` (newest first) and `/usr` (Debian), the same way;
 - the pip wheels of every folder on `sys.path`: `nvidia/cuda_nvcc/bin/nvcc` (`nvidia-cuda-nvcc-cu12`)
-  with the runtime and its headers from `nvidia/cuda_runtime` (`nvidia-cuda-runtime-cu12`), what
-  `pip install tensorflow[and-cuda]` installs.
+  with the runtime and its headers from `nvidia/cuda_runtime` (`nvidia-cuda-runtime-cu12`), both of
+  which `pip install tensorflow[and-cuda]` installs.
 
 Only a toolkit of TensorFlow's CUDA major version is used (kernels of another major version would
 need a driver that TensorFlow's own CUDA runtime does not ask for), the closest minor version
@@ -141,7 +141,8 @@ def _pip_candidate(site):
     if not nvcc.is_file():
         return None
     runtime = site / "nvidia" / "cuda_runtime"
-    return _candidate("pip wheel nvidia-cuda-nvcc", nvcc, [runtime / "lib"], [runtime / "include"])
+    headers = [folder for folder in (runtime / "include", nvcc.parent.parent / "include") if folder.is_dir()]
+    return _candidate("pip wheel nvidia-cuda-nvcc", nvcc, [runtime / "lib"], headers)
 
 
 def candidates():

@@ -8,11 +8,13 @@ import pytest
 from kerasrwm.ops import cuda_toolkit
 
 # What a working fake nvcc does with a compile: writes an empty file as the object (which links).
-WRITE_EMPTY_OBJECT = 'while [ "$1" != "-o" ]; do shift; done; : > "$2"'
+WRITE_EMPTY_OBJECT = 'while [ $# -gt 0 ] && [ "$1" != "-o" ]; do shift; done; : > "$2"'
+ALL_ARCHITECTURES = ("70", "75", "80", "86", "89", "90", "100")
 
 
-def write_nvcc(path, version, compile_script=WRITE_EMPTY_OBJECT):
-    """An executable `nvcc` at `path` that reports `version` (None: fails) and runs `compile_script` otherwise.
+def write_nvcc(path, version, compile_script=WRITE_EMPTY_OBJECT, architectures=ALL_ARCHITECTURES):
+    """An executable `nvcc` at `path` that reports `version` (None: fails) and `architectures`
+    (`--list-gpu-arch`), and runs `compile_script` otherwise.
 
     Every call appends its arguments to `calls.log` beside it.
     """
@@ -24,6 +26,10 @@ def write_nvcc(path, version, compile_script=WRITE_EMPTY_OBJECT):
         f'echo "$@" >> "{log}"\n'
         'if [ "$1" = "--version" ]; then\n'
         f"  {version_line}\n"
+        "  exit 0\n"
+        "fi\n"
+        'if [ "$1" = "--list-gpu-arch" ]; then\n'
+        f"  echo '{' '.join('compute_' + a for a in architectures)}'\n"
         "  exit 0\n"
         "fi\n"
         f"{compile_script}\n"
@@ -39,10 +45,15 @@ def nvcc_calls(nvcc):
 
 
 def prefix_toolkit(
-    prefix, version, library_dir="lib64", runtime="libcudart_static.a", compile_script=WRITE_EMPTY_OBJECT
+    prefix,
+    version,
+    library_dir="lib64",
+    runtime="libcudart_static.a",
+    compile_script=WRITE_EMPTY_OBJECT,
+    architectures=ALL_ARCHITECTURES,
 ):
     """A toolkit under `prefix`: bin/nvcc and the runtime in `prefix/library_dir` (None: no runtime)."""
-    nvcc = write_nvcc(Path(prefix) / "bin" / "nvcc", version, compile_script)
+    nvcc = write_nvcc(Path(prefix) / "bin" / "nvcc", version, compile_script, architectures)
     if runtime:
         (Path(prefix) / library_dir).mkdir(parents=True, exist_ok=True)
         (Path(prefix) / library_dir / runtime).write_bytes(b"!<arch>\n")

@@ -210,6 +210,16 @@ def test_host_compiler_from_the_environment(isolated_discovery, monkeypatch, ten
     assert config.key != before
 
 
+def test_architectures_the_toolkit_cannot_compile_are_left_out(isolated_discovery, monkeypatch, tensorflow_cuda_12_5):
+    """A CUDA 13 nvcc lists no compute_70: sm_70 is dropped, not a failed build."""
+    prefix_toolkit(isolated_discovery / "cuda-12.5", "12.5", architectures=("75", "80", "86", "89", "90", "100"))
+    monkeypatch.setenv("CUDA_HOME", str(isolated_discovery / "cuda-12.5"))
+    config = build.BuildConfig()
+    assert config.architectures == ("75", "80", "86", "89", "90")
+    assert not any("compute_70" in flag for flag in config.nvcc_flags)
+    assert "-gencode=arch=compute_90,code=compute_90" in config.nvcc_flags
+
+
 def test_nvcc_ccbin_wins_over_cudahostcxx(monkeypatch):
     monkeypatch.setenv("NVCC_CCBIN", "g++-12")
     monkeypatch.setenv("CUDAHOSTCXX", "g++-13")
