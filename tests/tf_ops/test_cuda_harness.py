@@ -34,6 +34,39 @@ def harness():
     return module
 
 
+def reference_kernels(x, weights, grad_y, grad_finals):
+    """What correct kernels return: the float64 reference of the inputs."""
+    as64 = [np.asarray(a, np.float64) for a in (x, *weights)]
+    y, finals = srwm_numpy.srwm(as64[0], *as64[1:])
+    grad_x, grad_weights = srwm_numpy.srwm_backward(
+        as64[0], as64[1:], np.asarray(grad_y, np.float64), [np.asarray(g, np.float64) for g in grad_finals]
+    )
+    return y, finals, grad_x, grad_weights, 0.0
+
+
+@pytest.mark.parametrize("launcher_limit, failures", [(None, 0), (22, 1)])
+def test_limits_check_runs_the_largest_head_dim_and_expects_the_next_refused(
+    harness, monkeypatch, launcher_limit, failures
+):
+    """Limits of 64 threads allow head_dim 20 (3E + 4 = 64 columns); a launcher that refuses 21 passes the
+    check, one that launches 21 fails it (once per dtype)."""
+    kernel = harness.gpu_limits.KernelLimits(64, 0, 10**6)
+    monkeypatch.setattr(
+        harness, "kernel_limits", lambda handle, itemsize: harness.gpu_limits.DeviceLimits(kernel, kernel)
+    )
+    largest = launcher_limit or 20
+
+    def fake_run_kernels(handle, x, weights, grad_y, grad_finals, interval, repeats=0):
+        if x.shape[-1] > largest:
+            raise RuntimeError(f"head_dim {x.shape[-1]} needs 96 threads; this kernel allows 64")
+        return reference_kernels(x, weights, grad_y, grad_finals)
+
+    monkeypatch.setattr(harness, "run_kernels", fake_run_kernels)
+    found, figures = harness.check_limits(None, np.random.default_rng(0))
+    assert figures["float32"]["largest_head_dim"] == figures["float64"]["largest_head_dim"] == 20
+    assert len(found) == 2 * failures
+
+
 def test_every_case_runs_and_each_failure_is_recorded(harness, monkeypatch):
     """head_dim 5 fails to launch, head_dim 7 gives wrong float32 numbers; the run goes on to head_dim 8."""
     ran = []
@@ -43,11 +76,7 @@ def test_every_case_runs_and_each_failure_is_recorded(harness, monkeypatch):
         ran.append((head_dim, x.dtype.name))
         if head_dim == 5:
             raise RuntimeError("too many resources requested for launch")
-        as64 = [np.asarray(a, np.float64) for a in (x, *weights)]
-        y, finals = srwm_numpy.srwm(as64[0], *as64[1:])
-        grad_x, grad_weights = srwm_numpy.srwm_backward(
-            as64[0], as64[1:], np.asarray(grad_y, np.float64), [np.asarray(g, np.float64) for g in grad_finals]
-        )
+        y, finals, grad_x, grad_weights, _ = reference_kernels(x, weights, grad_y, grad_finals)
         if head_dim == 7 and x.dtype == np.float32:
             y = y + 1.0
         return y, finals, grad_x, grad_weights, 0.0
