@@ -123,4 +123,19 @@ extern "C" int srwm_forward_backward_f64(const int64_t* shape, const void* const
                                  milliseconds_per_call);
 }
 
+// What the compiled kernels of `element_bytes` (4: float, 8: double) can launch with on the current
+// device: limits[0..2] forward, limits[3..5] backward, each max threads per block, static and
+// dynamic shared bytes (kerasrwm::cuda::KernelLimits). Returns 0 on success.
+extern "C" int srwm_kernel_limits(int element_bytes, int64_t* limits) {
+  kerasrwm::cuda::KernelLimits kernels[2];
+  last_error = element_bytes == 4 ? kerasrwm::cuda::SrwmKernelLimits<float>(&kernels[0], &kernels[1])
+                                  : kerasrwm::cuda::SrwmKernelLimits<double>(&kernels[0], &kernels[1]);
+  for (int row = 0; row < 2; ++row) {
+    limits[3 * row] = kernels[row].max_threads_per_block;
+    limits[3 * row + 1] = kernels[row].static_shared_bytes;
+    limits[3 * row + 2] = kernels[row].max_dynamic_shared_bytes;
+  }
+  return last_error.empty() ? 0 : 1;
+}
+
 extern "C" const char* srwm_last_error() { return last_error.c_str(); }

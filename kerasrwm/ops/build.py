@@ -5,18 +5,23 @@ The library is compiled against the installed TensorFlow (flags from `tf.sysconf
 version and a hash of the sources and of the build configuration, so a build happens once per
 configuration and never on import. A file lock keeps concurrent processes from building at the
 same time; a SHA-256 written next to the library detects a truncated or replaced file, which is
-then rebuilt. The CUDA kernels are added when TensorFlow is a CUDA build and a CUDA toolkit of
-TensorFlow's CUDA major version is found (see `find_cuda_toolkit`): kernels of another major
-version would need a driver that TensorFlow's own CUDA runtime does not ask for, so without a
-matching toolkit only the CPU kernels are built and `kerasrwm build-ops` says why. The GPU code
-holds cubins for every architecture in `CUDA_ARCHITECTURES` plus PTX for the lowest. The C++
-compiler is `$CXX` (default `g++`).
+then rebuilt. The C++ compiler is `$CXX` (default `g++`).
+
+The CUDA kernels are added when TensorFlow is a CUDA build and a CUDA toolkit of TensorFlow's CUDA
+major version is found (`cuda_toolkit`). The GPU code holds a cubin for every architecture in
+`CUDA_ARCHITECTURES` that its nvcc supports plus PTX of the newest, for later GPUs to compile; nvcc's host compiler is
+`$NVCC_CCBIN` or `$CUDAHOSTCXX` when set (`-ccbin`). Any failure of the CUDA part (nvcc, the link
+with the CUDA runtime, and, reported by `fused_srwm`, loading the library or its first run on the
+GPU) is recorded in the GPU configuration's cache folder (`GPU_FAILURE_FILE`) and the library is
+built with CPU kernels only: a GPU problem never costs the CPU kernels. `kerasrwm build-ops --force`
+forgets the failure and tries the GPU build again.
 
 The library is built for the CPU it is built on (`-march=native`); the cache key includes the
 CPU's instruction-set flags, so a home folder shared by different machines holds one library
 per CPU kind.
 
-`kerasrwm build-ops` prebuilds it and prints where it is.
+`kerasrwm build-ops` prebuilds it and prints where it is, what it holds and every CUDA toolkit it
+looked at, with the reason each was not used.
 """
 
 import contextlib
@@ -34,14 +39,20 @@ from typing import NamedTuple
 
 import tensorflow as tf
 
+from kerasrwm.ops import cuda_toolkit
+from kerasrwm.training.atomic_files import write_atomically
+
 LIBRARY_NAME = "libkerasrwm_srwm.so"
 CACHE_ENV = "KERASRWM_OPS_CACHE"
+GPU_FAILURE_FILE = "gpu-failure.txt"
+HOST_COMPILER_ENVS = ("NVCC_CCBIN", "CUDAHOSTCXX")
 SOURCE_DIR = Path(__file__).resolve().parent / "kernels"
 CPU_SOURCES = ("srwm_ops.cc", "srwm_kernels.cc")
 GPU_HOST_SOURCES = ("srwm_kernels_gpu.cc",)
 CUDA_SOURCES = ("srwm_cuda.cu",)
-# Turing (T4) to Hopper: a cubin each, and PTX of the lowest for any later GPU to compile.
-CUDA_ARCHITECTURES = ("75", "80", "86", "89", "90")
+# Volta (V100, the oldest GPU TensorFlow 2.21 supports) to Hopper: a cubin each, and PTX of the
+# newest for any later GPU to compile.
+CUDA_ARCHITECTURES = ("70", "75", "80", "86", "89", "90")
 OPTIMIZATION_FLAGS = ("-O3", "-march=native", "-ffp-contract=fast")
 
 
@@ -49,18 +60,20 @@ class BuildError(RuntimeError):
     """The op library cannot be built: no compiler, missing headers or a compile error."""
 
 
-class CudaToolkit(NamedTuple):
-    """A CUDA toolkit with `nvcc` and the static CUDA runtime."""
+class Library(NamedTuple):
+    """A built op library and what it holds.
 
-    home: Path
-    version: str  # "major.minor" as `nvcc --version` reports it
+    Attributes:
+        path: the shared library.
+        gpu_kernels: whether it has GPU kernels.
+        cpu_only_reason: why it has none (None when it has them).
+        gpu_failed: a matching CUDA toolkit was found but the CUDA part failed (`cpu_only_reason` says how).
+    """
 
-
-class CudaChoice(NamedTuple):
-    """The toolkit the GPU kernels are built with (None: CPU kernels only) and why."""
-
-    toolkit: "CudaToolkit | None"
-    reason: str
+    path: Path
+    gpu_kernels: bool
+    cpu_only_reason: "str | None" = None
+    gpu_failed: bool = False
 
 
 def tensorflow_cuda_version():
@@ -69,75 +82,37 @@ def tensorflow_cuda_version():
     return info.get("cuda_version") if info.get("is_cuda_build") else None
 
 
-def _major_minor(version):
-    major, minor = (version.split(".") + ["0"])[:2]
-    return int(major), int(minor)
+def find_cuda_toolkit():
+    """The toolkit of TensorFlow's CUDA major version, as a `cuda_toolkit.CudaChoice`."""
+    return cuda_toolkit.choose(tensorflow_cuda_version())
 
 
 @functools.lru_cache(maxsize=None)
-def _toolkit_version(nvcc):
-    """`major.minor` of an `nvcc`, or None if it does not run."""
+def cuda_architectures(nvcc):
+    """The `CUDA_ARCHITECTURES` that `nvcc` can compile (`--list-gpu-arch`; CUDA 13 dropped sm_70), or all
+    of them if it cannot say."""
     try:
-        output = subprocess.run([str(nvcc), "--version"], capture_output=True, text=True, timeout=60).stdout
+        completed = subprocess.run([str(nvcc), "--list-gpu-arch"], capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.SubprocessError):
-        return None
-    match = re.search(r"release (\d+\.\d+)", output)
-    return match.group(1) if match else None
+        return CUDA_ARCHITECTURES
+    listed = set(re.findall(r"compute_(\d+)", completed.stdout)) if completed.returncode == 0 else set()
+    return tuple(a for a in CUDA_ARCHITECTURES if a in listed) or CUDA_ARCHITECTURES
 
 
-def _toolkit_candidates():
-    """Toolkit folders to look at, in order: $CUDA_HOME, $CUDA_PATH, the `nvcc` on PATH, /usr/local/cuda*."""
-    candidates = [os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH")]
-    nvcc_on_path = shutil.which("nvcc")
-    if nvcc_on_path:
-        candidates.append(str(Path(nvcc_on_path).resolve().parent.parent))
-    candidates += ["/usr/local/cuda", *sorted(map(str, Path("/usr/local").glob("cuda-*")), reverse=True)]
-    seen, toolkits = set(), []
-    for candidate in filter(None, candidates):
-        home = Path(candidate).resolve()
-        if home in seen or not (home / "bin" / "nvcc").is_file():
-            continue
-        seen.add(home)
-        if (home / "lib64" / "libcudart_static.a").is_file():
-            toolkits.append(home)
-    return toolkits
+def cuda_gencode_flags(architectures=CUDA_ARCHITECTURES):
+    """nvcc flags for a cubin per architecture and PTX of the newest."""
+    flags = [f"-gencode=arch=compute_{a},code=sm_{a}" for a in architectures]
+    newest = architectures[-1]
+    return flags + [f"-gencode=arch=compute_{newest},code=compute_{newest}"]
 
 
-def find_cuda_toolkit():
-    """Chooses the toolkit of TensorFlow's CUDA major version, preferring its exact minor version.
-
-    Returns:
-        A `CudaChoice`: the toolkit, or None with the reason only CPU kernels can be built.
-    """
-    tf_version = tensorflow_cuda_version()
-    if tf_version is None:
-        return CudaChoice(None, "TensorFlow is not a CUDA build")
-    wanted = _major_minor(tf_version)
-    found = [
-        CudaToolkit(home, version)
-        for home in _toolkit_candidates()
-        if (version := _toolkit_version(home / "bin" / "nvcc"))
-    ]
-    matching = [t for t in found if _major_minor(t.version)[0] == wanted[0]]
-    if matching:
-        best = min(matching, key=lambda t: abs(_major_minor(t.version)[1] - wanted[1]))
-        return CudaChoice(best, f"nvcc {best.version} in {best.home} for TensorFlow's CUDA {tf_version}")
-    seen = ", ".join(f"nvcc {t.version} in {t.home}" for t in found) or "no CUDA toolkit with nvcc"
-    major = wanted[0]
-    return CudaChoice(
-        None,
-        (
-            f"TensorFlow is a CUDA {tf_version} build and the toolkits found are: {seen}; kernels of "
-            f"another CUDA major version cannot run through TensorFlow's CUDA {major} runtime. Install a "
-            f"CUDA {major}.x toolkit, set CUDA_HOME to it and run `kerasrwm build-ops --force`"
-        ),
-    )
-
-
-def cuda_gencode_flags():
-    """nvcc flags for a cubin per `CUDA_ARCHITECTURES` and PTX of the lowest."""
-    flags = [f"-gencode=arch=compute_{a},code=sm_{a}" for a in CUDA_ARCHITECTURES]
-    return flags + [f"-gencode=arch=compute_{CUDA_ARCHITECTURES[0]},code=compute_{CUDA_ARCHITECTURES[0]}"]
+def host_compiler_flags():
+    """`-ccbin` from `$NVCC_CCBIN` or `$CUDAHOSTCXX` (the first set), else none: nvcc's default."""
+    for name in HOST_COMPILER_ENVS:
+        value = os.environ.get(name, "").strip()
+        if value:
+            return ["-ccbin", value]
+    return []
 
 
 def _cpu_fingerprint():
@@ -150,13 +125,18 @@ def _cpu_fingerprint():
 
 
 class BuildConfig:
-    """Compilers and flags of one build; `key` names its cache folder."""
+    """Compilers and flags of one build; `key` names its cache folder.
 
-    def __init__(self):
+    Args:
+        cuda: the `cuda_toolkit.CudaChoice` to build with; None finds the toolkit. A choice without
+            a toolkit builds the CPU kernels only.
+    """
+
+    def __init__(self, cuda=None):
         self.cxx = os.environ.get("CXX", "g++")
-        self.cuda = find_cuda_toolkit()
-        cuda_home = self.cuda.toolkit.home if self.cuda.toolkit else None
-        self.nvcc = str(cuda_home / "bin" / "nvcc") if cuda_home else None
+        self.cuda = cuda or find_cuda_toolkit()
+        toolkit = self.cuda.toolkit
+        self.nvcc = str(toolkit.nvcc) if toolkit else None
         self.compile_flags = [
             *tf.sysconfig.get_compile_flags(),
             *OPTIMIZATION_FLAGS,
@@ -164,9 +144,20 @@ class BuildConfig:
             "-Wno-deprecated-declarations",
         ]
         self.link_flags = list(tf.sysconfig.get_link_flags())
-        if cuda_home:
-            self.compile_flags += ["-DKERASRWM_WITH_CUDA=1"]
-            self.link_flags += [f"-L{cuda_home / 'lib64'}", "-lcudart_static", "-ldl", "-lrt", "-lpthread"]
+        self.nvcc_flags = []
+        self.architectures = cuda_architectures(toolkit.nvcc) if toolkit else ()
+        if toolkit:
+            self.compile_flags += ["-DKERASRWM_WITH_CUDA=1", *(f"-I{d}" for d in toolkit.include_dirs)]
+            self.link_flags += toolkit.link_flags
+            self.nvcc_flags = [
+                "-O3",
+                "-std=c++17",
+                "-Xcompiler",
+                "-fPIC",
+                *host_compiler_flags(),
+                *(f"-I{d}" for d in toolkit.include_dirs),
+                *cuda_gencode_flags(self.architectures),
+            ]
 
     @property
     def sources(self):
@@ -179,7 +170,7 @@ class BuildConfig:
         for path in sorted(SOURCE_DIR.iterdir()):
             if path.suffix in (".h", ".cc", ".cu"):
                 digest.update(path.name.encode() + path.read_bytes())
-        gpu_parts = (self.nvcc, self.cuda.toolkit.version, *cuda_gencode_flags()) if self.nvcc else ()
+        gpu_parts = (self.nvcc, self.cuda.toolkit.version, *self.nvcc_flags) if self.nvcc else ()
         for part in (self.cxx, *gpu_parts, *self.compile_flags, *self.link_flags, _cpu_fingerprint()):
             digest.update(part.encode() + b"\0")
         return f"tf{tf.__version__}-{digest.hexdigest()[:16]}"
@@ -228,12 +219,16 @@ def _exclusive_lock(path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _run_all(commands):
-    """Runs the commands in parallel; raises `BuildError` with the output of a failed one."""
-    processes = [
-        (command, subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
-        for command in commands
-    ]
+def _run_all(commands, what):
+    """Runs the commands in parallel; raises `BuildError` naming `what` with the output of a failed one."""
+    processes = []
+    for command in commands:
+        try:
+            processes.append(
+                (command, subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+            )
+        except OSError as error:
+            raise BuildError(f"{what} failed: cannot run {command[0]!r}: {error}") from error
     failures = []
     for command, process in processes:
         output, _ = process.communicate()
@@ -241,47 +236,28 @@ def _run_all(commands):
             errors = [line for line in output.splitlines() if "error" in line.lower()] or output.splitlines()
             failures.append(f"$ {' '.join(command)}\n" + "\n".join(errors[-20:]))
     if failures:
-        raise BuildError("compiling the SRWM op library failed:\n" + "\n".join(failures))
+        raise BuildError(f"{what} failed:\n" + "\n".join(failures))
 
 
 def _compile(config, output):
     """Compiles the sources of `config` into the shared library `output`."""
-    for tool in filter(None, (config.cxx, config.nvcc)):
-        if shutil.which(tool) is None:
-            raise BuildError(f"compiler {tool!r} not found (set CXX, or install g++).")
+    if shutil.which(config.cxx) is None:
+        raise BuildError(f"compiler {config.cxx!r} not found (set CXX, or install g++).")
     work = output.parent
     commands, objects = [], []
     for source in config.sources:
         obj = work / (source.name + ".o")
         objects.append(str(obj))
         if source.suffix == ".cu":
-            commands.append(
-                [
-                    config.nvcc,
-                    "-c",
-                    str(source),
-                    "-o",
-                    str(obj),
-                    "-O3",
-                    "-std=c++17",
-                    "-Xcompiler",
-                    "-fPIC",
-                    *cuda_gencode_flags(),
-                ]
-            )
+            commands.append([config.nvcc, "-c", str(source), "-o", str(obj), *config.nvcc_flags])
         else:
             commands.append([config.cxx, "-c", str(source), "-o", str(obj), *config.compile_flags])
-    _run_all(commands)
-    _run_all([[config.cxx, "-shared", "-o", str(output), *objects, *config.link_flags]])
+    _run_all(commands, "compiling the SRWM op library")
+    _run_all([[config.cxx, "-shared", "-o", str(output), *objects, *config.link_flags]], "linking the SRWM op library")
 
 
-def ensure_library(force=False):
-    """Returns the path of a valid library, building it first if needed (or if `force`).
-
-    Raises:
-        BuildError: the library cannot be built here.
-    """
-    config = BuildConfig()
+def _build(config, force):
+    """The path of a valid library of `config`, built first if needed (or if `force`)."""
     library = library_path(config)
     if not force and is_valid(library):
         return library
@@ -295,8 +271,10 @@ def ensure_library(force=False):
             reason = "the cached copy is damaged"
         else:
             reason = "first use with this compiler and TensorFlow"
+        kernels = "CPU and GPU kernels" if config.nvcc else "CPU kernels"
         print(
-            f"kerasrwm: building the fused SRWM op library ({reason}; about a minute) in {library.parent} ...",
+            f"kerasrwm: building the fused SRWM op library, {kernels} ({reason}; about a minute) in "
+            f"{library.parent} ...",
             file=sys.stderr,
             flush=True,
         )
@@ -305,31 +283,103 @@ def ensure_library(force=False):
             _compile(config, built)
             checksum = _sha256(built)
             os.replace(built, library)
-        _checksum_path(library).write_text(checksum + "\n")
+        write_atomically(str(_checksum_path(library)), lambda path: Path(path).write_text(checksum + "\n"))
     return library
 
 
+def _gpu_failure_path(config):
+    return cache_root() / config.key / GPU_FAILURE_FILE
+
+
+def record_gpu_failure(config, what):
+    """Records that the CUDA part of `config`'s library failed (`what`: the stage and the error).
+
+    Later builds of `config` then give a CPU-kernel library at once, until `ensure_library(force=True)`.
+    """
+    path = _gpu_failure_path(config)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(str(path), lambda temporary: Path(temporary).write_text(what))
+
+
+def _recorded_gpu_failure(config):
+    with contextlib.suppress(OSError):
+        return _gpu_failure_path(config).read_text()
+    return None
+
+
+def _cpu_only_reason(config, failure):
+    """What failed in the CUDA part of `config` and how to fix it."""
+    toolkit = config.cuda.toolkit
+    host = " ".join(host_compiler_flags()) or "nvcc's default host compiler"
+    return (
+        f"the GPU kernels built with nvcc {toolkit.version} at {toolkit.nvcc} ({host}) failed: {failure.strip()}\n"
+        f"Fix the toolkit (TensorFlow needs CUDA {tensorflow_cuda_version()}; CUDA_HOME chooses the "
+        f"toolkit, NVCC_CCBIN or CUDAHOSTCXX a host compiler nvcc supports), then run "
+        f"`kerasrwm build-ops --force` to try the GPU build again"
+    )
+
+
+def ensure_library(force=False):
+    """Returns a valid library, building it first if needed (or if `force`).
+
+    A matching CUDA toolkit gives a library with GPU kernels; if its build fails, or a failure of
+    it was recorded (`record_gpu_failure`), a library with CPU kernels only. `force` rebuilds and
+    forgets a recorded failure.
+
+    Returns:
+        A `Library`.
+
+    Raises:
+        BuildError: not even the CPU kernels can be built here.
+    """
+    config = BuildConfig()
+    if config.nvcc is None:
+        return Library(_build(config, force), gpu_kernels=False, cpu_only_reason=config.cuda.reason)
+    if force:
+        with contextlib.suppress(FileNotFoundError):
+            _gpu_failure_path(config).unlink()
+    failure = _recorded_gpu_failure(config)
+    if failure is None:
+        try:
+            return Library(_build(config, force), gpu_kernels=True)
+        except BuildError as error:
+            failure = str(error)
+            cpu_library = _cpu_only_library(config, failure, force)
+            record_gpu_failure(config, failure)
+            return cpu_library
+    return _cpu_only_library(config, failure, force)
+
+
+def _cpu_only_library(config, failure, force):
+    reason = _cpu_only_reason(config, failure)
+    cpu_config = BuildConfig(cuda_toolkit.CudaChoice(None, reason, config.cuda.candidates))
+    return Library(_build(cpu_config, force), gpu_kernels=False, cpu_only_reason=reason, gpu_failed=True)
+
+
 def add_arguments(parser):
-    parser.add_argument("--force", action="store_true", help="rebuild even if a valid library is cached")
+    parser.add_argument("--force", action="store_true", help="rebuild, and try the GPU kernels again after a failure")
 
 
-def describe(config):
-    """Lines saying what the library of `config` holds: TensorFlow's CUDA and the GPU kernels."""
+def describe(library, config):
+    """Lines saying what `library` holds, TensorFlow's CUDA, and every CUDA toolkit `config` looked at."""
     tf_cuda = tensorflow_cuda_version()
     lines = [f"tensorflow: {tf.__version__} ({f'CUDA {tf_cuda} build' if tf_cuda else 'no CUDA'})"]
-    if config.nvcc:
-        lower = CUDA_ARCHITECTURES[0]
+    if library.gpu_kernels:
+        architectures = config.architectures
         lines.append(f"gpu kernels: yes, {config.cuda.reason}")
-        lines.append(f"cuda architectures: {', '.join('sm_' + a for a in CUDA_ARCHITECTURES)} + PTX compute_{lower}")
+        lines.append(
+            f"cuda architectures: {', '.join('sm_' + a for a in architectures)} + PTX compute_{architectures[-1]}"
+        )
     else:
-        lines.append(f"gpu kernels: no (CPU kernels only): {config.cuda.reason}")
+        lines.append(f"gpu kernels: no (CPU kernels only): {library.cpu_only_reason}")
+    for candidate, verdict in config.cuda.candidates:
+        lines.append(f"cuda toolkit: {candidate.describe()}: {verdict}")
     return lines
 
 
 def run(args):
-    """`kerasrwm build-ops`: prebuilds the op library and reports where it is and what it holds."""
-    config = BuildConfig()
+    """`kerasrwm build-ops`: prebuilds the op library and reports where it is, what it holds and why."""
     library = ensure_library(force=args.force)
-    print(f"library: {library}")
-    for line in describe(config):
+    print(f"library: {library.path}")
+    for line in describe(library, BuildConfig()):
         print(line)

@@ -1,36 +1,32 @@
-"""Shared memory the SRWM CUDA kernels need, and how much each GPU generation lets a block use.
+"""What the SRWM CUDA kernels need per block, and whether a GPU's compiled kernels can give it.
 
-The kernels (`kernels/srwm_cuda.cu`) keep the fast weights of one sequence, and in the backward
-also their gradient, in the dynamic shared memory of one block, so head_dim is bounded by the
-device's opt-in shared memory per block. Free of TensorFlow.
+The kernels (`kernels/srwm_cuda.cu`) run one block per sequence, one thread per column of the
+fast weights W [E, 3E + 4] (in whole warps), and keep W, and in the backward also its gradient, in
+the dynamic shared memory of the block. What a block may have is asked of the device and of the
+compiled kernel (`KerasRwm>SrwmGpuLimits`: `cudaFuncGetAttributes` and the opt-in shared memory
+per block), since the threads per block are bounded by the registers the compiler gave the
+kernel, not only by 1024. Free of TensorFlow.
 """
 
+from typing import NamedTuple
+
 NUM_RATES = 4
-MAX_THREADS_PER_BLOCK = 1024
 WARP_SIZE = 32
 
-# cudaDevAttrMaxSharedMemoryPerBlockOptin by compute capability (CUDA C++ Programming Guide,
-# "Technical Specifications per Compute Capability"): 96, 64, 163, 99 and 227 KB.
-SHARED_MEMORY_OPTIN_BYTES = {
-    (7, 0): 98304,
-    (7, 2): 98304,
-    (7, 5): 65536,
-    (8, 0): 166912,
-    (8, 6): 101376,
-    (8, 7): 166912,
-    (8, 9): 101376,
-    (9, 0): 232448,
-    (10, 0): 232448,
-    (10, 3): 232448,
-    (12, 0): 101376,
-}
-# What every CUDA GPU allows a block without opting in: the limit assumed for unlisted ones.
-DEFAULT_SHARED_MEMORY_BYTES = 48 * 1024
+
+class KernelLimits(NamedTuple):
+    """What one compiled kernel can launch with on one GPU."""
+
+    max_threads_per_block: int  # cudaFuncAttributes.maxThreadsPerBlock (bounded by its registers)
+    static_shared_bytes: int  # cudaFuncAttributes.sharedSizeBytes
+    max_dynamic_shared_bytes: int  # the opt-in shared memory per block less the static
 
 
-def shared_memory_limit(compute_capability):
-    """Opt-in shared memory per block in bytes of a GPU of `compute_capability` ((major, minor))."""
-    return SHARED_MEMORY_OPTIN_BYTES.get(tuple(compute_capability), DEFAULT_SHARED_MEMORY_BYTES)
+class DeviceLimits(NamedTuple):
+    """The forward and backward kernels' `KernelLimits` of one dtype on one GPU."""
+
+    forward: KernelLimits
+    backward: KernelLimits
 
 
 def forward_shared_bytes(head_dim, itemsize):
@@ -50,7 +46,7 @@ def backward_shared_bytes(head_dim, itemsize):
     return itemsize * (2 * head_dim * stride + 6 * head_dim + 4 * columns + 2 * NUM_RATES)
 
 
-def _threads(head_dim):
+def threads_per_block(head_dim):
     """Threads per block of both kernels: one per column of W, in whole warps."""
     return -(-(3 * head_dim + NUM_RATES) // WARP_SIZE) * WARP_SIZE
 
@@ -58,7 +54,7 @@ def _threads(head_dim):
 def _reduction_lanes(head_dim):
     """`ReductionLanes` of the kernels: lanes per row when max(E, 4) rows share the block's threads."""
     lanes = WARP_SIZE
-    while lanes > 1 and lanes * max(head_dim, NUM_RATES) > _threads(head_dim):
+    while lanes > 1 and lanes * max(head_dim, NUM_RATES) > threads_per_block(head_dim):
         lanes //= 2
     return lanes
 
@@ -69,7 +65,18 @@ def _padded_row_stride(columns, lanes):
     return (groups if groups % 2 else groups + 1) * lanes
 
 
-def kernels_fit(head_dim, itemsize, limit):
-    """True if both kernels can launch for `head_dim` on a GPU allowing `limit` bytes per block."""
-    needed = max(forward_shared_bytes(head_dim, itemsize), backward_shared_bytes(head_dim, itemsize))
-    return _threads(head_dim) <= MAX_THREADS_PER_BLOCK and needed <= limit
+def refusal(head_dim, itemsize, limits):
+    """Why the kernels cannot launch for `head_dim` on a GPU with `DeviceLimits` `limits`, or None if they can."""
+    threads = threads_per_block(head_dim)
+    needs = (
+        ("forward", forward_shared_bytes(head_dim, itemsize), limits.forward),
+        ("backward", backward_shared_bytes(head_dim, itemsize), limits.backward),
+    )
+    for name, shared_bytes, kernel in needs:
+        if threads > kernel.max_threads_per_block or shared_bytes > kernel.max_dynamic_shared_bytes:
+            return (
+                f"the {name} kernel needs {threads} threads and {shared_bytes} bytes of shared memory per block; "
+                f"on this GPU it can launch {kernel.max_threads_per_block} threads and "
+                f"{kernel.max_dynamic_shared_bytes} bytes."
+            )
+    return None

@@ -10,7 +10,7 @@ from kerasrwm.ops.srwm_loop import srwm_loop
 IMPLEMENTATIONS = ("auto", "loop", "fused")
 HAND_OFF_GRADIENTS = ("exact", "reference")
 MIN_HEAD_DIM = 4
-FUSED_DTYPES = ("float32", "float64")  # the custom op's kernels
+FUSED_DTYPES = ("float32", "float64", "float16", "bfloat16")  # half precision computes in float32
 _portable = threading.local()
 
 
@@ -57,9 +57,11 @@ def _hand_off_as_reference(initial_weights, final_weights):
 def resolve_implementation(implementation, dtype=None):
     """Maps `"auto" | "loop" | "fused"` to the implementation that will run.
 
-    `"auto"` is `"fused"` when the custom-op library is available (built on first use) and
-    computes in `dtype` (float32 or float64), and `"loop"` otherwise, e.g. for float16 and
-    bfloat16; `"fused"` requires the library and such a dtype, and raises otherwise.
+    `"auto"` is `"fused"` when the custom-op library is available (built on first use), `dtype` is
+    one of `FUSED_DTYPES` (float16 and bfloat16 compute in float32 inside the op's wrapper) and the
+    op has working kernels for every device TensorFlow sees; otherwise `"loop"`: on a machine whose
+    GPU the library has no working kernels for, the loop runs on the GPU. `"fused"` requires the
+    library and such a dtype, and raises otherwise.
 
     Args:
         implementation: `"auto"`, `"loop"` or `"fused"`.
@@ -79,7 +81,9 @@ def resolve_implementation(implementation, dtype=None):
     from kerasrwm.ops import fused_srwm
 
     if fused_srwm.is_available():
-        return "fused"
+        if implementation == "fused" or fused_srwm.suits_visible_devices():
+            return "fused"
+        return "loop"
     if implementation == "fused":
         raise RuntimeError(
             "implementation='fused' was requested but the SRWM op library is unavailable: "
@@ -142,8 +146,9 @@ def srwm(x, w_y, w_q, w_k, w_b, implementation="loop", input_softmax=False, hand
         w_y, w_q, w_k: `[batch, heads, head_dim, head_dim]` initial weights per episode.
         w_b: `[batch, heads, head_dim, 4]` initial learning-rate weights per episode.
         implementation: `"loop"` (`tf.while_loop`, XLA-compilable), `"fused"` (custom op,
-            C++/CUDA; float32 and float64) or `"auto"` (fused when available and `x` is
-            float32 or float64, else the loop: float16 and bfloat16 run the loop). Inside
+            C++/CUDA; float32 and float64 kernels, float16 and bfloat16 computed in float32) or
+            `"auto"` (fused when available and it has working kernels for the visible devices,
+            else the loop; see `resolve_implementation`). Inside
             `portable_graphs()` the loop runs whatever is asked.
         input_softmax: apply a softmax over each head's features of `x` first.
         hand_off_gradient: `"exact"` (default): the true gradient. `"reference"`: a

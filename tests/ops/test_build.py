@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -15,8 +16,13 @@ from kerasrwm.ops import build
 from kerasrwm.ops import fused_srwm
 from kerasrwm.ops import resolve_implementation
 from kerasrwm.ops import srwm
+from tests.ops.fake_cuda import WRITE_EMPTY_OBJECT
+from tests.ops.fake_cuda import nvcc_calls
+from tests.ops.fake_cuda import prefix_toolkit
+from tests.reference import srwm_numpy
 
 REPOSITORY = Path(__file__).resolve().parents[2]
+CXX = shutil.which("g++") or "g++"
 
 
 @pytest.fixture(scope="module")
@@ -27,13 +33,21 @@ def built_library():
 
 @pytest.fixture
 def private_cache(tmp_path, monkeypatch, built_library):
-    """An empty cache whose "compiler" copies the already built library, counting calls."""
-    monkeypatch.setenv(build.CACHE_ENV, str(tmp_path))
+    """An empty cache whose "compiler" runs the real nvcc commands of a GPU build (fake nvcc scripts
+    in these tests) and the real link of their objects, then copies the already built library."""
+    monkeypatch.setenv(build.CACHE_ENV, str(tmp_path / "cache"))
     compiles = []
 
     def fake_compile(config, output):
-        compiles.append(output)
-        shutil.copyfile(built_library, output)
+        compiles.append(config)
+        if config.nvcc:
+            objects = [str(output.parent / "srwm_cuda.cu.o")]
+            build._run_all(
+                [[config.nvcc, "-c", str(build.SOURCE_DIR / "srwm_cuda.cu"), "-o", objects[0], *config.nvcc_flags]],
+                "compiling the SRWM op library",
+            )
+            build._run_all([[CXX, "-shared", "-o", str(output), *objects]], "linking the SRWM op library")
+        shutil.copyfile(built_library.path, output)
 
     monkeypatch.setattr(build, "_compile", fake_compile)
     return compiles
@@ -42,24 +56,24 @@ def private_cache(tmp_path, monkeypatch, built_library):
 def test_library_is_built_once_and_then_reused(private_cache):
     first = build.ensure_library()
     second = build.ensure_library()
-    assert first == second and build.is_valid(first)
+    assert first == second and build.is_valid(first.path)
     assert len(private_cache) == 1
-    assert first.parent.name.startswith(f"tf{tf.__version__}-")
+    assert first.path.parent.name.startswith(f"tf{tf.__version__}-")
 
 
 def test_truncated_library_is_rebuilt(private_cache):
-    library = build.ensure_library()
+    library = build.ensure_library().path
     size = library.stat().st_size
     with open(library, "r+b") as handle:
         handle.truncate(size // 2)
     assert not build.is_valid(library)
-    assert build.ensure_library() == library
+    assert build.ensure_library().path == library
     assert build.is_valid(library) and library.stat().st_size == size
     assert len(private_cache) == 2
 
 
 def test_library_without_checksum_is_rebuilt(private_cache):
-    library = build.ensure_library()
+    library = build.ensure_library().path
     library.with_name(library.name + ".sha256").unlink()
     build.ensure_library()
     assert len(private_cache) == 2
@@ -80,7 +94,7 @@ def test_library_that_fails_to_load_is_rebuilt_once(monkeypatch):
 
     def fake_ensure_library(force=False):
         calls.append(force)
-        return Path("/nonexistent/libkerasrwm_srwm.so")
+        return build.Library(Path("/nonexistent/libkerasrwm_srwm.so"), gpu_kernels=False)
 
     loads = []
 
@@ -143,7 +157,7 @@ print(json.dumps({"resolved": resolved, "messages": messages, "y_shape": list(y.
 def test_build_ops_command_prints_the_library(built_library, capsys):
     assert cli.main(["build-ops"]) == 0
     out = capsys.readouterr().out
-    assert f"library: {built_library}" in out
+    assert f"library: {built_library.path}" in out
     assert f"tensorflow: {tf.__version__}" in out and "gpu kernels: " in out
 
 
@@ -154,63 +168,191 @@ def test_fused_implementation_runs_after_build(built_library):
     assert y.shape == (1, 2, 1, 4)
 
 
-def _fake_toolkit(folder, version):
-    """A folder that looks like a CUDA toolkit whose nvcc reports `version`."""
-    (folder / "bin").mkdir(parents=True)
-    (folder / "lib64").mkdir()
-    (folder / "lib64" / "libcudart_static.a").write_bytes(b"!<arch>\n")
-    nvcc = folder / "bin" / "nvcc"
-    nvcc.write_text(f"#!/bin/sh\necho 'Cuda compilation tools, release {version}, V{version}.1'\n")
-    nvcc.chmod(0o755)
-    return folder
-
-
 @pytest.fixture
 def tensorflow_cuda_12_5(monkeypatch):
     monkeypatch.setattr(build, "tensorflow_cuda_version", lambda: "12.5.1")
-    monkeypatch.delenv("CUDA_PATH", raising=False)
 
 
-def test_toolkit_of_tensorflows_cuda_major_version_is_chosen(tmp_path, monkeypatch, tensorflow_cuda_12_5):
-    monkeypatch.setenv("CUDA_HOME", str(_fake_toolkit(tmp_path / "cuda-13", "13.0")))
-    monkeypatch.setenv("CUDA_PATH", str(_fake_toolkit(tmp_path / "cuda-12.2", "12.2")))
-    choice = build.find_cuda_toolkit()
-    assert choice.toolkit == build.CudaToolkit((tmp_path / "cuda-12.2").resolve(), "12.2")
-    assert "12.5.1" in choice.reason
+def _toolkit_at_cuda_home(root, monkeypatch, compile_script=WRITE_EMPTY_OBJECT):
+    nvcc = prefix_toolkit(root / "cuda-12.5", "12.5", compile_script=compile_script)
+    monkeypatch.setenv("CUDA_HOME", str(root / "cuda-12.5"))
+    return nvcc
 
 
-def test_exact_minor_version_is_preferred(tmp_path, monkeypatch, tensorflow_cuda_12_5):
-    monkeypatch.setenv("CUDA_HOME", str(_fake_toolkit(tmp_path / "cuda-12.2", "12.2")))
-    monkeypatch.setenv("CUDA_PATH", str(_fake_toolkit(tmp_path / "cuda-12.5", "12.5")))
-    assert build.find_cuda_toolkit().toolkit.version == "12.5"
-
-
-def test_other_major_version_only_builds_cpu_kernels_and_says_why(tmp_path, monkeypatch, tensorflow_cuda_12_5):
-    monkeypatch.setattr(build, "_toolkit_candidates", lambda: [_fake_toolkit(tmp_path / "cuda-13", "13.0")])
-    choice = build.find_cuda_toolkit()
-    assert choice.toolkit is None
-    assert "nvcc 13.0" in choice.reason and "CUDA 12.x toolkit" in choice.reason
-    monkeypatch.setattr(build, "find_cuda_toolkit", lambda: choice)
+def test_matching_toolkit_builds_every_architecture_with_ptx_of_the_newest(
+    isolated_discovery, monkeypatch, tensorflow_cuda_12_5
+):
+    nvcc = _toolkit_at_cuda_home(isolated_discovery, monkeypatch)
     config = build.BuildConfig()
-    assert config.nvcc is None and all(source.suffix != ".cu" for source in config.sources)
-    assert any("gpu kernels: no" in line and "nvcc 13.0" in line for line in build.describe(config))
-
-
-def test_matching_toolkit_builds_every_architecture(tmp_path, monkeypatch, tensorflow_cuda_12_5):
-    toolkit = _fake_toolkit(tmp_path / "cuda-12.5", "12.5")
-    monkeypatch.setattr(build, "_toolkit_candidates", lambda: [toolkit])
-    config = build.BuildConfig()
-    assert config.nvcc == str(toolkit / "bin" / "nvcc")
+    assert config.nvcc == str(nvcc)
     assert "-DKERASRWM_WITH_CUDA=1" in config.compile_flags
-    flags = build.cuda_gencode_flags()
-    for arch in ("75", "80", "86", "89", "90"):
-        assert f"-gencode=arch=compute_{arch},code=sm_{arch}" in flags
-    assert "-gencode=arch=compute_75,code=compute_75" in flags
-    lines = build.describe(config)
+    assert [source.name for source in config.sources if source.suffix == ".cu"] == ["srwm_cuda.cu"]
+    for arch in ("70", "75", "80", "86", "89", "90"):
+        assert f"-gencode=arch=compute_{arch},code=sm_{arch}" in config.nvcc_flags
+    assert "-gencode=arch=compute_90,code=compute_90" in config.nvcc_flags
+    assert "-ccbin" not in config.nvcc_flags
+    assert [flag for flag in config.link_flags if "cudart" in flag] == ["-lcudart_static"]
+    lines = build.describe(build.Library(Path("lib.so"), gpu_kernels=True), config)
     assert any(line.startswith("gpu kernels: yes") and "12.5" in line for line in lines)
-    assert "cuda architectures: sm_75, sm_80, sm_86, sm_89, sm_90 + PTX compute_75" in lines
+    assert "cuda architectures: sm_70, sm_75, sm_80, sm_86, sm_89, sm_90 + PTX compute_90" in lines
+    assert f"cuda toolkit: nvcc 12.5 at {nvcc} ($CUDA_HOME): chosen" in lines
+
+
+@pytest.mark.parametrize("variables", [{"NVCC_CCBIN": "/opt/gcc-12/bin/g++"}, {"CUDAHOSTCXX": "/opt/gcc-12/bin/g++"}])
+def test_host_compiler_from_the_environment(isolated_discovery, monkeypatch, tensorflow_cuda_12_5, variables):
+    _toolkit_at_cuda_home(isolated_discovery, monkeypatch)
+    before = build.BuildConfig().key
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    config = build.BuildConfig()
+    index = config.nvcc_flags.index("-ccbin")
+    assert config.nvcc_flags[index + 1] == "/opt/gcc-12/bin/g++"
+    assert config.key != before
+
+
+def test_architectures_the_toolkit_cannot_compile_are_left_out(isolated_discovery, monkeypatch, tensorflow_cuda_12_5):
+    """A CUDA 13 nvcc lists no compute_70: sm_70 is dropped, not a failed build."""
+    prefix_toolkit(isolated_discovery / "cuda-12.5", "12.5", architectures=("75", "80", "86", "89", "90", "100"))
+    monkeypatch.setenv("CUDA_HOME", str(isolated_discovery / "cuda-12.5"))
+    config = build.BuildConfig()
+    assert config.architectures == ("75", "80", "86", "89", "90")
+    assert not any("compute_70" in flag for flag in config.nvcc_flags)
+    assert "-gencode=arch=compute_90,code=compute_90" in config.nvcc_flags
+
+
+def test_nvcc_ccbin_wins_over_cudahostcxx(monkeypatch):
+    monkeypatch.setenv("NVCC_CCBIN", "g++-12")
+    monkeypatch.setenv("CUDAHOSTCXX", "g++-13")
+    assert build.host_compiler_flags() == ["-ccbin", "g++-12"]
+
+
+def test_other_major_version_only_builds_cpu_kernels_and_says_why(
+    isolated_discovery, monkeypatch, tensorflow_cuda_12_5, private_cache
+):
+    prefix_toolkit(isolated_discovery / "cuda-13", "13.0")
+    monkeypatch.setenv("CUDA_HOME", str(isolated_discovery / "cuda-13"))
+    library = build.ensure_library()
+    assert not library.gpu_kernels and not library.gpu_failed
+    assert [config.nvcc for config in private_cache] == [None]
+    assert all(source.suffix != ".cu" for source in private_cache[0].sources)
+    lines = build.describe(library, build.BuildConfig())
+    assert any(line.startswith("gpu kernels: no") and "nvcc 13.0" in line for line in lines)
+    assert any("rejected: CUDA 13.0, TensorFlow needs a CUDA 12.x toolkit" in line for line in lines)
+
+
+# How a fake nvcc fails: the compile itself (an unsupported host compiler), or an object that the
+# link cannot use.
+NVCC_FAILURES = {
+    "compile": (
+        "echo 'crt/host_config.h:143:2: error: #error -- unsupported GNU version! gcc versions later than 13 "
+        "are not supported!' >&2; exit 1",
+        "compiling the SRWM op library failed",
+        "unsupported gnu version",
+    ),
+    "link": (
+        'while [ "$1" != "-o" ]; do shift; done; echo "not an object" > "$2"; exit 0',
+        "linking the SRWM op library failed",
+        "ld returned 1 exit status",
+    ),
+}
+
+
+@pytest.mark.parametrize("failure", sorted(NVCC_FAILURES))
+def test_failing_cuda_build_gives_the_cpu_kernels_records_why_and_force_retries(
+    isolated_discovery, monkeypatch, tensorflow_cuda_12_5, private_cache, failure
+):
+    script, stage, detail = NVCC_FAILURES[failure]
+    nvcc = _toolkit_at_cuda_home(isolated_discovery, monkeypatch, compile_script=script)
+    library = build.ensure_library()
+    assert not library.gpu_kernels and library.gpu_failed
+    assert stage in library.cpu_only_reason and detail in library.cpu_only_reason.lower()
+    assert f"nvcc 12.5 at {nvcc}" in library.cpu_only_reason
+    assert "kerasrwm build-ops --force" in library.cpu_only_reason and "CUDA_HOME" in library.cpu_only_reason
+    assert [config.nvcc is not None for config in private_cache] == [True, False]
+    assert build.is_valid(library.path)
+    compiles_of_cuda = len([line for line in nvcc_calls(nvcc) if "-c" in line.split()])
+
+    again = build.ensure_library()  # the failure is recorded: no second try at the CUDA build
+    assert again == library and len(private_cache) == 2
+    assert len([line for line in nvcc_calls(nvcc) if "-c" in line.split()]) == compiles_of_cuda
+
+    build.ensure_library(force=True)  # tries the GPU build again, and rebuilds the CPU one
+    assert [config.nvcc is not None for config in private_cache] == [True, False, True, False]
+
+
+def test_recorded_gpu_failure_gives_the_cpu_kernels_until_force(
+    isolated_discovery, monkeypatch, tensorflow_cuda_12_5, private_cache
+):
+    _toolkit_at_cuda_home(isolated_discovery, monkeypatch)
+    first = build.ensure_library()
+    assert first.gpu_kernels, first.cpu_only_reason
+    build.record_gpu_failure(build.BuildConfig(), "the first run on the GPU failed: no kernel image is available")
+    library = build.ensure_library()
+    assert not library.gpu_kernels and library.gpu_failed and "no kernel image" in library.cpu_only_reason
+    assert build.ensure_library(force=True).gpu_kernels
+
+
+def test_cpu_compile_error_is_not_hidden_by_the_fallback(isolated_discovery, monkeypatch, tensorflow_cuda_12_5):
+    """A failure of the C++ part fails the CPU-only build too: BuildError, and no GPU failure recorded."""
+    _toolkit_at_cuda_home(isolated_discovery, monkeypatch)
+    monkeypatch.setenv(build.CACHE_ENV, str(isolated_discovery / "cache"))
+
+    def failing_compile(config, output):
+        raise build.BuildError("compiling the SRWM op library failed:\nsrwm_kernels.cc:1: error: broken")
+
+    monkeypatch.setattr(build, "_compile", failing_compile)
+    with pytest.raises(build.BuildError, match="srwm_kernels.cc:1: error"):
+        build.ensure_library()
+    assert build._recorded_gpu_failure(build.BuildConfig()) is None
 
 
 def test_tensorflow_without_cuda_builds_cpu_kernels(monkeypatch):
     monkeypatch.setattr(build, "tensorflow_cuda_version", lambda: None)
-    assert build.find_cuda_toolkit() == build.CudaChoice(None, "TensorFlow is not a CUDA build")
+    assert build.find_cuda_toolkit() == build.cuda_toolkit.CudaChoice(None, "TensorFlow is not a CUDA build")
+
+
+@pytest.mark.slow
+def test_broken_nvcc_leaves_a_working_cpu_kernel_library_with_one_warning(tmp_path):
+    """A fresh process, an empty cache, a CUDA 12.5 toolkit whose nvcc fails every compile: the real
+    CPU kernels are built and used (`"auto"` is the fused op, its output the reference's), one warning."""
+    nvcc = prefix_toolkit(
+        tmp_path / "cuda-12.5", "12.5", compile_script="echo 'nvcc error : Unsupported gpu architecture' >&2; exit 1"
+    )
+    script = """
+import json, warnings
+import numpy as np
+warnings.simplefilter("always")
+with warnings.catch_warnings(record=True) as caught:
+    from kerasrwm.ops import build, resolve_implementation, srwm
+    from kerasrwm.ops import fused_srwm
+    resolved = [resolve_implementation("auto") for _ in range(3)]
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 5, 3, 4))
+    weights = [rng.normal(scale=0.5, size=(2, 3, 4, n)) for n in (4, 4, 4, 4)]
+    y, _ = srwm(x, *weights, implementation="auto")
+messages = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+print(json.dumps({"resolved": resolved, "messages": messages, "y": y.numpy().tolist(),
+                  "x": x.tolist(), "weights": [w.tolist() for w in weights],
+                  "gpu_kernels": fused_srwm._has_gpu_kernels()}))
+"""
+    environment = {
+        **os.environ,
+        "CUDA_HOME": str(tmp_path / "cuda-12.5"),
+        build.CACHE_ENV: str(tmp_path / "cache"),
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "PYTHONPATH": str(REPOSITORY),
+    }
+    environment.pop(fused_srwm.DISABLE_ENV, None)
+    completed = subprocess.run(
+        [sys.executable, "-c", script], env=environment, capture_output=True, text=True, timeout=900
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert result["resolved"] == ["fused"] * 3 and result["gpu_kernels"] is False
+    expected, _ = srwm_numpy.srwm(np.array(result["x"]), *map(np.array, result["weights"]))
+    np.testing.assert_allclose(np.array(result["y"]), expected, rtol=1e-10, atol=1e-12)
+    assert len(result["messages"]) == 1, result["messages"]
+    message = result["messages"][0]
+    assert "no GPU kernels" in message and "Unsupported gpu architecture" in message
+    assert f"nvcc 12.5 at {nvcc}" in message and "kerasrwm build-ops --force" in message
+    assert any("-c" in line.split() for line in nvcc_calls(nvcc))

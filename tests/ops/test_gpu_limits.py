@@ -4,23 +4,43 @@ import pytest
 
 from kerasrwm.ops import gpu_limits
 
+# cudaDevAttrMaxSharedMemoryPerBlockOptin (CUDA C++ Programming Guide, "Technical Specifications per
+# Compute Capability"): T4 64 KB, A100 163 KB, H100 227 KB.
+OPT_IN_BYTES = {"T4": 65536, "A100": 166912, "H100": 232448}
 
-def test_unlisted_gpu_gets_the_limit_every_gpu_allows():
-    assert gpu_limits.shared_memory_limit((9, 0)) == 227 * 1024
-    assert gpu_limits.shared_memory_limit((7, 5)) == 64 * 1024
-    assert gpu_limits.shared_memory_limit((3, 5)) == gpu_limits.DEFAULT_SHARED_MEMORY_BYTES
+
+def device(shared, threads=1024):
+    kernel = gpu_limits.KernelLimits(threads, 0, shared)
+    return gpu_limits.DeviceLimits(kernel, kernel)
 
 
 @pytest.mark.parametrize(
-    "compute_capability, itemsize, largest",
+    "gpu, itemsize, largest",
     # float32 backward: 4 (2E S + 18E + 24) bytes, S the padded row stride (3E + 5 or 3E + 6 here);
     # float64 twice that.
-    [((7, 5), 4, 50), ((8, 0), 4, 80), ((9, 0), 4, 95), ((8, 0), 8, 56), ((9, 0), 8, 67)],
+    [("T4", 4, 50), ("A100", 4, 80), ("H100", 4, 95), ("A100", 8, 56), ("H100", 8, 67)],
 )
-def test_largest_head_dim_per_gpu(compute_capability, itemsize, largest):
-    limit = gpu_limits.shared_memory_limit(compute_capability)
-    assert gpu_limits.kernels_fit(largest, itemsize, limit)
-    assert not gpu_limits.kernels_fit(largest + 1, itemsize, limit)
+def test_largest_head_dim_per_gpu(gpu, itemsize, largest):
+    limits = device(OPT_IN_BYTES[gpu])
+    assert gpu_limits.refusal(largest, itemsize, limits) is None
+    reason = gpu_limits.refusal(largest + 1, itemsize, limits)
+    assert reason.startswith("the backward kernel needs") and f"{OPT_IN_BYTES[gpu]} bytes" in reason
+
+
+def test_threads_the_compiled_kernel_allows_bound_head_dim():
+    """A kernel whose registers allow 352 threads (173 per thread) takes head_dim 116 (352 columns), not 117."""
+    limits = device(10**9, threads=352)
+    assert gpu_limits.threads_per_block(116) == 352 and gpu_limits.refusal(116, 4, limits) is None
+    assert "needs 384 threads" in gpu_limits.refusal(117, 4, limits)
+
+
+def test_static_shared_memory_is_left_out_of_what_a_block_may_have():
+    """The limit is the kernel's dynamic shared memory (opt-in less static): the forward is checked too."""
+    forward = gpu_limits.KernelLimits(1024, 1024, 3072)  # 4 KB opt-in less 1 KB static
+    limits = gpu_limits.DeviceLimits(forward, gpu_limits.KernelLimits(1024, 0, 10**9))
+    assert gpu_limits.forward_shared_bytes(12, 4) <= 3072 < gpu_limits.forward_shared_bytes(16, 4)
+    assert gpu_limits.refusal(12, 4, limits) is None
+    assert gpu_limits.refusal(16, 4, limits).startswith("the forward kernel needs 64 threads and 3744 bytes")
 
 
 @pytest.mark.parametrize("head_dim, stride", [(4, 24), (5, 20), (16, 52), (32, 100), (64, 198), (96, 294)])
@@ -39,7 +59,7 @@ def test_padded_rows_make_the_row_reductions_free_of_bank_conflicts(itemsize):
         columns = 3 * head_dim + gpu_limits.NUM_RATES
         lanes = gpu_limits._reduction_lanes(head_dim)
         stride = gpu_limits._padded_row_stride(columns, lanes)
-        for first in range(0, gpu_limits._threads(head_dim), lanes_per_request):
+        for first in range(0, gpu_limits.threads_per_block(head_dim), lanes_per_request):
             for step in range(-(-columns // lanes)):
                 addresses = {
                     (m // lanes) * stride + m % lanes + step * lanes

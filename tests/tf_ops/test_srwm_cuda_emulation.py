@@ -97,6 +97,7 @@ def emulation():
     handle.emulated_gpu_saved_to_sequences.argtypes = [ctypes.c_int, ctypes.POINTER(ctypes.c_int64)] + [
         ctypes.c_void_p
     ] * 4
+    handle.emulated_kernel_limits.argtypes = [ctypes.c_int, ctypes.POINTER(ctypes.c_int64)]
     handle.emulated_launch_shared_bytes.argtypes = [ctypes.POINTER(ctypes.c_int64), ctypes.c_int]
     handle.emulated_attribute_calls.argtypes = [
         ctypes.POINTER(ctypes.c_int),
@@ -311,3 +312,35 @@ def test_python_shared_memory_sizes_are_what_the_kernels_request(emulation, dtyp
         gpu_limits.forward_shared_bytes(head_dim, itemsize),
         gpu_limits.backward_shared_bytes(head_dim, itemsize),
     ]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_python_launch_decision_is_the_kernels_own_check(emulation, dtype):
+    """With the kernels' attribute lowered to 64 threads per block (as registers would), `gpu_limits.refusal`
+    refuses exactly the head_dims whose launch the CUDA launcher refuses, and the launcher refuses them cleanly."""
+    itemsize = np.dtype(dtype).itemsize
+    emulation.emulated_set_max_threads_per_block(64)
+    try:
+        values = (ctypes.c_int64 * 6)()
+        assert emulation.emulated_kernel_limits(itemsize, values) == 0
+        limits = gpu_limits.DeviceLimits(gpu_limits.KernelLimits(*values[:3]), gpu_limits.KernelLimits(*values[3:]))
+        assert limits.forward == limits.backward == (64, 0, 232448)
+        decisions = {}
+        for head_dim in (4, 9, 20, 21, 32):  # 3E + 4 = 16, 31, 64 columns fit 64 threads; 67 and 100 do not
+            refused = gpu_limits.refusal(head_dim, itemsize, limits) is not None
+            try:
+                run_emulated(emulation, random_problem(1, 2, 1, head_dim, np.random.default_rng(head_dim)), dtype, 4)
+                launched = True
+            except RuntimeError as error:
+                assert f"head_dim {head_dim} needs" in str(error) and "loop implementation" in str(error)
+                launched = False
+            decisions[head_dim] = (refused, launched)
+        assert decisions == {
+            4: (False, True),
+            9: (False, True),
+            20: (False, True),
+            21: (True, False),
+            32: (True, False),
+        }
+    finally:
+        emulation.emulated_set_max_threads_per_block(1024)

@@ -20,6 +20,19 @@ template <typename T>
 std::string LaunchSrwmBackward(const SrwmSizes& sizes, const SrwmBackwardArgs<T>& args,
                                void* stream);
 
+// What one compiled kernel can launch with on the current device (cudaFuncGetAttributes and
+// cudaDevAttrMaxSharedMemoryPerBlockOptin): threads per block (bounded by its registers), its
+// static shared memory, and the dynamic shared memory a block may opt in to.
+struct KernelLimits {
+  int max_threads_per_block = 0;
+  int static_shared_bytes = 0;
+  int max_dynamic_shared_bytes = 0;
+};
+
+// The limits of the forward and backward kernels for T on the current device; "" or an error.
+template <typename T>
+std::string SrwmKernelLimits(KernelLimits* forward, KernelLimits* backward);
+
 }  // namespace cuda
 }  // namespace kerasrwm
 

@@ -1,7 +1,9 @@
 // GPU launchers of the SRWM OpKernels: run the TF-independent CUDA launchers on the op's
-// stream. Compiled only when the CUDA kernels are built (KERASRWM_WITH_CUDA).
+// stream; and the OpKernel of KerasRwm>SrwmGpuLimits. Compiled only when the CUDA kernels are
+// built (KERASRWM_WITH_CUDA).
 #include "srwm_cuda.h"
 #include "srwm_kernels.h"
+#include "tensorflow/core/framework/tensor.h"
 #include "tensorflow/core/lib/core/errors.h"
 #include "xla/stream_executor/stream.h"
 
@@ -16,6 +18,33 @@ absl::Status ToStatus(const std::string& error) {
   if (error.empty()) return absl::OkStatus();
   return tensorflow::errors::Internal("SRWM CUDA kernel: ", error);
 }
+
+// Asks the device what the compiled kernels for T can launch with (srwm_ops.cc: SrwmGpuLimits).
+template <typename T>
+class SrwmGpuLimitsOp : public tensorflow::OpKernel {
+ public:
+  using tensorflow::OpKernel::OpKernel;
+
+  void Compute(tensorflow::OpKernelContext* context) override {
+    cuda::KernelLimits kernels[2];
+    OP_REQUIRES_OK(context, ToStatus(cuda::SrwmKernelLimits<T>(&kernels[0], &kernels[1])));
+    tensorflow::Tensor* output;
+    OP_REQUIRES_OK(context, context->allocate_output(0, tensorflow::TensorShape({2, 3}), &output));
+    auto limits = output->matrix<int64_t>();
+    for (int row = 0; row < 2; ++row) {
+      limits(row, 0) = kernels[row].max_threads_per_block;
+      limits(row, 1) = kernels[row].static_shared_bytes;
+      limits(row, 2) = kernels[row].max_dynamic_shared_bytes;
+    }
+  }
+};
+
+#define KERASRWM_REGISTER_GPU_LIMITS(T)                                                            \
+  REGISTER_KERNEL_BUILDER(                                                                         \
+      Name("KerasRwm>SrwmGpuLimits").Device(::tensorflow::DEVICE_GPU).HostMemory("limits").TypeConstraint<T>("T"), \
+      SrwmGpuLimitsOp<T>);
+KERASRWM_REGISTER_GPU_LIMITS(float)
+KERASRWM_REGISTER_GPU_LIMITS(double)
 
 }  // namespace
 

@@ -146,3 +146,19 @@ REGISTER_OP("KerasRwm>SrwmBackward")
 Gradient of KerasRwm>SrwmForward with respect to x and the four initial weights, given the
 upstream gradients of y and of the four final weights.
 )doc");
+
+REGISTER_OP("KerasRwm>SrwmGpuLimits")
+    .Output("limits: int64")
+    .Attr("T: {float, double}")
+    .SetShapeFn([](::tensorflow::shape_inference::InferenceContext* c) {
+      c->set_output(0, c->Matrix(2, 3));
+      return absl::OkStatus();
+    })
+    .Doc(R"doc(
+What the GPU kernels of KerasRwm>SrwmForward and KerasRwm>SrwmBackward for T can launch with on
+the op's GPU (a GPU kernel only, in libraries built with CUDA).
+
+limits: [2, 3] int64, rows forward and backward, columns the kernel's maximum threads per block
+(cudaFuncGetAttributes, bounded by its registers), its static shared memory, and the dynamic
+shared memory a block may opt in to (the device's opt-in limit less the static) in bytes.
+)doc");

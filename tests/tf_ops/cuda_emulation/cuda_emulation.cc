@@ -102,6 +102,23 @@ void emulated_gpu_saved_to_sequences(int element_bytes, const int64_t* shape, co
 // The emulated device's opt-in shared memory per block (what cudaDeviceGetAttribute reports).
 void emulated_set_shared_memory_limit(int bytes) { cuda_emulation::State().shared_optin_limit = bytes; }
 
+// The emulated kernels' maximum threads per block (what cudaFuncGetAttributes reports).
+void emulated_set_max_threads_per_block(int threads) { cuda_emulation::State().max_threads_per_block = threads; }
+
+// SrwmKernelLimits of the kernels of `element_bytes`: rows forward, backward; columns max threads
+// per block, static and dynamic shared bytes. Returns 0, or 1 if the query failed.
+int emulated_kernel_limits(int element_bytes, int64_t* limits) {
+  kerasrwm::cuda::KernelLimits kernels[2];
+  const std::string error = element_bytes == 4 ? kerasrwm::cuda::SrwmKernelLimits<float>(&kernels[0], &kernels[1])
+                                               : kerasrwm::cuda::SrwmKernelLimits<double>(&kernels[0], &kernels[1]);
+  for (int row = 0; row < 2; ++row) {
+    limits[3 * row] = kernels[row].max_threads_per_block;
+    limits[3 * row + 1] = kernels[row].static_shared_bytes;
+    limits[3 * row + 2] = kernels[row].max_dynamic_shared_bytes;
+  }
+  return error.empty() ? 0 : 1;
+}
+
 // The dynamic shared memory of the last `count` launches, oldest first; returns how many were written.
 int emulated_launch_shared_bytes(int64_t* bytes, int count) {
   const auto& launches = cuda_emulation::State().launch_shared_bytes;

@@ -64,6 +64,7 @@ enum cudaError_t {
   cudaSuccess = 0,
   cudaErrorInvalidValue = 1,
   cudaErrorInvalidConfiguration = 9,
+  cudaErrorLaunchOutOfResources = 701,
   cudaErrorLaunchFailure = 719,
 };
 
@@ -71,6 +72,12 @@ enum cudaDeviceAttr { cudaDevAttrMaxSharedMemoryPerBlockOptin = 97 };
 enum cudaFuncAttribute { cudaFuncAttributeMaxDynamicSharedMemorySize = 8 };
 
 typedef struct CUstream_st* cudaStream_t;
+
+struct cudaFuncAttributes {
+  size_t sharedSizeBytes;
+  int maxThreadsPerBlock;
+  int numRegs;
+};
 
 struct cudaLaunchConfig_t {
   dim3 gridDim;
@@ -99,6 +106,7 @@ struct Emulation {
   int skipped_line = -1;
   int shared_optin_limit = 232448;  // cudaDevAttrMaxSharedMemoryPerBlockOptin of an H100
   int device_queries = 0;           // cudaDeviceGetAttribute calls
+  int max_threads_per_block = 1024;  // cudaFuncAttributes.maxThreadsPerBlock of every kernel
   std::vector<std::pair<const void*, int>> attribute_calls;  // cudaFuncSetAttribute(kernel, max)
   std::map<const void*, int> max_dynamic_shared;             // current attribute per kernel
   std::vector<size_t> launch_shared_bytes;                   // dynamicSmemBytes of each launch
@@ -285,6 +293,7 @@ inline const char* cudaGetErrorString(cudaError_t error) {
     case cudaSuccess: return "no error";
     case cudaErrorInvalidValue: return "invalid argument";
     case cudaErrorInvalidConfiguration: return "invalid configuration argument";
+    case cudaErrorLaunchOutOfResources: return "too many resources requested for launch";
     default: return "unspecified launch failure";
   }
 }
@@ -304,6 +313,14 @@ inline cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attribute, 
   if (attribute != cudaDevAttrMaxSharedMemoryPerBlockOptin || device != 0) return cudaErrorInvalidValue;
   ++cuda_emulation::State().device_queries;
   *value = cuda_emulation::State().shared_optin_limit;
+  return cudaSuccess;
+}
+
+// Every emulated kernel: no static shared memory, `max_threads_per_block` threads.
+template <typename Kernel>
+cudaError_t cudaFuncGetAttributes(cudaFuncAttributes* attributes, Kernel* kernel) {
+  (void)kernel;
+  *attributes = {0, cuda_emulation::State().max_threads_per_block, 0};
   return cudaSuccess;
 }
 
@@ -330,6 +347,8 @@ cudaError_t cudaLaunchKernelEx(const cudaLaunchConfig_t* config, void (*kernel)(
   if (config->blockDim.x < 1 || config->blockDim.x > 1024 || config->blockDim.y != 1 ||
       config->blockDim.z != 1 || config->gridDim.x < 1) {
     error = cudaErrorInvalidConfiguration;
+  } else if (static_cast<int>(config->blockDim.x) > state.max_threads_per_block) {
+    error = cudaErrorLaunchOutOfResources;
   } else if (config->dynamicSmemBytes > allowed) {
     error = cudaErrorInvalidValue;
   } else {
