@@ -86,7 +86,7 @@ class DelayedLabelLearner(keras.Model):
         hidden, _ = self.learner.read(features, label_inputs, training=training)
         return self.learner.classify(hidden)
 
-    def compute_loss_terms(self, batch, training=None):
+    def step_outcomes(self, batch, training=None):
         """`(loss, correct, occurrences)` of one batch.
 
         Returns:
@@ -97,6 +97,21 @@ class DelayedLabelLearner(keras.Model):
         logits = self(batch, training=training)
         correct = tf.cast(tf.equal(tf.argmax(logits, axis=-1, output_type=labels.dtype), labels), tf.float32)
         return bootstrap_loss.cross_entropy(labels, logits), correct, occurrence_index(labels, self.n_way)
+
+    def compute_loss_terms(self, batch, training=None):
+        """The loss and accuracies of one batch, as a dict of scalars (the names of `metrics`).
+
+        `accuracy_occurrence_k` is the accuracy over the steps of the batch that show a class
+        for the k-th time (0 when there are none).
+        """
+        loss, correct, occurrences = self.step_outcomes(batch, training=training)
+        terms = {"loss": loss, "accuracy": tf.reduce_mean(correct)}
+        for k in range(1, self.num_occurrences + 1):
+            at_k = tf.cast(tf.equal(occurrences, k - 1), tf.float32)
+            terms[f"accuracy_occurrence_{k}"] = tf.math.divide_no_nan(
+                tf.reduce_sum(correct * at_k), tf.reduce_sum(at_k)
+            )
+        return terms
 
     def _update_trackers(self, loss, correct, occurrences):
         self.trackers["loss"].update_state(loss)
@@ -109,7 +124,7 @@ class DelayedLabelLearner(keras.Model):
     def train_step(self, data):
         _check_sequence(data)
         with tf.GradientTape() as tape:
-            loss, correct, occurrences = self.compute_loss_terms(data, training=True)
+            loss, correct, occurrences = self.step_outcomes(data, training=True)
             replicas = tf.distribute.get_strategy().num_replicas_in_sync
             scaled_loss = self.optimizer.scale_loss(loss / replicas)
         gradients = tape.gradient(scaled_loss, self.trainable_variables)
@@ -118,7 +133,7 @@ class DelayedLabelLearner(keras.Model):
 
     def test_step(self, data):
         _check_sequence(data)
-        return self._update_trackers(*self.compute_loss_terms(data, training=False))
+        return self._update_trackers(*self.step_outcomes(data, training=False))
 
     def get_config(self):
         config = super().get_config()
