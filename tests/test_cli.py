@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from kerasrwm.cli import main
-from kerasrwm.training.experiment import make_config
+from kerasrwm.training.configuration import make_config
 from tests.commands.tiny_run import TINY_FLAGS
 
 # (extra arguments of `kerasrwm train` after the tiny flags, expected part of the message);

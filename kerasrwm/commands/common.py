@@ -5,8 +5,8 @@ import json
 import sys
 
 from kerasrwm.argument_types import number_list
-from kerasrwm.training.experiment import DEFAULT_CONFIG
-from kerasrwm.training.experiment import make_config
+from kerasrwm.training.configuration import DEFAULT_CONFIG
+from kerasrwm.training.configuration import make_config
 
 # Keys whose default is None, with the type of their values.
 OPTIONAL_TYPES = {"learning_rate": float, "validation_k_shot": int, "steps_per_epoch": int}

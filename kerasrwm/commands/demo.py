@@ -8,9 +8,9 @@ evaluated at several K_test on the same fixed test episodes.
 import os
 
 from kerasrwm.argument_types import number_list
+from kerasrwm.training.configuration import make_config
 from kerasrwm.training.evaluation import evaluate_runs
 from kerasrwm.training.evaluation import write_results
-from kerasrwm.training.experiment import make_config
 from kerasrwm.training.experiment import train
 from kerasrwm.training.k_test_sweep import format_settings_table
 

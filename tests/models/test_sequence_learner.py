@@ -5,9 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
-from kerasrwm.models import BootstrappedLearner
-from kerasrwm.training.experiment import LEARNER_KEYS
-from kerasrwm.training.experiment import make_config
+from kerasrwm.training.configuration import make_config
+from kerasrwm.training.tasks import get_task
 
 REFERENCE_CONFIG = Path(__file__).parents[2] / "examples" / "image_folder" / "config.json"
 
@@ -17,7 +16,7 @@ def test_reference_example_builds_the_authors_parameter_count():
     32 channels on 84x84x3, 5-way) has conv 28,896 + input projection 206,336
     + 3 x (SRWM 79,360 + feed-forward 1,051,392) + classifier 1,285 = 3,628,773 trainable weights."""
     config = make_config(json.loads(REFERENCE_CONFIG.read_text()))
-    model = BootstrappedLearner(**{key: config[key] for key in LEARNER_KEYS})
+    model = get_task("bootstrap").learner(config)
     model.learner.build((None, None, 84, 84, 3))
     trainable = sum(int(np.prod(weight.shape)) for weight in model.learner.trainable_weights)
     assert trainable == 3_628_773
