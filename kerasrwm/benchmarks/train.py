@@ -68,7 +68,12 @@ PEAK_MATMUL_SIZE = 2048
 
 
 def add_arguments(parser):
-    parser.add_argument("--config", default="demo", choices=sorted(CONFIGURATIONS), help="step configuration")
+    parser.add_argument(
+        "--config",
+        default="demo",
+        choices=sorted(CONFIGURATIONS),
+        help="named configuration of the step (default: demo)",
+    )
     parser.add_argument("--repeats", type=int, default=20, help="timed calls of each part")
     parser.add_argument("--baseline", help="git revision to time the step against (A/B, alternating)")
     parser.add_argument("--rounds", type=int, default=8, help="A/B rounds with --baseline")

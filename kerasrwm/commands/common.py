@@ -5,6 +5,7 @@ import json
 import sys
 
 from kerasrwm.argument_types import number_list
+from kerasrwm.training.configuration import CONFIG_HELP
 from kerasrwm.training.configuration import DEFAULT_CONFIG
 from kerasrwm.training.configuration import make_config
 
@@ -35,9 +36,22 @@ def _jit_compile(text):
     return text if text == "auto" else _parse_value(text)
 
 
+def _format_default(value):
+    """`value` as it is typed on the command line: true, 1,5,10, synthetic."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list):
+        return ",".join(map(str, value)) or "none"
+    return str(value)
+
+
 def add_config_arguments(parser, skip=()):
     """Adds `--config FILE`, `--data-option KEY=VALUE` and one flag per `DEFAULT_CONFIG` key."""
-    parser.add_argument("--config", help="JSON file of configuration overrides (flags take precedence)")
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="JSON file of configuration overrides, keys as below with _ (flags take precedence)",
+    )
     parser.add_argument(
         "--data-option",
         action="append",
@@ -59,7 +73,8 @@ def add_config_arguments(parser, skip=()):
             value_type = OPTIONAL_TYPES[key]
         else:
             value_type = type(default)
-        parser.add_argument(_flag(key), dest=key, type=value_type, default=None, help=f"default: {default!r}")
+        shown = "" if default is None else f" (default: {_format_default(default)})"
+        parser.add_argument(_flag(key), dest=key, type=value_type, default=None, help=CONFIG_HELP[key] + shown)
 
 
 def _read_config_file(path):
@@ -98,7 +113,7 @@ def add_model_argument(parser):
         "--model",
         choices=("best", "last"),
         default="best",
-        help="the epoch with the best validation student accuracy (best.keras, default) or the latest (model.keras)",
+        help="the epoch with the best validation score (best.keras, default) or the latest (model.keras)",
     )
 
 

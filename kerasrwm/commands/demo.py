@@ -37,8 +37,8 @@ def add_arguments(parser):
     parser.add_argument("--steps", type=int, default=1000, help="training steps of each learner")
     parser.add_argument("--beta2", type=float, default=1.0, help="distillation weight of the bootstrapped learner")
     parser.add_argument("--k-test", type=number_list(int), default=[1, 5, 10], help="comma-separated K_test values")
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--episodes", type=int, default=128)
+    parser.add_argument("--runs", type=int, default=3, help="evaluation runs, mean ± std over runs (default: 3)")
+    parser.add_argument("--episodes", type=int, default=128, help="test episodes per run (default: 128)")
 
 
 def run(args):
