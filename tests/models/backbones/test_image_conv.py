@@ -54,6 +54,18 @@ def test_matches_numpy_reference_in_float64(channels):
     np.testing.assert_allclose(norm.moving_variance, 0.9 + 0.1 * variance, rtol=1e-10)
 
 
+def test_a_variance_rounded_below_zero_is_clamped_at_zero():
+    """Constant images through the centre tap alone: the output is constant, its variance 0, which the
+    float32 Gram matrix rounds to -0.125 at this value (rsqrt of that plus epsilon would be NaN)."""
+    conv, norm = layers(1, 1, "float32")
+    kernel = np.zeros((3, 3, 1, 1), np.float32)
+    kernel[1, 1] = 1.0
+    conv.set_weights([kernel, np.zeros(1, np.float32)])
+    outputs = normalized_image_conv(tf.fill([4, 8, 8, 1], 1234.5), conv, norm)
+    assert np.isfinite(outputs.numpy()).all()
+    np.testing.assert_allclose(norm.moving_variance, [0.9], rtol=0, atol=1e-6)  # 0.9 * 1 + 0.1 * 0
+
+
 def test_gradients_match_finite_differences():
     conv, norm = layers(1, 2, "float64")
     rng = np.random.default_rng(2)
@@ -108,13 +120,14 @@ def test_conv4_training_step_is_unchanged(monkeypatch):
         {"strides": 2},
         {"channels": 8},
         {"dtype": "float64"},
+        {"synchronized": True},  # statistics over every replica's batch: the Keras layer all-reduces them
     ],
 )
 def test_other_cases_use_the_layers(change):
     conv = keras.layers.Conv2D(
         4, change.get("kernel_size", 3), strides=change.get("strides", 1), padding="same", dtype=change.get("dtype")
     )
-    norm = BatchNormalization(dtype=change.get("dtype"))
+    norm = BatchNormalization(dtype=change.get("dtype"), synchronized=change.get("synchronized", False))
     norm.trainable = not change.get("frozen", False)
     images = tf.zeros([2, 8, 8, change.get("channels", 1)], dtype=change.get("dtype", "float32"))
     conv.build(images.shape)
