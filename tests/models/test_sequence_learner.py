@@ -4,7 +4,11 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
+import tensorflow as tf
 
+from kerasrwm.models import SequenceLearner
+from kerasrwm.models.sequence_learner import SEQUENCE_LAYERS
 from kerasrwm.training.configuration import make_config
 from kerasrwm.training.tasks import get_task
 
@@ -20,3 +24,25 @@ def test_reference_example_builds_the_authors_parameter_count():
     model.learner.build((None, None, 84, 84, 3))
     trainable = sum(int(np.prod(weight.shape)) for weight in model.learner.trainable_weights)
     assert trainable == 3_628_773
+
+
+@pytest.mark.parametrize("sequence_layer", SEQUENCE_LAYERS)
+def test_the_dtype_policy_reaches_the_backbone_and_every_block(sequence_layer):
+    learner = SequenceLearner(
+        3,
+        backbone_channels=4,
+        hidden_size=8,
+        num_layers=2,
+        num_heads=2,
+        ff_dim=8,
+        sequence_layer=sequence_layer,
+        implementation="loop",
+        dtype="mixed_bfloat16",
+    )
+    learner.build((None, None, 16, 16, 1))
+    policies = {layer.path: layer.dtype_policy.name for layer in learner._flatten_layers(include_self=False)}
+    assert len(policies) > 10 and set(policies.values()) == {"mixed_bfloat16"}, policies
+    features = learner.encode(tf.zeros([2, 3, 16, 16, 1]))
+    hidden, _ = learner.read(features, learner.label_inputs(tf.zeros([2, 3], tf.int32)))
+    assert features.dtype == hidden.dtype == learner.classify(hidden).dtype == tf.bfloat16
+    assert all(weight.dtype == "float32" for weight in learner.weights)
