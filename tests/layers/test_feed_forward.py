@@ -3,7 +3,7 @@
 import numpy as np
 
 from kerasrwm.layers import FeedForward
-from tests.reference.normalization import layer_norm
+from reference.normalization import layer_norm
 
 
 def test_matches_numpy_pre_layer_norm_block():

@@ -9,7 +9,7 @@ import tensorflow as tf
 from kerasrwm.ops import build
 from kerasrwm.ops import fused_srwm
 from kerasrwm.ops import srwm
-from tests.reference import srwm_numpy
+from reference import srwm_numpy
 
 FAKE_GPU = tf.config.PhysicalDevice(name="/physical_device:GPU:0", device_type="GPU")
 

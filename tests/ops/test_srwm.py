@@ -7,8 +7,8 @@ import tensorflow as tf
 
 from kerasrwm import ops
 from kerasrwm.layers import SRWM
+from reference import srwm_numpy
 from tests.ops.problems import random_problem
-from tests.reference import srwm_numpy
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", tf.float16])

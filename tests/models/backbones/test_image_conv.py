@@ -10,7 +10,7 @@ from kerasrwm.models.backbones import Conv4Backbone
 from kerasrwm.models.backbones import conv4
 from kerasrwm.models.backbones.image_conv import can_normalize_on_patches
 from kerasrwm.models.backbones.image_conv import normalized_image_conv
-from tests.reference.finite_differences import numerical_gradient
+from reference.finite_differences import numerical_gradient
 
 EPSILON = 1e-5
 
