@@ -8,6 +8,7 @@ from kerasrwm.argument_types import number_list
 from kerasrwm.training.configuration import CONFIG_HELP
 from kerasrwm.training.configuration import DEFAULT_CONFIG
 from kerasrwm.training.configuration import make_config
+from kerasrwm.training.presets import PRESETS
 
 # Keys whose default is None, with the type of their values.
 OPTIONAL_TYPES = {"learning_rate": float, "validation_k_shot": int, "steps_per_epoch": int}
@@ -53,6 +54,11 @@ def add_config_arguments(parser, skip=()):
         help="JSON file of configuration overrides, keys as below with _ (flags take precedence)",
     )
     parser.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        help="named configuration (kerasrwm.training.presets) under the --config file and the flags",
+    )
+    parser.add_argument(
         "--data-option",
         action="append",
         type=_data_option,
@@ -94,8 +100,10 @@ def _read_config_file(path):
 
 
 def config_from_args(args):
-    """The configuration: defaults, then the `--config` file, then the flags given."""
+    """The configuration: defaults, then the preset, then the `--config` file, then the flags given."""
     overrides = _read_config_file(args.config) if args.config else {}
+    if args.preset:
+        overrides["preset"] = args.preset
     data_options = dict(overrides.get("data_options", {}))
     data_options.update(dict(args.data_option))
     if data_options:

@@ -14,22 +14,8 @@ from kerasrwm.training.evaluation import write_results
 from kerasrwm.training.experiment import train
 from kerasrwm.training.k_test_sweep import format_settings_table
 
-DEMO_SETTINGS = {
-    "data": "synthetic",
-    "data_options": {"num_classes": 400, "image_size": 28},
-    "n_way": 5,
-    "k_shot": 5,
-    "k_extra": 5,
-    "n_queries": 4,
-    "hidden_size": 64,
-    "num_layers": 2,
-    "num_heads": 4,
-    "ff_dim": 128,
-    "backbone_channels": 16,
-    "batch_size": 16,
-    "learning_rate": 1e-3,
-    "validation_episodes": 128,
-}
+# The preset's data, model and optimiser; the demo sets the loss weights and the steps.
+DEMO_SETTINGS = {"preset": "demo"}
 
 
 def add_arguments(parser):

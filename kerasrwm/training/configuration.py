@@ -2,10 +2,12 @@
 
 A configuration is a flat JSON-able dict. `COMMON_KEYS` are read whatever the protocol; each
 protocol's own keys (`Task.config_keys`, e.g. the loss weights of `"bootstrap"`) follow them in
-`DEFAULT_CONFIG`. `make_config` fills the defaults and refuses unknown keys and bad values with a
-`ValueError` naming the key.
+`DEFAULT_CONFIG`. `make_config` fills the defaults, or a named preset's settings
+(`kerasrwm.training.presets`), and refuses unknown keys and bad values with a `ValueError` naming
+the key.
 """
 
+from kerasrwm.training.presets import resolve_preset
 from kerasrwm.training.tasks import TASKS
 from kerasrwm.training.tasks import get_task
 from kerasrwm.validation import check_integer
@@ -58,8 +60,12 @@ CONFIG_HELP = {key: help_text for key, (_, help_text) in KEYS.items()}
 
 
 def make_config(overrides=None):
-    """`DEFAULT_CONFIG` updated with `overrides`; unknown keys and bad values raise `ValueError`."""
-    overrides = dict(overrides or {})
+    """`DEFAULT_CONFIG` updated with `overrides`; unknown keys and bad values raise `ValueError`.
+
+    `overrides["preset"]` names a preset (`kerasrwm.training.presets.PRESETS`) whose settings come
+    before the other overrides; the configuration returned holds them, not the preset's name.
+    """
+    overrides = resolve_preset(overrides or {})
     unknown = sorted(set(overrides) - set(DEFAULT_CONFIG))
     if unknown:
         raise ValueError(f"Unknown configuration keys {unknown}; known keys: {sorted(DEFAULT_CONFIG)}.")

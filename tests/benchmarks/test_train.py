@@ -58,7 +58,7 @@ def test_unknown_revision_is_named():
 @pytest.mark.slow
 def test_ab_workers_start_from_the_same_loss():
     """The working tree against itself (HEAD): same weights and batch give the same first loss."""
-    result = train_ab.compare("demo", "HEAD", rounds=1, repeats=1)
+    result = train_ab.compare(train.CONFIGURATIONS["demo"], "HEAD", rounds=1, repeats=1)
     assert result["current_first_loss"] == pytest.approx(result["baseline_first_loss"], rel=1e-5)
     assert result["current_step_ms"] > 0 and result["baseline_step_ms"] > 0
 
