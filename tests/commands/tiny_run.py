@@ -1,12 +1,13 @@
 """A tiny training configuration for command tests, and a script entry that trains it.
 
-Run as `python -m tests.commands.tiny_run DIR [MOMENT OCCURRENCE] [--protocol P] [--strategy S]`:
-trains the tiny configuration of protocol P (default bootstrap) into DIR under strategy S
-(default none) and, when a moment of `tests.training.faults` is given, kills the process
-(os._exit(17)) there.
+Run as `python -m tests.commands.tiny_run DIR [MOMENT OCCURRENCE] [--protocol P] [--strategy S]
+[--set KEY=JSON ...]`: trains the tiny configuration of protocol P (default bootstrap), with the
+keys set, into DIR under strategy S (default none) and, when a moment of `tests.training.faults` is
+given, kills the process (os._exit(17)) there.
 """
 
 import argparse
+import json
 import os
 
 TINY_FLAGS = [
@@ -67,7 +68,9 @@ if __name__ == "__main__":
     parser.add_argument("moment", nargs="*")
     parser.add_argument("--protocol", default="bootstrap")
     parser.add_argument("--strategy", default="none")
+    parser.add_argument("--set", action="append", default=[], type=lambda text: text.split("=", 1))
     args = parser.parse_args()
+    config = {**tiny_config(args.protocol), **{key: json.loads(value) for key, value in args.set}}
     callbacks = []
     if args.moment:
 
@@ -76,4 +79,4 @@ if __name__ == "__main__":
 
         name, occurrence = args.moment
         callbacks = faults.install((name, int(occurrence)), lambda: os._exit(17), patch_replace)
-    train(tiny_config(args.protocol), args.run_dir, callbacks=callbacks, verbose=0, strategy=args.strategy)
+    train(config, args.run_dir, callbacks=callbacks, verbose=0, strategy=args.strategy)

@@ -32,9 +32,12 @@ KILLED = 17
 RESUME_STATE = {"none": [], "mirrored": [], "multiworker": ["checkpoints"]}
 
 
-def train(run_dir, protocol, strategy, *moment):
-    """Trains the tiny run of `protocol` under `strategy` into `run_dir`; the return codes of its processes."""
-    arguments = ["-m", "tests.commands.tiny_run", run_dir, *moment, "--protocol", protocol, "--strategy", strategy]
+def train(run_dir, protocol, strategy, *arguments):
+    """Trains the tiny run of `protocol` under `strategy` into `run_dir`; its processes' return codes and stderr.
+
+    `arguments`: further arguments of `tests.commands.tiny_run` (a moment to die at, `--set`).
+    """
+    arguments = ["-m", "tests.commands.tiny_run", run_dir, *arguments, "--protocol", protocol, "--strategy", strategy]
     if strategy == "multiworker":
         results = run_workers(arguments, run_dir.parent)
     else:
@@ -100,3 +103,12 @@ def test_a_killed_run_resumes_to_the_uninterrupted_run_and_evaluates(protocol, s
     if get_task(protocol).sweeps_k_test:
         rows = evaluate_runs([str(run_dir), str(uninterrupted)], [1, 2], 1, 8, 4, "test", 0, verbose=0).values()
         assert [row["accuracy_mean"] for row in list(rows)[0]] == [row["accuracy_mean"] for row in list(rows)[1]]
+
+
+@pytest.mark.slow
+def test_a_diverged_multiworker_run_stops_every_worker_and_is_not_finished(tmp_path):
+    run_dir = tmp_path / "diverged"
+    codes, errors = train(run_dir, "bootstrap", "multiworker", "--set", "learning_rate=1e8")
+    assert codes == [1, 1], errors  # both raise at the same step: the metrics are all-reduced
+    assert "training diverged" in errors and "not finite at step" in errors
+    assert not os.path.exists(run_dir / "finished") and not os.path.exists(run_dir / "lock")
