@@ -155,7 +155,9 @@ def fit_multiworker(
     chief = is_chief(strategy)
     with strategy.scope():
         model.optimizer.build(model.trainable_variables)
-    checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
+    # The weights by list: a Keras 3 model contributes no variable of its own to a `tf.train.Checkpoint`
+    # (the optimizer holds the trainable ones), so BatchNorm's moving statistics would be lost.
+    checkpoint = tf.train.Checkpoint(weights=model.weights, optimizer=model.optimizer)
     latest = tf.train.latest_checkpoint(os.path.join(output_dir, CHECKPOINT_DIR))
     if latest:
         checkpoint.restore(latest).assert_existing_objects_matched()

@@ -188,7 +188,8 @@ def _train(config, output_dir, callbacks, verbose, strategy, build_model, distri
         )
     else:
         backup = run_backup(output_dir)
-        initial_epoch = backup.restore(model)
+        with distribution.scope():  # the restore builds the optimizer's variables
+            initial_epoch = backup.restore(model)
         model.fit(
             training_stream(config, train_store, start_batch=initial_epoch * steps_per_epoch),
             epochs=epochs,
