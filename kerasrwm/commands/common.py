@@ -51,7 +51,8 @@ def add_config_arguments(parser, skip=()):
     parser.add_argument(
         "--config",
         metavar="FILE",
-        help="JSON file of configuration overrides, keys as below with _ (flags take precedence)",
+        help="JSON file of configuration overrides: an object whose keys are the flags below with _ for - "
+        "(the flags take precedence)",
     )
     parser.add_argument(
         "--preset",
