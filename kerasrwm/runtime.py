@@ -77,9 +77,38 @@ def require_tensorflow_backend(backend):
         )
 
 
+# Interpreter options that take the next argument as their value.
+_OPTIONS_WITH_VALUE = ("-W", "-X", "--check-hash-based-pycs")
+
+
+def module_run_as_main(interpreter_arguments):
+    """The MODULE of `python [options] -m MODULE ...`, or None for a script, `-c` or the prompt.
+
+    Args:
+        interpreter_arguments: the interpreter's own command line, `sys.orig_argv`.
+    """
+    arguments = list(interpreter_arguments[1:])
+    while arguments:
+        argument = arguments.pop(0)
+        if argument == "-m":
+            return arguments[0] if arguments else None
+        if argument.startswith("-m"):
+            return argument[2:]
+        if argument in _OPTIONS_WITH_VALUE:
+            arguments = arguments[1:]
+        elif argument == "-c" or not argument.startswith("-"):
+            return None
+    return None
+
+
 def running_cli():
-    """Whether this process is the `kerasrwm` console script or `python -m kerasrwm...`."""
-    return os.path.basename(sys.argv[0]) == "kerasrwm" or sys.argv[:1] == ["-m"]
+    """Whether this process is the `kerasrwm` console script or `python -m kerasrwm[.MODULE]`.
+
+    While `python -m` imports the packages above the module it runs, `sys.argv[0]` is `"-m"`
+    whatever the module, so the module is read from the interpreter's own arguments.
+    """
+    module = module_run_as_main(getattr(sys, "orig_argv", []))
+    return os.path.basename(sys.argv[0]) == "kerasrwm" or (module or "").partition(".")[0] == "kerasrwm"
 
 
 def quiet_tensorflow_for_cli():

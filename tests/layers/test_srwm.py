@@ -6,12 +6,12 @@ import pytest
 import tensorflow as tf
 
 import kerasrwm
+from reference import srwm_numpy
+from reference.normalization import layer_norm
 from tests.layer_testing import IMPLEMENTATIONS
 from tests.layer_testing import run_layer_test
 from tests.layer_testing import srwm_parameters
 from tests.layers.state_continuation import assert_two_parts_equal_one_pass
-from tests.reference import srwm_numpy
-from tests.reference.normalization import layer_norm
 
 
 def numpy_srwm_layer(layer, inputs, state=None):
