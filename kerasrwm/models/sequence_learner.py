@@ -165,7 +165,9 @@ class SequenceLearner(keras.layers.Layer):
         """Backbone features of `[batch, length, h, w, c]` images → `[batch, length, features]`."""
         shape = tf.shape(images)
         flat = tf.reshape(images, tf.concat([[-1], shape[2:]], 0))
-        features = self.backbone(flat, training=training)
+        features = tf.cast(
+            self.backbone(flat, training=training), self.compute_dtype
+        )  # a given backbone keeps its own dtype
         sequence_features = tf.reshape(features, tf.concat([shape[:2], [-1]], 0))
         sequence_features.set_shape(images.shape[:2].concatenate(features.shape[-1:]))
         return sequence_features
