@@ -32,7 +32,8 @@ BAD_TRAIN_ARGUMENTS = [
     (["--diagnostics-every", "-5"], "`diagnostics_every` must be an integer >= 0; received diagnostics_every=-5"),
     (
         ["--protocol", "delayed_label", "--diagnostics-every", "5"],
-        "`diagnostics_every` is for the bootstrap protocol; received diagnostics_every=5",
+        "`diagnostics_every` reads the bootstrapped loss's terms; received diagnostics_every=5 with "
+        "protocol='delayed_label'",
     ),
     (
         ["--strategy", "multiworker", "--diagnostics-every", "5"],

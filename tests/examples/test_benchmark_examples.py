@@ -34,7 +34,8 @@ def test_the_configuration_is_valid_and_its_script_uses_it(example):
 
 
 def test_the_configurations_are_the_authors_settings():
-    mini, fc100 = read_config("mini_imagenet"), read_config("fc100")
+    mini, fc100 = make_config(read_config("mini_imagenet")), make_config(read_config("fc100"))
+    assert (mini["data_options"]["image_size"], fc100["data_options"]["image_size"]) == (84, 32)
     # train_miniimagenet_10shot_5bootstrap_srwm_conv4.sh: K = 10, K' = 5, KL weight 10
     assert (mini["k_shot"], mini["k_extra"], mini["beta1"], mini["beta2"], mini["beta3"]) == (10, 5, 1.0, 10.0, 1.0)
     # train_fc100_5shot_srwm_conv4.sh: the plain 5-shot SRWM learner, feed-forward 4 x 256

@@ -47,12 +47,23 @@ def test_the_demo_trains_its_preset():
     assert make_config(demo.DEMO_SETTINGS) == make_config(PRESETS["demo"])
 
 
+# Each step configuration of `kerasrwm bench train`: its preset and the keys it changes.
+BENCHMARK_PRESETS = {
+    "demo": ("demo", set()),
+    "omniglot": ("omniglot", {"k_shot", "backbone_channels"}),
+    "omniglot_authors": ("mini_imagenet", {"k_shot", "n_queries", "backbone_channels", "unknown_label"}),
+    "omniglot_authors_32": ("mini_imagenet", {"k_shot", "n_queries", "unknown_label"}),
+    "mini_imagenet": ("mini_imagenet", {"k_shot"}),
+}
+
+
 def test_the_benchmarks_derive_from_the_presets():
+    assert set(BENCHMARK_PRESETS) == set(bench_train.CONFIGURATIONS)
     for name, configuration in bench_train.CONFIGURATIONS.items():
-        preset = PRESETS[name]
-        differences = {"omniglot": {"k_shot", "backbone_channels"}, "mini_imagenet": {"k_shot"}}.get(name, set())
+        preset, differences = BENCHMARK_PRESETS[name]
+        expected = make_config({"preset": preset})
         settings = {**configuration["spec"], **configuration["learner"], "batch_size": configuration["batch_size"]}
-        assert {key for key, value in settings.items() if preset[key] != value} == differences, name
+        assert {key for key, value in settings.items() if expected[key] != value} == differences, name
 
 
 @pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*/config.json")), ids=lambda path: path.parent.name)
