@@ -93,11 +93,12 @@ class DelayedLabelLearner(EpisodicLearner):
     def serving_signature(self):
         """`predict_sequence(images, labels) -> {"logits": [B, L, n_way]}`, a prediction at every step.
 
-        `images` float32 `[B, L, h, w, c]` of the training size, `labels` int32 `[B, L]`, the
-        true labels in time order; B and L may vary from call to call. Step t's logits depend on
-        the images of steps <= t and the labels of steps < t only. The graph refuses, naming the
-        argument, images of another size, non-finite images, labels outside [0, n_way) and
-        labels whose [B, L] differs from the images'.
+        `images` float32 `[B, L, h, w, c]` of the training size with pixels in [0, 1] (8-bit
+        pixels divided by 255, as in training), `labels` int32 `[B, L]`, the true labels in time
+        order; B and L may vary from call to call but not be 0. Step t's logits depend on the
+        images of steps <= t and the labels of steps < t only. The graph refuses, naming the
+        argument, another rank, B or L of 0, images of another size, pixels that are not finite
+        or outside [0, 1], labels outside [0, n_way) and labels whose [B, L] differs from the images'.
         """
         image_shape = self.image_shape
         input_signature = [
