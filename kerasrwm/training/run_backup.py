@@ -55,13 +55,18 @@ class RunBackup(keras.callbacks.Callback):
         return self._newest()[0]
 
     def restore(self, model):
-        """Loads the newest backup into a built, compiled `model`; returns its epochs (0: nothing to load)."""
+        """Loads the newest backup into a built, compiled `model`; returns its epochs (0: nothing to load).
+
+        The optimizer's variables are created in the scope of the strategy that holds the model
+        (`model.distribute_strategy`), so a backup of any strategy resumes under any other.
+        """
         epochs, path = self._newest()
         if path is None:
             return 0
-        if not model.optimizer.built:
-            model.optimizer.build(model.trainable_variables)
-        model.load_weights(path)
+        with model.distribute_strategy.scope():
+            if not model.optimizer.built:
+                model.optimizer.build(model.trainable_variables)
+            model.load_weights(path)
         return epochs
 
     def on_epoch_end(self, epoch, logs=None):

@@ -1,11 +1,17 @@
-"""`RunBackup`: whole backups across a kill during the save; backups of Keras' BackupAndRestore."""
+"""`RunBackup`: whole backups across a kill during the save, resumed under any strategy; Keras' backups."""
 
 import os
+import pathlib
+import subprocess
+import sys
 
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
+from kerasrwm.training.distributed import LOGICAL_CPUS_VARIABLE
+from kerasrwm.training.experiment import load_trained
 from kerasrwm.training.run_backup import RunBackup
 from tests.training import faults
 
@@ -49,6 +55,24 @@ def test_a_kill_during_a_save_leaves_the_previous_backup_whole(tmp_path, monkeyp
     assert os.listdir(directory) == ["epoch-3"]
 
 
+@pytest.mark.parametrize("written_under, restored_under", [("none", "mirrored"), ("mirrored", "none")])
+def test_a_backup_restores_exactly_under_another_strategy(tmp_path, written_under, restored_under):
+    strategies = {"none": tf.distribute.get_strategy(), "mirrored": tf.distribute.MirroredStrategy(["/cpu:0"])}
+    directory = str(tmp_path / "backup")
+    with strategies[written_under].scope():
+        model = tiny_model()
+    model.fit(*DATA, epochs=2, verbose=0, callbacks=[RunBackup(directory)])
+    with strategies[restored_under].scope():
+        restored = tiny_model()
+    assert RunBackup(directory).restore(restored) == 2
+    for a, b in zip(restored.optimizer.variables, model.optimizer.variables, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+    for a, b in zip(restored.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    restored.fit(*DATA, epochs=3, initial_epoch=2, verbose=0)
+    assert int(restored.optimizer.iterations.numpy()) == 3
+
+
 def test_restores_a_backup_written_by_keras_backup_and_restore(tmp_path):
     directory = str(tmp_path / "backup")
     model = tiny_model()
@@ -63,3 +87,27 @@ def test_restores_a_backup_written_by_keras_backup_and_restore(tmp_path):
 
 def test_nothing_to_restore_in_a_new_directory(tmp_path):
     assert RunBackup(str(tmp_path / "none")).restore(tiny_model()) == 0
+
+
+@pytest.mark.slow
+def test_kills_resume_under_mirrored_and_across_none_and_mirrored(tmp_path):
+    from tests.training.strategy_resume_run import RESUMES
+    from tests.training.test_experiment import assert_same_run
+
+    root = pathlib.Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.training.strategy_resume_run", str(tmp_path)],
+        cwd=root,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", LOGICAL_CPUS_VARIABLE: "2"},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    # Weights, optimizer and BatchNorm moving statistics equal to the uninterrupted mirrored run.
+    assert_same_run(str(tmp_path / "mirrored-mirrored"), str(tmp_path / "mirrored"))
+    # A replica sees half the batch, so its BatchNorm statistics differ: across strategies, the
+    # run finishes from the backup (6 steps, not 4 more from scratch).
+    for killed_under, resumed_under in RESUMES[1:]:
+        _, model = load_trained(str(tmp_path / f"{killed_under}-{resumed_under}"), "last")
+        assert int(model.optimizer.iterations) == 6
