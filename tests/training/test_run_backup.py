@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from kerasrwm.training.distributed import LOGICAL_CPUS_VARIABLE
 from kerasrwm.training.experiment import load_trained
+from kerasrwm.training.run_backup import WEIGHTS_FILE
 from kerasrwm.training.run_backup import RunBackup
 from tests.training import faults
 
@@ -45,14 +46,73 @@ def test_a_kill_during_a_save_leaves_the_previous_backup_whole(tmp_path, monkeyp
         with pytest.raises(faults.SimulatedKill):
             model.fit(*DATA, epochs=4, verbose=0, callbacks=[snapshot, RunBackup(directory)])
     assert len(snapshot.weights) == 3
-    assert sorted(os.listdir(directory)) == [".epoch-3.tmp", "epoch-2"]
+    assert sorted(os.listdir(directory)) == [".epoch-3.tmp", "epoch-1", "epoch-2"]
     restored = tiny_model()
     assert RunBackup(directory).restore(restored) == 2
     assert int(restored.optimizer.iterations) == 2
     for a, b in zip(restored.get_weights(), snapshot.weights[1], strict=True):
         np.testing.assert_array_equal(a, b)
     model.fit(*DATA, epochs=3, initial_epoch=2, verbose=0, callbacks=[RunBackup(directory)])
-    assert os.listdir(directory) == ["epoch-3"]
+    assert sorted(os.listdir(directory)) == ["epoch-2", "epoch-3"]
+
+
+def truncate(path):
+    os.truncate(path, os.path.getsize(path) // 2)
+
+
+def flip_last_byte(path):
+    with open(path, "r+b") as file:
+        file.seek(-1, os.SEEK_END)
+        last = file.read(1)
+        file.seek(-1, os.SEEK_END)
+        file.write(bytes([last[0] ^ 0xFF]))
+
+
+@pytest.mark.parametrize("damage", [truncate, flip_last_byte, os.remove])
+def test_a_damaged_newest_backup_falls_back_to_the_previous_one_with_one_warning(tmp_path, damage):
+    directory = str(tmp_path / "backup")
+    model, snapshot = tiny_model(), Snapshot()
+    model.fit(*DATA, epochs=3, verbose=0, callbacks=[snapshot, RunBackup(directory)])
+    damage(os.path.join(directory, "epoch-3", WEIGHTS_FILE))
+    restored = tiny_model()
+    with pytest.warns(RuntimeWarning) as warned:
+        assert RunBackup(directory).restore(restored) == 2
+    assert len(warned) == 1
+    assert f"backup {directory}/epoch-3/{WEIGHTS_FILE} is damaged" in str(warned[0].message)
+    assert "resuming from the backup of epoch 2 instead" in str(warned[0].message)
+    assert int(restored.optimizer.iterations) == 2
+    for a, b in zip(restored.get_weights(), snapshot.weights[1], strict=True):
+        np.testing.assert_array_equal(a, b)
+    restored.fit(*DATA, epochs=3, initial_epoch=2, verbose=0, callbacks=[RunBackup(directory)])
+    assert sorted(os.listdir(directory)) == ["epoch-2", "epoch-3"]
+    again = tiny_model()
+    assert RunBackup(directory).restore(again) == 3
+    for a, b in zip(again.get_weights(), snapshot.weights[2], strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_no_whole_backup_left_is_refused_naming_the_files_and_the_fix(tmp_path):
+    directory = str(tmp_path / "backup")
+    tiny_model().fit(*DATA, epochs=2, verbose=0, callbacks=[RunBackup(directory)])
+    for epochs in (1, 2):
+        truncate(os.path.join(directory, f"epoch-{epochs}", WEIGHTS_FILE))
+    with pytest.raises(ValueError) as refused:
+        RunBackup(directory).restore(tiny_model())
+    message = str(refused.value)
+    assert "\n" not in message
+    for epochs in (1, 2):
+        assert f"backup {directory}/epoch-{epochs}/{WEIGHTS_FILE} is damaged (" in message
+    assert message.endswith(f"no whole backup is left: remove {directory} to restart the run from epoch 0.")
+
+
+def test_a_damaged_keras_backup_record_is_named(tmp_path):
+    directory = tmp_path / "backup"
+    directory.mkdir()
+    (directory / "training_metadata.json").write_text('{"epoch": ')
+    with pytest.raises(
+        ValueError, match=f"{directory}/training_metadata.json is damaged .*remove {directory} to restart"
+    ):
+        RunBackup(str(directory)).restore(tiny_model())
 
 
 @pytest.mark.parametrize("written_under, restored_under", [("none", "mirrored"), ("mirrored", "none")])
