@@ -5,6 +5,7 @@ import numpy as np
 from kerasrwm.data.source import SPLIT_NAMES
 from kerasrwm.data.sources.arrays import from_arrays
 from kerasrwm.data.sources.images import stack_images
+from kerasrwm.validation import check_boolean
 
 DEFAULT_SPLITS = {"train": "train", "test": "test"}  # e.g. Omniglot: background -> train, evaluation -> test
 
@@ -39,6 +40,7 @@ def load_tfds(
     Returns:
         A `Source`.
     """
+    download, verbose = check_boolean("download", download), check_boolean("verbose", verbose)
     splits = DEFAULT_SPLITS if splits is None else splits
     if not isinstance(splits, str) and not set(splits) <= set(SPLIT_NAMES):
         raise ValueError(f"`splits` keys must be among {SPLIT_NAMES}; received splits={splits!r}.")

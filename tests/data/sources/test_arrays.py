@@ -125,3 +125,17 @@ def test_labels_with_gaps_give_no_empty_classes():
     source = from_arrays(images, labels * 3, split_fractions=(0.5, 0.25, 0.25))
     assert source.class_names == ("0", "3", "6", "9")
     assert [list(source.class_splits[s]) for s in ("train", "validation", "test")] == [[0, 1], [2], [3]]
+
+
+@pytest.mark.parametrize("key", ["rotations", "drop_small_classes"])
+@pytest.mark.parametrize("value", ["no", "false", 1, None])
+def test_boolean_options_refuse_anything_but_a_bool_by_name(key, value):
+    images, labels = labelled_arrays(num_classes=4, images_per_class=2)
+    with pytest.raises(ValueError, match=f"`{key}` must be true or false; received {key}={value!r}"):
+        from_arrays(images, labels, **{key: value})
+
+
+def test_split_fractions_as_a_string_is_refused_by_name():
+    images, labels = labelled_arrays(num_classes=4, images_per_class=2)
+    with pytest.raises(ValueError, match=r"`split_fractions` must be three .*received split_fractions='0.6,0.2,0.2'"):
+        from_arrays(images, labels, split_fractions="0.6,0.2,0.2")
