@@ -3,7 +3,7 @@ and a quiet TensorFlow C++ log under the `kerasrwm` command.
 
 TensorFlow turns its oneDNN kernels on by default only on CPUs with AVX-512-class features; on
 AVX2-only CPUs (most cloud machines) it uses its generic kernels, with which a Conv-4 training
-step is 3-4x slower here. The switch is read once, when TensorFlow loads, so kerasrwm sets it at
+step is 4-5x slower (`kerasrwm bench train`, oneDNN held to AVX2: 4.8x; AVX-512: 3.4x). The switch is read once, when TensorFlow loads, so kerasrwm sets it at
 import when TensorFlow is not loaded yet and the user has not chosen; otherwise it tells the
 user once. `TF_ENABLE_ONEDNN_OPTS=0` keeps oneDNN off.
 """
@@ -53,7 +53,8 @@ def hint_if_onednn_off():
         return
     warnings.warn(
         "TensorFlow's oneDNN kernels are off on this CPU because TensorFlow was imported before "
-        "kerasrwm; Conv-4 training is then about 3x slower. Import kerasrwm first, or set "
+        "kerasrwm; a Conv-4 training step is then about 4-5x slower (4.8x measured with oneDNN held to AVX2). "
+        "Restart Python and import kerasrwm first, or set "
         f"{ONEDNN_VARIABLE}=1 before importing TensorFlow ({ONEDNN_VARIABLE}=0 silences this).",
         RuntimeWarning,
         stacklevel=3,
@@ -76,9 +77,38 @@ def require_tensorflow_backend(backend):
         )
 
 
+# Interpreter options that take the next argument as their value.
+_OPTIONS_WITH_VALUE = ("-W", "-X", "--check-hash-based-pycs")
+
+
+def module_run_as_main(interpreter_arguments):
+    """The MODULE of `python [options] -m MODULE ...`, or None for a script, `-c` or the prompt.
+
+    Args:
+        interpreter_arguments: the interpreter's own command line, `sys.orig_argv`.
+    """
+    arguments = list(interpreter_arguments[1:])
+    while arguments:
+        argument = arguments.pop(0)
+        if argument == "-m":
+            return arguments[0] if arguments else None
+        if argument.startswith("-m"):
+            return argument[2:]
+        if argument in _OPTIONS_WITH_VALUE:
+            arguments = arguments[1:]
+        elif argument == "-c" or not argument.startswith("-"):
+            return None
+    return None
+
+
 def running_cli():
-    """Whether this process is the `kerasrwm` console script or `python -m kerasrwm...`."""
-    return os.path.basename(sys.argv[0]) == "kerasrwm" or sys.argv[:1] == ["-m"]
+    """Whether this process is the `kerasrwm` console script or `python -m kerasrwm[.MODULE]`.
+
+    While `python -m` imports the packages above the module it runs, `sys.argv[0]` is `"-m"`
+    whatever the module, so the module is read from the interpreter's own arguments.
+    """
+    module = module_run_as_main(getattr(sys, "orig_argv", []))
+    return os.path.basename(sys.argv[0]) == "kerasrwm" or (module or "").partition(".")[0] == "kerasrwm"
 
 
 def quiet_tensorflow_for_cli():

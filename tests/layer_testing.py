@@ -16,18 +16,6 @@ import tensorflow as tf
 IMPLEMENTATIONS = ["loop", pytest.param("fused", marks=pytest.mark.requires_fused)]
 """Parametrize `implementation` with these: the fused case needs the op library."""
 
-MIXED_PRECISION_IMPLEMENTATIONS = [
-    "loop",
-    pytest.param(
-        "fused",
-        marks=[
-            pytest.mark.requires_fused,
-            pytest.mark.xfail(reason="issue 27: the fused op refuses float16", raises=ValueError, strict=True),
-        ],
-    ),
-]
-"""`IMPLEMENTATIONS` for a mixed-precision check: the fused op computes in float32/float64 only (issue 27)."""
-
 
 def srwm_parameters(heads, head_dim):
     """`SRWM`: per head the initial W_y, W_q, W_k (E x E) and w_b (E x 4); the bias-free output
@@ -220,8 +208,7 @@ def run_layer_test(
             order; None for a layer returning its outputs only.
         run_training_check: run `check_training_step` (on a copy, so that the other checks see
             the layer's own weights).
-        run_mixed_precision_check: run `check_mixed_precision`; a test that expects it to fail
-            (issue 27) turns it off and calls `check_mixed_precision` itself.
+        run_mixed_precision_check: run `check_mixed_precision`.
         weights_without_gradient: as in `check_training_step`.
 
     Checks, in order: `from_config(get_config())` reproduces the config; the outputs (and

@@ -1,15 +1,18 @@
 """`kerasrwm` command line: each bad input is one `kerasrwm: error:` line naming the argument."""
 
+import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
+from kerasrwm.cli import build_parser
 from kerasrwm.cli import main
-from kerasrwm.training.experiment import make_config
+from kerasrwm.training.configuration import make_config
 from tests.commands.tiny_run import TINY_FLAGS
 
 # (extra arguments of `kerasrwm train` after the tiny flags, expected part of the message);
@@ -124,3 +127,26 @@ def test_tensorflow_runtime_lines_only_when_verbose(verbose):
     assert result.returncode == 0, result.stderr
     assert "usage: kerasrwm evaluate" in result.stdout
     assert ("cpu_feature_guard" in result.stderr) == verbose, result.stderr
+
+
+def every_argument(parser, path=()):
+    """`(command path, flag or name, help)` of every argument of `parser` and its subcommands."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, subparser in action.choices.items():
+                yield from every_argument(subparser, (*path, name))
+        elif not isinstance(action, argparse._HelpAction):
+            yield " ".join(path), "/".join(action.option_strings) or action.dest, action.help
+
+
+def test_every_flag_has_a_help_line_that_is_more_than_its_default():
+    arguments = list(every_argument(build_parser(verbose=False)))
+    assert len(arguments) > 100  # every command's module was loaded
+    bare = [
+        (command, flag, text)
+        for command, flag, text in arguments
+        if not text or not re.sub(r"\(?default: [^)]*\)?", "", text).strip(" ;,")
+    ]
+    assert not bare, bare
+    helps = {flag: text for command, flag, text in arguments if command == "train"}
+    assert all(f"{form}:" in helps["--data"] for form in ("npz", "folder", "tfds"))

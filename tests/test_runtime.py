@@ -93,3 +93,40 @@ def test_a_non_tensorflow_keras_backend_is_refused_before_keras_loads(backend):
         "variable KERAS_BACKEND=tensorflow before importing keras (or kerasrwm)."
     )
     assert "Traceback" in result.stderr and "keras/src" not in result.stderr  # refused before Keras imports it
+
+
+@pytest.mark.parametrize(
+    "interpreter_arguments, module",
+    [
+        (["python", "-m", "kerasrwm", "train"], "kerasrwm"),
+        (["python", "-W", "ignore", "-X", "dev", "-m", "kerasrwm.cli", "--help"], "kerasrwm.cli"),
+        (["python", "-mpytest", "-q"], "pytest"),
+        (["python", "-u", "script.py", "-m", "kerasrwm"], None),
+        (["python", "-c", "import kerasrwm", "-m", "kerasrwm"], None),
+        (["python"], None),
+    ],
+)
+def test_module_run_as_main_reads_the_interpreter_arguments(interpreter_arguments, module):
+    assert runtime.module_run_as_main(interpreter_arguments) == module
+
+
+@pytest.mark.parametrize(
+    "argv, interpreter_arguments, cli",
+    [
+        (["/usr/bin/kerasrwm", "train"], ["python", "/usr/bin/kerasrwm", "train"], True),
+        (["-m"], ["python", "-m", "kerasrwm", "train"], True),
+        (["-m"], ["python", "-m", "kerasrwm.cli", "train"], True),
+        (["-m"], ["python", "-m", "pytest", "-q"], False),  # another package's `python -m` importing kerasrwm
+        (["-m"], ["python", "-m", "kerasrwmx"], False),
+    ],
+)
+def test_running_cli_is_the_console_script_or_python_m_kerasrwm_only(monkeypatch, argv, interpreter_arguments, cli):
+    monkeypatch.setattr(sys, "argv", argv)
+    monkeypatch.setattr(sys, "orig_argv", interpreter_arguments)
+    assert runtime.running_cli() is cli
+
+
+@pytest.mark.slow
+def test_python_m_kerasrwm_is_the_command_line():
+    result = subprocess.run([sys.executable, "-m", "kerasrwm", "--help"], capture_output=True, text=True, check=True)
+    assert result.stdout.startswith("usage: kerasrwm") and "train" in result.stdout

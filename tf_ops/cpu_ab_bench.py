@@ -29,7 +29,7 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 KERNELS = Path("kerasrwm") / "ops" / "kernels"
 sys.path.insert(0, str(REPOSITORY))
 
-from tests.reference.problems import random_problem  # noqa: E402
+from reference.problems import random_problem  # noqa: E402
 
 OUTPUT_NAMES = (
     "y",

@@ -38,8 +38,8 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 KERNELS = REPOSITORY / "kerasrwm" / "ops" / "kernels"
 sys.path.insert(0, str(REPOSITORY))
 
-from tests.reference import srwm_numpy  # noqa: E402
-from tests.reference.problems import random_problem  # noqa: E402
+from reference import srwm_numpy  # noqa: E402
+from reference.problems import random_problem  # noqa: E402
 
 
 def _load_gpu_limits():

@@ -34,18 +34,20 @@ class NaiveTwoPassLearner(BootstrappedLearner):
 
 
 def add_arguments(parser):
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--n-way", type=int, default=5)
-    parser.add_argument("--k-shot", type=int, default=5)
-    parser.add_argument("--k-extra", type=int, default=5)
-    parser.add_argument("--image-size", type=int, default=28)
-    parser.add_argument("--channels", type=int, default=1, help="image channels")
-    parser.add_argument("--hidden-size", type=int, default=128)
-    parser.add_argument("--num-layers", type=int, default=2)
-    parser.add_argument("--num-heads", type=int, default=8)
-    parser.add_argument("--ff-dim", type=int, default=512)
-    parser.add_argument("--implementation", default="auto", choices=["auto", "loop", "fused"])
-    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=16, help="episodes per step (default: 16)")
+    parser.add_argument("--n-way", type=int, default=5, help="classes per episode N (default: 5)")
+    parser.add_argument("--k-shot", type=int, default=5, help="support examples per class K (default: 5)")
+    parser.add_argument("--k-extra", type=int, default=5, help="extra examples per class K' (default: 5)")
+    parser.add_argument("--image-size", type=int, default=28, help="side of the square images, pixels (default: 28)")
+    parser.add_argument("--channels", type=int, default=1, help="image channels (default: 1)")
+    parser.add_argument("--hidden-size", type=int, default=128, help="model width D (default: 128)")
+    parser.add_argument("--num-layers", type=int, default=2, help="SRWM blocks (default: 2)")
+    parser.add_argument("--num-heads", type=int, default=8, help="SRWM heads per block (default: 8)")
+    parser.add_argument("--ff-dim", type=int, default=512, help="feed-forward width (default: 512)")
+    parser.add_argument(
+        "--implementation", default="auto", choices=["auto", "loop", "fused"], help="SRWM recurrence (default: auto)"
+    )
+    parser.add_argument("--repeats", type=int, default=10, help="timed steps of each variant (default: 10)")
 
 
 def _random_batch(args, support_length, extra_length):

@@ -31,68 +31,60 @@ from kerasrwm.data import EpisodeSpec
 from kerasrwm.data import episode_dataset
 from kerasrwm.data import load_source
 from kerasrwm.models import BootstrappedLearner
+from kerasrwm.training.presets import PRESETS
+from kerasrwm.training.tasks import ARCHITECTURE_KEYS
 from kerasrwm.validation import check_integer
 
 
-def _configuration(image_shape, k_shot, n_queries, **learner):
-    """A step configuration: 5-way episodes with 5 extra examples each, 16 episodes a batch.
+def _configuration(preset, image_shape, **changes):
+    """A step configuration from a preset (`kerasrwm.training.presets`) with `changes`.
 
     Args:
-        image_shape: `(height, width, channels)` of the images.
-        k_shot: support examples per class.
-        n_queries: query steps per episode.
-        **learner: `BootstrappedLearner` arguments (the architecture).
+        preset: the name of the preset: its episodes, batch size and architecture.
+        image_shape: `(height, width, channels)` of the images (a preset may leave its data open).
+        **changes: configuration keys that differ from the preset.
+
+    Returns:
+        `{"spec": EpisodeSpec arguments, "image_shape", "batch_size", "learner": architecture arguments}`.
     """
+    settings = {**PRESETS[preset], **changes}
     return {
-        "spec": {"n_way": 5, "k_shot": k_shot, "k_extra": 5, "n_queries": n_queries},
+        "spec": {key: settings[key] for key in ("n_way", "k_shot", "k_extra", "n_queries")},
         "image_shape": image_shape,
-        "batch_size": 16,
-        "learner": learner,
+        "batch_size": settings["batch_size"],
+        "learner": {key: settings[key] for key in ARCHITECTURE_KEYS if key in settings and key != "n_way"},
     }
 
 
-SMALL_STACK = {"hidden_size": 64, "num_layers": 2, "num_heads": 4, "ff_dim": 128}
-"""The sequence model of `kerasrwm demo`."""
-REFERENCE_STACK = {"hidden_size": 256, "num_layers": 3, "num_heads": 16, "ff_dim": 2048}
-"""The authors' SRWM stack of their mini-ImageNet model."""
 CONFIGURATIONS = {
     # `kerasrwm demo`: Conv-4 with 16 channels on 28x28 synthetic characters.
-    "demo": _configuration((28, 28, 1), k_shot=5, n_queries=4, backbone_channels=16, **SMALL_STACK),
-    # The Omniglot study (Table 2, right half): the authors' 64 Conv-4 channels.
-    "omniglot": _configuration((28, 28, 1), k_shot=10, n_queries=4, backbone_channels=64, **SMALL_STACK),
+    "demo": _configuration("demo", (28, 28, 1)),
+    # The Omniglot study (Table 2, right half): K = 10 and the authors' 64 Conv-4 channels.
+    "omniglot": _configuration("omniglot", (28, 28, 1), k_shot=10, backbone_channels=64),
     # The authors' bootstrapping recipe on Omniglot (examples/bootstrap_study_v3/authors_recipe.json before any
-    # reduction): 64 Conv-4 channels, the reference SRWM stack, dropout 0.1 in the backbone and the sequence model.
+    # reduction): their mini-ImageNet model (reference SRWM stack, dropout 0.1 in the backbone and the sequence
+    # model) with 64 Conv-4 channels, K = 10, 4 queries and the class-0 query token.
     "omniglot_authors": _configuration(
-        (28, 28, 1),
-        k_shot=10,
-        n_queries=4,
-        backbone_channels=64,
-        vision_dropout=0.1,
-        dropout=0.1,
-        unknown_label="class0",
-        **REFERENCE_STACK,
+        "mini_imagenet", (28, 28, 1), k_shot=10, n_queries=4, backbone_channels=64, unknown_label="class0"
     ),
-    # As the study runs it (authors_recipe.json): Conv-4 reduced to 32 channels, as in the study's v2 setting and
-    # the authors' own mini-ImageNet model; everything else the authors'.
+    # As the study runs it (authors_recipe.json): Conv-4 reduced to 32 channels, everything else the authors'.
     "omniglot_authors_32": _configuration(
-        (28, 28, 1),
-        k_shot=10,
-        n_queries=4,
-        backbone_channels=32,
-        vision_dropout=0.1,
-        dropout=0.1,
-        unknown_label="class0",
-        **REFERENCE_STACK,
+        "mini_imagenet", (28, 28, 1), k_shot=10, n_queries=4, backbone_channels=32, unknown_label="class0"
     ),
-    # mini-ImageNet shaped: 84x84 RGB, Conv-4 with 32 channels, the reference SRWM stack.
-    "mini_imagenet": _configuration((84, 84, 3), k_shot=10, n_queries=1, backbone_channels=32, **REFERENCE_STACK),
+    # The authors' mini-ImageNet model, at K = 10.
+    "mini_imagenet": _configuration("mini_imagenet", (84, 84, 3), k_shot=10),
 }
 
 PEAK_MATMUL_SIZE = 2048
 
 
 def add_arguments(parser):
-    parser.add_argument("--config", default="demo", choices=sorted(CONFIGURATIONS), help="step configuration")
+    parser.add_argument(
+        "--config",
+        default="demo",
+        choices=sorted(CONFIGURATIONS),
+        help="named configuration of the step (default: demo)",
+    )
     parser.add_argument("--repeats", type=int, default=20, help="timed calls of each part")
     parser.add_argument("--baseline", help="git revision to time the step against (A/B, alternating)")
     parser.add_argument("--rounds", type=int, default=8, help="A/B rounds with --baseline")
@@ -292,6 +284,6 @@ def run(args):
         from kerasrwm.benchmarks import train_ab
 
         figures["ab"] = train_ab.compare(
-            args.config, args.baseline, args.rounds, args.repeats, args.env, args.baseline_env
+            CONFIGURATIONS[args.config], args.baseline, args.rounds, args.repeats, args.env, args.baseline_env
         )
     return figures

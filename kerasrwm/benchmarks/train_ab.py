@@ -83,11 +83,11 @@ class _Worker:
         self.process.wait()
 
 
-def compare(config_name, revision, rounds, repeats, env=(), baseline_env=()):
+def compare(configuration, revision, rounds, repeats, env=(), baseline_env=()):
     """Step milliseconds of the working tree and of `revision`, alternating over `rounds`.
 
     Args:
-        config_name: a key of `kerasrwm.benchmarks.train.CONFIGURATIONS`.
+        configuration: a step configuration, a value of `kerasrwm.benchmarks.train.CONFIGURATIONS`.
         revision: a git revision of this checkout.
         rounds: timed rounds; each times `repeats` steps of each worker.
         env, baseline_env: `KEY=VALUE` environment of both workers and of the baseline only.
@@ -96,13 +96,10 @@ def compare(config_name, revision, rounds, repeats, env=(), baseline_env=()):
         A dict with each side's median step time, the median of the per-round ratios
         baseline / current, and both first-step losses.
     """
-    from kerasrwm.benchmarks.train import CONFIGURATIONS
-
     common = parse_environment(env, "--env")
     baseline_only = parse_environment(baseline_env, "--baseline-env")
     with tempfile.TemporaryDirectory() as directory:
         baseline_root = extract_revision(revision, directory)
-        configuration = CONFIGURATIONS[config_name]
         workers = {
             "current": _Worker(PACKAGE_ROOT, configuration, common),
             "baseline": _Worker(baseline_root, configuration, {**common, **baseline_only}),

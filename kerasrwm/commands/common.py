@@ -5,8 +5,10 @@ import json
 import sys
 
 from kerasrwm.argument_types import number_list
-from kerasrwm.training.experiment import DEFAULT_CONFIG
-from kerasrwm.training.experiment import make_config
+from kerasrwm.training.configuration import CONFIG_HELP
+from kerasrwm.training.configuration import DEFAULT_CONFIG
+from kerasrwm.training.configuration import make_config
+from kerasrwm.training.presets import PRESETS
 
 # Keys whose default is None, with the type of their values.
 OPTIONAL_TYPES = {"learning_rate": float, "validation_k_shot": int, "steps_per_epoch": int}
@@ -35,9 +37,28 @@ def _jit_compile(text):
     return text if text == "auto" else _parse_value(text)
 
 
+def _format_default(value):
+    """`value` as it is typed on the command line: true, 1,5,10, synthetic."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list):
+        return ",".join(map(str, value)) or "none"
+    return str(value)
+
+
 def add_config_arguments(parser, skip=()):
     """Adds `--config FILE`, `--data-option KEY=VALUE` and one flag per `DEFAULT_CONFIG` key."""
-    parser.add_argument("--config", help="JSON file of configuration overrides (flags take precedence)")
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="JSON file of configuration overrides: an object whose keys are the flags below with _ for - "
+        "(the flags take precedence)",
+    )
+    parser.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        help="named configuration (kerasrwm.training.presets) under the --config file and the flags",
+    )
     parser.add_argument(
         "--data-option",
         action="append",
@@ -59,7 +80,8 @@ def add_config_arguments(parser, skip=()):
             value_type = OPTIONAL_TYPES[key]
         else:
             value_type = type(default)
-        parser.add_argument(_flag(key), dest=key, type=value_type, default=None, help=f"default: {default!r}")
+        shown = "" if default is None else f" (default: {_format_default(default)})"
+        parser.add_argument(_flag(key), dest=key, type=value_type, default=None, help=CONFIG_HELP[key] + shown)
 
 
 def _read_config_file(path):
@@ -79,8 +101,10 @@ def _read_config_file(path):
 
 
 def config_from_args(args):
-    """The configuration: defaults, then the `--config` file, then the flags given."""
+    """The configuration: defaults, then the preset, then the `--config` file, then the flags given."""
     overrides = _read_config_file(args.config) if args.config else {}
+    if args.preset:
+        overrides["preset"] = args.preset
     data_options = dict(overrides.get("data_options", {}))
     data_options.update(dict(args.data_option))
     if data_options:
@@ -98,7 +122,7 @@ def add_model_argument(parser):
         "--model",
         choices=("best", "last"),
         default="best",
-        help="the epoch with the best validation student accuracy (best.keras, default) or the latest (model.keras)",
+        help="the epoch with the best validation score (best.keras, default) or the latest (model.keras)",
     )
 
 

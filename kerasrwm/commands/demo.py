@@ -8,28 +8,14 @@ evaluated at several K_test on the same fixed test episodes.
 import os
 
 from kerasrwm.argument_types import number_list
+from kerasrwm.training.configuration import make_config
 from kerasrwm.training.evaluation import evaluate_runs
 from kerasrwm.training.evaluation import write_results
-from kerasrwm.training.experiment import make_config
 from kerasrwm.training.experiment import train
 from kerasrwm.training.k_test_sweep import format_settings_table
 
-DEMO_SETTINGS = {
-    "data": "synthetic",
-    "data_options": {"num_classes": 400, "image_size": 28},
-    "n_way": 5,
-    "k_shot": 5,
-    "k_extra": 5,
-    "n_queries": 4,
-    "hidden_size": 64,
-    "num_layers": 2,
-    "num_heads": 4,
-    "ff_dim": 128,
-    "backbone_channels": 16,
-    "batch_size": 16,
-    "learning_rate": 1e-3,
-    "validation_episodes": 128,
-}
+# The preset's data, model and optimiser; the demo sets the loss weights and the steps.
+DEMO_SETTINGS = {"preset": "demo"}
 
 
 def add_arguments(parser):
@@ -37,8 +23,8 @@ def add_arguments(parser):
     parser.add_argument("--steps", type=int, default=1000, help="training steps of each learner")
     parser.add_argument("--beta2", type=float, default=1.0, help="distillation weight of the bootstrapped learner")
     parser.add_argument("--k-test", type=number_list(int), default=[1, 5, 10], help="comma-separated K_test values")
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--episodes", type=int, default=128)
+    parser.add_argument("--runs", type=int, default=3, help="evaluation runs, mean ± std over runs (default: 3)")
+    parser.add_argument("--episodes", type=int, default=128, help="test episodes per run (default: 128)")
 
 
 def run(args):

@@ -1,4 +1,4 @@
-"""`kerasrwm train`: train (or resume) a bootstrapped SRWM learner into an output directory."""
+"""`kerasrwm train`: train (or resume) the learner of a protocol (bootstrap or delayed_label) into a run directory."""
 
 from kerasrwm.commands.common import add_config_arguments
 from kerasrwm.commands.common import config_from_args

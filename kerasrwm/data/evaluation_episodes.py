@@ -63,7 +63,8 @@ class EvaluationEpisodes:
 
     def dataset(self):
         """All runs, run after run, as one finite dataset of `runs * episodes / batch_size` batches."""
-        batches = tf.data.Dataset.range(self.runs).flat_map(self._run_batches)
+        # int32 run numbers: the keys `run(index)` folds in from a Python int.
+        batches = tf.data.Dataset.range(self.runs, output_type=tf.int32).flat_map(self._run_batches)
         batches = batches.apply(tf.data.experimental.assert_cardinality(self.runs * self.episodes // self.batch_size))
         return with_pipeline_options(batches)
 

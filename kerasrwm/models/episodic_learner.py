@@ -170,6 +170,16 @@ class EpisodicLearner(keras.Model):
         self.image_shape = tuple(images_shape[2:])
         self.learner.build(images_shape)
 
+    def build_from_config(self, config):
+        """Builds from a saved build config; a compiled learner's optimizer too, so saved weights load whole."""
+        super().build_from_config(config)
+        self._build_optimizer()
+
+    def _build_optimizer(self):
+        optimizer = getattr(self, "optimizer", None)  # None until compiled
+        if optimizer is not None and not optimizer.built:
+            optimizer.build(self.trainable_variables)
+
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         """Checks the first batch of every entry point and builds the model from it, eagerly.
 
@@ -193,9 +203,7 @@ class EpisodicLearner(keras.Model):
                 self.build({key: _dims(value) for key, value in batch.items()})
             if self.TARGET_KEY in batch:
                 self._build_compiled_metrics(batch)
-            optimizer = getattr(self, "optimizer", None)  # None until compiled
-            if optimizer is not None and not optimizer.built:
-                optimizer.build(self.trainable_variables)
+            self._build_optimizer()
 
     def predict(self, x, *args, **kwargs):
         """`keras.Model.predict`; checks the first batch and builds the model from it first."""
@@ -245,7 +253,7 @@ class EpisodicLearner(keras.Model):
         """Recompiles a loaded learner as it was compiled (Keras skips this for a custom `compile`)."""
         self.compile(**keras.saving.deserialize_keras_object(config))
         if self.built:
-            self.optimizer.build(self.trainable_variables)
+            self._build_optimizer()
 
     def _compile_metric_containers(self):
         """Keras's container of the metrics passed to `compile` (an empty list when none)."""

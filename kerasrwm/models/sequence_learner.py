@@ -100,18 +100,21 @@ class SequenceLearner(keras.layers.Layer):
                 f"sequence_layer='srwm'; received sequence_layer={sequence_layer!r}."
             )
         if isinstance(backbone, str):
-            backbone_kwargs = {"dropout": self.vision_dropout}
+            backbone_kwargs = {"dropout": self.vision_dropout, "dtype": self.dtype_policy}
             if backbone == "conv4":
                 backbone_kwargs["channels"] = self.backbone_channels
             self.backbone = get_backbone(backbone, **backbone_kwargs)
         else:
             self.backbone = get_backbone(backbone)
         self.input_projection = keras.layers.Dense(
-            self.hidden_size, kernel_initializer=torch_linear_initializer(), name="input_projection"
+            self.hidden_size,
+            kernel_initializer=torch_linear_initializer(),
+            dtype=self.dtype_policy,
+            name="input_projection",
         )
         self.blocks = [self._make_block(index) for index in range(self.num_layers)]
         self.classifier = keras.layers.Dense(
-            self.n_way, kernel_initializer=torch_linear_initializer(), name="classifier"
+            self.n_way, kernel_initializer=torch_linear_initializer(), dtype=self.dtype_policy, name="classifier"
         )
 
     def _make_block(self, index):
@@ -128,13 +131,17 @@ class SequenceLearner(keras.layers.Layer):
                 implementation=self.implementation,
                 hand_off_gradient=self.hand_off_gradient,
                 return_state=True,
+                dtype=self.dtype_policy,
                 name=name,
             )
+        dtype = self.dtype_policy
         if self.sequence_layer == "deltanet":
-            layer = DeltaNet(self.num_heads, head_dim, dropout=self.dropout, return_state=True, name="deltanet")
+            layer = DeltaNet(
+                self.num_heads, head_dim, dropout=self.dropout, return_state=True, dtype=dtype, name="deltanet"
+            )
         else:
-            layer = ResidualLSTM(dropout=self.dropout, return_state=True, name="lstm")
-        return SequenceBlock(layer, self.ff_dim, dropout=self.dropout, return_state=True, name=name)
+            layer = ResidualLSTM(dropout=self.dropout, return_state=True, dtype=dtype, name="lstm")
+        return SequenceBlock(layer, self.ff_dim, dropout=self.dropout, return_state=True, dtype=dtype, name=name)
 
     @property
     def parts(self):
@@ -158,7 +165,9 @@ class SequenceLearner(keras.layers.Layer):
         """Backbone features of `[batch, length, h, w, c]` images → `[batch, length, features]`."""
         shape = tf.shape(images)
         flat = tf.reshape(images, tf.concat([[-1], shape[2:]], 0))
-        features = self.backbone(flat, training=training)
+        features = tf.cast(
+            self.backbone(flat, training=training), self.compute_dtype
+        )  # a given backbone keeps its own dtype
         sequence_features = tf.reshape(features, tf.concat([shape[:2], [-1]], 0))
         sequence_features.set_shape(images.shape[:2].concatenate(features.shape[-1:]))
         return sequence_features

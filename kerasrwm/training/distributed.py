@@ -22,9 +22,11 @@ import tempfile
 import keras
 import tensorflow as tf
 
+from kerasrwm.training.run_directory import CHECKPOINT_DIR
+from kerasrwm.training.run_directory import LOG_DIR
+
 STRATEGIES = ("none", "mirrored", "multiworker")
 LOGICAL_CPUS_VARIABLE = "KERASRWM_LOGICAL_CPUS"
-CHECKPOINT_DIR = "checkpoints"
 TF_CONFIG_EXAMPLE = '{"cluster": {"worker": ["host0:port", "host1:port"]}, "task": {"type": "worker", "index": 0}}'
 
 
@@ -60,7 +62,7 @@ def check_tf_config(text):
     """Raises `ValueError` unless `text` is a `TF_CONFIG` naming a cluster and this task in it."""
     if not text:
         raise ValueError(
-            f"`--strategy multiworker` reads the cluster from the `TF_CONFIG` environment variable, "
+            f"`strategy` 'multiworker' reads the cluster from the `TF_CONFIG` environment variable, "
             f"which is not set; set it on every worker, e.g. {TF_CONFIG_EXAMPLE}."
         )
     try:
@@ -104,7 +106,16 @@ def check_global_batch(batch_size, num_replicas):
 
 
 def fit_multiworker(
-    model, strategy, dataset_fn, validation_data, output_dir, epochs, steps_per_epoch, callbacks=(), verbose=1
+    model,
+    strategy,
+    dataset_fn,
+    validation_data,
+    output_dir,
+    epochs,
+    steps_per_epoch,
+    callbacks=(),
+    verbose=1,
+    evaluation_terms=None,
 ):
     """Trains `model` under `strategy` like `fit`, resuming from the last checkpoint in `output_dir`.
 
@@ -114,13 +125,15 @@ def fit_multiworker(
     replicas. BatchNorm normalises each replica's batch with its own statistics, and each
     replica updates its own copy of the moving statistics; at the end of each epoch these
     copies are replaced by their mean over replicas, so that all workers hold the same
-    weights. Then every worker saves a `tf.train.Checkpoint` of the model and optimiser (the
-    chief into `output_dir/checkpoints`, the others into a temporary directory that they
-    delete), and the chief alone evaluates `validation_data`, writes TensorBoard scalars
-    (`logs/train`, `logs/validation`, tags `epoch_<metric>`, as `fit` does) and `model.keras`.
+    weights. Then the chief alone evaluates `validation_data` and writes TensorBoard scalars
+    (`logs/train`, `logs/validation`, tags `epoch_<metric>`, as `fit` does), the callbacks'
+    `on_epoch_end` runs with the training and `val_` logs, and last every worker saves a
+    `tf.train.Checkpoint` of the model and optimiser (the chief into `output_dir/checkpoints`,
+    the others into a temporary directory that they delete): an epoch counts as done only once
+    the callbacks (e.g. the model files) are through with it.
 
     Args:
-        model: a compiled `BootstrappedLearner`, built (called once) in `strategy.scope()`.
+        model: a compiled learner, built (called once) in `strategy.scope()`.
         strategy: a `tf.distribute.Strategy`, usually `MultiWorkerMirroredStrategy`.
         dataset_fn: `dataset_fn(input_context, start_step)`: the dataset of one input pipeline,
             of per-replica batches, starting at global step `start_step`.
@@ -128,9 +141,13 @@ def fit_multiworker(
         output_dir: the run directory.
         epochs: total epochs; a resumed run trains only the remaining ones.
         steps_per_epoch: steps per epoch (checkpoints are written at epoch ends).
-        callbacks: Keras callbacks; only `on_train_begin/end` and `on_epoch_begin/end` are
-            called. A callback that sets `model.stop_training` must do so on every worker.
+        callbacks: Keras callbacks; `on_train_begin/end`, `on_epoch_begin/end` and
+            `on_train_batch_begin/end` (with the step's metrics, the same on every worker) are
+            called. A callback that stops training (setting `model.stop_training` or raising)
+            must do so on every worker; the training metrics are the same on all of them.
         verbose: print one line per epoch on the chief if true.
+        evaluation_terms: `evaluation_terms(model, batch)`, the dict of scalars averaged over the
+            validation batches (default: `model.compute_loss_terms(batch, training=False)`).
 
     Returns:
         `model`, trained.
@@ -138,7 +155,9 @@ def fit_multiworker(
     chief = is_chief(strategy)
     with strategy.scope():
         model.optimizer.build(model.trainable_variables)
-    checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
+    # The weights by list: a Keras 3 model contributes no variable of its own to a `tf.train.Checkpoint`
+    # (the optimizer holds the trainable ones), so BatchNorm's moving statistics would be lost.
+    checkpoint = tf.train.Checkpoint(weights=model.weights, optimizer=model.optimizer)
     latest = tf.train.latest_checkpoint(os.path.join(output_dir, CHECKPOINT_DIR))
     if latest:
         checkpoint.restore(latest).assert_existing_objects_matched()
@@ -151,7 +170,8 @@ def fit_multiworker(
         return {name: strategy.reduce("MEAN", value, axis=None) for name, value in metrics.items()}
 
     average_statistics = _replica_averager(strategy, model)
-    evaluate_batch = tf.function(lambda batch: model.compute_loss_terms(batch, training=False))
+    evaluation_terms = evaluation_terms or (lambda model, batch: model.compute_loss_terms(batch, training=False))
+    evaluate_batch = tf.function(lambda batch: evaluation_terms(model, batch))
     writers = _summary_writers(output_dir) if chief else None
     callback_list = keras.callbacks.CallbackList(list(callbacks), model=model)
     model.stop_training = False
@@ -159,20 +179,20 @@ def fit_multiworker(
     for epoch in range(start_step // steps_per_epoch, epochs):
         callback_list.on_epoch_begin(epoch)
         model.reset_metrics()
-        for _ in range(steps_per_epoch):
-            logs = train_function(batches)
-        logs = {name: float(value) for name, value in logs.items()}
+        for step in range(steps_per_epoch):
+            callback_list.on_train_batch_begin(step)
+            logs = {name: float(value) for name, value in train_function(batches).items()}
+            callback_list.on_train_batch_end(step, logs)
         average_statistics()
         if chief:
             validation_logs = _evaluate(evaluate_batch, validation_data)
             learning_rate = float(tf.convert_to_tensor(model.optimizer.learning_rate))
             _write_summaries(writers, epoch, logs, validation_logs, learning_rate)
             logs.update({f"val_{name}": value for name, value in validation_logs.items()})
-            model.save(os.path.join(output_dir, "model.keras"))
             if verbose:
                 print(f"Epoch {epoch + 1}/{epochs} - " + " - ".join(f"{k}: {v:.4f}" for k, v in sorted(logs.items())))
-        _save_checkpoint(checkpoint, output_dir, chief, step=(epoch + 1) * steps_per_epoch)
         callback_list.on_epoch_end(epoch, logs)
+        _save_checkpoint(checkpoint, output_dir, chief, step=(epoch + 1) * steps_per_epoch)
         if model.stop_training:
             break
     callback_list.on_train_end()
@@ -209,7 +229,7 @@ def _evaluate(evaluate_batch, dataset):
 
 
 def _summary_writers(output_dir):
-    logs = os.path.join(output_dir, "logs")
+    logs = os.path.join(output_dir, LOG_DIR)
     return {split: tf.summary.create_file_writer(os.path.join(logs, split)) for split in ("train", "validation")}
 
 

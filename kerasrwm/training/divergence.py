@@ -37,7 +37,7 @@ class StopOnDivergence(keras.callbacks.Callback):
         if names:
             raise TrainingDiverged(
                 f"training diverged: {', '.join(names)} not finite at {moment()}; the run is not finished. "
-                "Lower --learning-rate (or the loss weights) and train into a new --output."
+                "Lower `learning_rate` (or the loss weights) and train into a new run directory."
             )
 
     def on_train_batch_end(self, batch, logs=None):

@@ -8,9 +8,11 @@ import os
 from kerasrwm.data import load_source
 from kerasrwm.training.atomic_files import write_atomically
 from kerasrwm.training.atomic_files import write_json_atomically
-from kerasrwm.training.experiment import load_trained
 from kerasrwm.training.k_test_sweep import k_test_sweep
 from kerasrwm.training.k_test_sweep import summarize_over_seeds
+from kerasrwm.training.run_directory import load_trained
+from kerasrwm.training.tasks import TASKS
+from kerasrwm.training.tasks import get_task
 
 
 def evaluate_runs(run_dirs, k_tests, runs, episodes, batch_size, split, seed, verbose=1, which="best"):
@@ -18,11 +20,12 @@ def evaluate_runs(run_dirs, k_tests, runs, episodes, batch_size, split, seed, ve
     results = {}
     for run_dir in run_dirs:
         config, model = load_trained(run_dir, which)
-        if config["protocol"] != "bootstrap":
+        if not get_task(config["protocol"]).sweeps_k_test:
+            sweepable = tuple(name for name, task in TASKS.items() if task.sweeps_k_test)
             raise ValueError(
-                f"run {run_dir!r} was trained with protocol={config['protocol']!r}; `evaluate` sweeps K_test "
-                "of runs with protocol='bootstrap' (a delayed-label run reports accuracy by occurrence in its "
-                "validation logs)."
+                f"run {run_dir!r} was trained with protocol={config['protocol']!r}, whose learner is not an "
+                f"episodic K-shot learner; `evaluate` sweeps K_test of runs with a protocol in {sweepable} "
+                "(the run's validation logs hold its own scores)."
             )
         store = load_source(config["data"], **config["data_options"]).split(split)
         results[run_dir] = k_test_sweep(

@@ -34,7 +34,7 @@ class RunLock:
                 owner = file.read().strip() or "unknown"
                 file.close()
                 raise ValueError(
-                    f"`--output` {self.directory!r} is in use by another trainer (process {owner}, "
+                    f"The run directory {self.directory!r} is in use by another trainer (process {owner}, "
                     f"lock file {self.path}); wait for it to end or use another directory."
                 ) from None
             # A releasing owner may have removed the file between our open and our lock.

@@ -24,13 +24,19 @@ import keras_tuner as kt
 from kerasrwm.data import load_source
 from kerasrwm.training.atomic_files import write_json_atomically
 from kerasrwm.training.experiment import build_learner
-from kerasrwm.training.experiment import episode_spec
 from kerasrwm.training.experiment import training_stream
 from kerasrwm.training.experiment import validation_episodes
+from kerasrwm.training.tasks import TASKS
+from kerasrwm.training.tasks import episode_spec
+from kerasrwm.training.tasks import get_task
 from kerasrwm.validation import check_integer
 
-OBJECTIVE = "val_student_accuracy"
 PROJECT_NAME = "kerastuner"
+TUNED_KEYS = ("beta2", "k_extra")
+# The protocols whose configuration has the tuned keys (the bootstrap protocol); a search is scored
+# by their metric that picks the best model.
+TUNABLE = tuple(name for name, task in TASKS.items() if set(TUNED_KEYS) <= set(task.config_keys))
+OBJECTIVE = TASKS[TUNABLE[0]].monitor
 
 
 def check_values(name, values, value_type):
@@ -59,7 +65,7 @@ class BootstrapHyperModel(kt.HyperModel):
     """The bootstrapped learner of a configuration, with beta2 and K' left to the tuner.
 
     Args:
-        config: a full configuration (`kerasrwm.training.experiment.make_config`); every
+        config: a full configuration (`kerasrwm.training.configuration.make_config`); every
             setting but `beta2` and `k_extra` is the same in every trial.
         beta2_values: the distillation weights to try (numbers >= 0).
         k_extra_values: the extra shots K' per class to try (integers >= 0).
@@ -77,9 +83,9 @@ class BootstrapHyperModel(kt.HyperModel):
 
     def __init__(self, config, beta2_values, k_extra_values, beta2_start_values=None):
         super().__init__(name="bootstrapped_learner")
-        if config["protocol"] != "bootstrap":
+        if not set(TUNED_KEYS) <= set(get_task(config["protocol"]).config_keys):
             raise ValueError(
-                f"`tune` searches beta2 and K' of the bootstrap protocol; received protocol={config['protocol']!r}."
+                f"`tune` searches beta2 and K' of a protocol in {TUNABLE}; received protocol={config['protocol']!r}."
             )
         self.config = config
         self.beta2_values = check_values("beta2_values", beta2_values, float)
@@ -157,9 +163,6 @@ def _check_k_extra(config, train_store, k_extra_values):
         ) from error
 
 
-TUNED_KEYS = ("beta2", "k_extra")
-
-
 def _search_settings(settings):
     """`settings` as JSON data, without the configuration's keys that the tuner sets: `beta2`, `k_extra` and,
     when it is searched, `beta2_start_step`."""
@@ -217,7 +220,7 @@ def tune(config, beta2_values, k_extra_values, max_trials, output_dir, verbose=1
     `output_dir` resumes (see the module docstring).
 
     Args:
-        config: a full configuration (`kerasrwm.training.experiment.make_config`).
+        config: a full configuration (`kerasrwm.training.configuration.make_config`).
         beta2_values: distillation weights to try (numbers >= 0).
         k_extra_values: extra shots K' per class to try (integers >= 0).
         max_trials: the most trials of the whole search, finished ones included.

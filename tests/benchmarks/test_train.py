@@ -24,10 +24,14 @@ def test_demo_flops_by_hand():
     assert train.step_flops("demo") == backbone + sequence
 
 
-def test_parts_compute_the_step_gradients():
+def test_parts_compute_the_step_gradients(monkeypatch):
     """The backbone and sequence parts differentiate the same loss pieces as the train step."""
+    demo = train.CONFIGURATIONS["demo"]
+    tiny = {"backbone_channels": 4, "hidden_size": 8, "num_layers": 1, "num_heads": 2, "ff_dim": 8}
+    tiny_demo = {**demo, "image_shape": (16, 16, 1), "batch_size": 2, "learner": {**demo["learner"], **tiny}}
+    monkeypatch.setitem(train.CONFIGURATIONS, "demo", tiny_demo)
     model = train.build_learner("demo")
-    batch = {key: value[:2] for key, value in train.random_batch("demo").items()}
+    batch = train.random_batch("demo")
     train.compiled_train_step(model, batch)
     backbone, sequence, optimizer = train._part_functions(model, batch)
     backbone_variables = model.learner.backbone.trainable_variables
@@ -58,7 +62,7 @@ def test_unknown_revision_is_named():
 @pytest.mark.slow
 def test_ab_workers_start_from_the_same_loss():
     """The working tree against itself (HEAD): same weights and batch give the same first loss."""
-    result = train_ab.compare("demo", "HEAD", rounds=1, repeats=1)
+    result = train_ab.compare(train.CONFIGURATIONS["demo"], "HEAD", rounds=1, repeats=1)
     assert result["current_first_loss"] == pytest.approx(result["baseline_first_loss"], rel=1e-5)
     assert result["current_step_ms"] > 0 and result["baseline_step_ms"] > 0
 

@@ -16,7 +16,7 @@ from kerasrwm.cli import main
 from kerasrwm.data import load_source
 from kerasrwm.models import DelayedLabelLearner
 from kerasrwm.training import k_test_sweep
-from kerasrwm.training.experiment import load_trained
+from kerasrwm.training.run_directory import load_trained
 from tests.commands.tiny_run import TINY_FLAGS
 from tests.commands.tiny_run import tiny_config
 from tests.training.test_experiment import assert_same_run
@@ -198,4 +198,5 @@ def test_delayed_label_export_returns_the_per_step_logits(delayed_label_run, tmp
 @pytest.mark.slow
 def test_evaluate_refuses_a_delayed_label_run(delayed_label_run, capsys):
     assert main(["evaluate", delayed_label_run]) == 2
-    assert "was trained with protocol='delayed_label'; `evaluate` sweeps K_test" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert "was trained with protocol='delayed_label', whose learner is not an episodic K-shot learner" in error

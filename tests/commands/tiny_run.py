@@ -1,11 +1,14 @@
 """A tiny training configuration for command tests, and a script entry that trains it.
 
-Run as `python -m tests.commands.tiny_run DIR [MOMENT OCCURRENCE]`: trains into DIR and, when a
-moment of `tests.training.faults` is given, kills the process (os._exit(17)) there.
+Run as `python -m tests.commands.tiny_run DIR [MOMENT OCCURRENCE] [--protocol P] [--strategy S]
+[--set KEY=JSON ...]`: trains the tiny configuration of protocol P (default bootstrap), with the
+keys set, into DIR under strategy S (default none) and, when a moment of `tests.training.faults` is
+given, kills the process (os._exit(17)) there.
 """
 
+import argparse
+import json
 import os
-import sys
 
 TINY_FLAGS = [
     "--data",
@@ -45,22 +48,35 @@ TINY_FLAGS = [
 ]
 
 
-def tiny_config():
+def tiny_config(protocol="bootstrap"):
+    """The configuration of `TINY_FLAGS` under `protocol`, without a K_test sweep where it has none."""
     from kerasrwm.cli import build_parser
     from kerasrwm.commands.common import config_from_args
+    from kerasrwm.training.tasks import get_task
 
-    return config_from_args(build_parser().parse_args(["train", "--output", "unused", *TINY_FLAGS]))
+    flags = TINY_FLAGS if get_task(protocol).sweeps_k_test else TINY_FLAGS[: TINY_FLAGS.index("--k-test-sweep")]
+    arguments = ["train", "--output", "unused", *flags, "--protocol", protocol]
+    return config_from_args(build_parser().parse_args(arguments))
 
 
 if __name__ == "__main__":
     from kerasrwm.training.experiment import train
     from tests.training import faults
 
+    parser = argparse.ArgumentParser()
+    parser.add_argument("run_dir")
+    parser.add_argument("moment", nargs="*")
+    parser.add_argument("--protocol", default="bootstrap")
+    parser.add_argument("--strategy", default="none")
+    parser.add_argument("--set", action="append", default=[], type=lambda text: text.split("=", 1))
+    args = parser.parse_args()
+    config = {**tiny_config(args.protocol), **{key: json.loads(value) for key, value in args.set}}
     callbacks = []
-    if len(sys.argv) > 2:
+    if args.moment:
 
         def patch_replace(function):
             os.replace = function
 
-        callbacks = faults.install((sys.argv[2], int(sys.argv[3])), lambda: os._exit(17), patch_replace)
-    train(tiny_config(), sys.argv[1], callbacks=callbacks, verbose=0)
+        name, occurrence = args.moment
+        callbacks = faults.install((name, int(occurrence)), lambda: os._exit(17), patch_replace)
+    train(config, args.run_dir, callbacks=callbacks, verbose=0, strategy=args.strategy)

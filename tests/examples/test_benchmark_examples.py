@@ -8,7 +8,7 @@ import pytest
 
 from kerasrwm.cli import main
 from kerasrwm.data.benchmarks import prepare_dataset
-from kerasrwm.training.experiment import make_config
+from kerasrwm.training.configuration import make_config
 from tests.data.benchmarks import fake_sources
 
 EXAMPLES = pathlib.Path(__file__).parents[2] / "examples"

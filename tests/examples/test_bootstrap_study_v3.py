@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from kerasrwm.training.configuration import make_config
 from kerasrwm.training.experiment import build_learner
-from kerasrwm.training.experiment import make_config
 from tests.examples.test_bootstrap_study_v2 import write_evaluation
 
 STUDY = pathlib.Path(__file__).parents[2] / "examples" / "bootstrap_study_v3"

@@ -6,12 +6,12 @@ import pytest
 import tensorflow as tf
 
 from kerasrwm.layers import DeltaNet
+from reference import delta_net_numpy
+from reference.finite_differences import numerical_gradient
 from tests.layer_testing import delta_net_parameters
 from tests.layer_testing import run_layer_test
 from tests.layer_testing import stacked_pair_round_trip
 from tests.layers.state_continuation import assert_two_parts_equal_one_pass
-from tests.reference import delta_net_numpy
-from tests.reference.finite_differences import numerical_gradient
 
 
 def built_layer(num_heads, head_dim, width, seed=0, **kwargs):

@@ -4,9 +4,9 @@ import numpy as np
 import tensorflow as tf
 
 from kerasrwm.layers import FeedForward
+from reference.normalization import layer_norm
 from tests.layer_testing import feed_forward_parameters
 from tests.layer_testing import run_layer_test
-from tests.reference.normalization import layer_norm
 
 
 def test_matches_numpy_pre_layer_norm_block():

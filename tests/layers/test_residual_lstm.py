@@ -5,13 +5,13 @@ import pytest
 import tensorflow as tf
 
 from kerasrwm.layers import ResidualLSTM
+from reference import lstm_numpy
+from reference.finite_differences import numerical_gradient
+from reference.normalization import layer_norm
 from tests.layer_testing import residual_lstm_parameters
 from tests.layer_testing import run_layer_test
 from tests.layer_testing import stacked_pair_round_trip
 from tests.layers.state_continuation import assert_two_parts_equal_one_pass
-from tests.reference import lstm_numpy
-from tests.reference.finite_differences import numerical_gradient
-from tests.reference.normalization import layer_norm
 
 
 def numpy_residual_lstm(layer, inputs, h, c, kernel=None):

@@ -81,9 +81,11 @@ def test_evaluate_reports_loss_and_accuracy_by_occurrence():
         "accuracy_occurrence_2": correct[occurrences == 1].mean(),
         "accuracy_occurrence_3": 0.0,  # K = 2: no class occurs a third time
     }
-    assert set(results) == set(expected)
+    terms = model.compute_loss_terms(batch, training=False)  # one batch: the same means, as scalars
+    assert set(results) == set(expected) == set(terms)
     for name, value in expected.items():
         np.testing.assert_allclose(results[name], value, rtol=1e-5, atol=1e-6, err_msg=name)
+        np.testing.assert_allclose(terms[name].numpy(), value, rtol=1e-5, atol=1e-6, err_msg=name)
 
 
 def kerasrwm_warnings(warned):

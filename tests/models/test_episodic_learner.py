@@ -266,3 +266,29 @@ def test_import_kerasrwm_is_enough_to_load_a_model_with_the_noam_schedule(tmp_pa
     model.save(tmp_path / "model.keras")
     script = f"import keras, kerasrwm\nkeras.models.load_model({str(tmp_path / 'model.keras')!r})\n"
     subprocess.run([sys.executable, "-c", script], check=True, cwd=tmp_path)
+
+
+@pytest.mark.slow
+def test_a_keras_tuner_hypermodel_checkpoints_and_reloads_the_learner_whole(tmp_path):
+    import warnings
+
+    import keras_tuner
+
+    arrays = episodes(count=4)
+
+    class HyperLearner(keras_tuner.HyperModel):
+        def build(self, hp):
+            model = BootstrappedLearner(**TINY_ARGUMENTS, beta2=hp.Choice("beta2", [0.0, 1.0]), beta3=1.0)
+            model.compile(optimizer="adam")
+            return model
+
+    tuner = keras_tuner.RandomSearch(
+        HyperLearner(), objective=keras_tuner.Objective("val_loss", "min"), max_trials=1, directory=str(tmp_path)
+    )
+    tuner.search(batches(arrays), validation_data=batches(arrays), epochs=2, verbose=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        best = tuner.get_best_models(1)[0]
+    assert best.built and not [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    reloaded_loss = best.evaluate(batches(arrays), verbose=0, return_dict=True)["loss"]
+    assert reloaded_loss == pytest.approx(tuner.oracle.get_best_trials(1)[0].score, rel=1e-5)

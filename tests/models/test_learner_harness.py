@@ -18,13 +18,6 @@ from tests.layer_testing import srwm_parameters
 from tests.models.episodes import random_episode_batch
 from tests.models.learners import tiny_learner
 
-LEARNER_DTYPE_POLICY = pytest.mark.xfail(
-    reason="issue 26 item 4: SequenceLearner does not pass its dtype policy to the backbone and blocks",
-    raises=AssertionError,
-    strict=True,
-)
-"""The learners under `mixed_float16` compute their outputs in float32 until that item is done."""
-
 CONV4_PARAMETERS = 516
 """Conv-4 with 4 channels on one input channel: 48 + 3 x 156 weights; 4 features on 16x16 images."""
 
@@ -56,23 +49,7 @@ def test_bootstrapped_learner(tmp_path, implementation):
     assert learner_parameters(800, 5, 256, 3, 16, 2048) + 28_896 == 3_628_773  # the reference model
 
 
-@pytest.mark.parametrize(
-    "implementation",
-    [
-        pytest.param("loop", marks=LEARNER_DTYPE_POLICY),
-        pytest.param(
-            "fused",
-            marks=[
-                pytest.mark.requires_fused,
-                pytest.mark.xfail(
-                    reason="issue 26 item 4 (dtype policy of the learner's layers) and issue 27 (fused op in float16)",
-                    raises=(AssertionError, ValueError),
-                    strict=True,
-                ),
-            ],
-        ),
-    ],
-)
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
 def test_bootstrapped_learner_mixed_precision(implementation):
     model, batch = bootstrapped(implementation)
     model(batch)
@@ -129,7 +106,6 @@ def test_delayed_label_learner(tmp_path, sequence_layer):
     )
 
 
-@LEARNER_DTYPE_POLICY
 def test_delayed_label_learner_mixed_precision():
     model, batch = delayed_label("srwm")
     model(batch)

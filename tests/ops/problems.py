@@ -3,7 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-from tests.reference import problems as reference_problems
+from reference import problems as reference_problems
 
 
 def random_problem(batch, length, heads, head_dim, seed=0, dtype=np.float64):

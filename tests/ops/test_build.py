@@ -16,10 +16,10 @@ from kerasrwm.ops import build
 from kerasrwm.ops import fused_srwm
 from kerasrwm.ops import resolve_implementation
 from kerasrwm.ops import srwm
+from reference import srwm_numpy
 from tests.ops.fake_cuda import WRITE_EMPTY_OBJECT
 from tests.ops.fake_cuda import nvcc_calls
 from tests.ops.fake_cuda import prefix_toolkit
-from tests.reference import srwm_numpy
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 CXX = shutil.which("g++") or "g++"

@@ -5,8 +5,8 @@ import pytest
 import tensorflow as tf
 
 from kerasrwm.ops.delta_net_loop import delta_net_loop
-from tests.reference import delta_net_numpy
-from tests.reference.finite_differences import numerical_gradient
+from reference import delta_net_numpy
+from reference.finite_differences import numerical_gradient
 
 NAMES = ("queries", "keys", "values", "rates", "fast_weights")
 

@@ -6,10 +6,10 @@ import tensorflow as tf
 
 from kerasrwm.ops import fused_srwm
 from kerasrwm.ops import srwm
+from reference import srwm_numpy
 from tests.ops.problems import loss_and_gradients
 from tests.ops.problems import loss_coefficients
 from tests.ops.problems import random_problem
-from tests.reference import srwm_numpy
 
 WEIGHT_NAMES = ("w_y", "w_q", "w_k", "w_b")
 

@@ -13,7 +13,7 @@ from kerasrwm.ops import fused_srwm
 from kerasrwm.ops import gpu_limits
 from kerasrwm.ops import resolve_implementation
 from kerasrwm.ops import srwm
-from tests.reference import srwm_numpy
+from reference import srwm_numpy
 
 FAKE_GPU = tf.config.PhysicalDevice(name="/physical_device:GPU:0", device_type="GPU")
 GPU_LIBRARY = build.Library(Path("gpu/libkerasrwm_srwm.so"), gpu_kernels=True)

@@ -7,10 +7,10 @@ import tensorflow as tf
 
 from kerasrwm import ops
 from kerasrwm.layers import SRWM
+from reference import srwm_numpy
 from tests.ops.problems import loss_and_gradients
 from tests.ops.problems import loss_coefficients
 from tests.ops.problems import random_problem
-from tests.reference import srwm_numpy
 
 HALF_DTYPES = [tf.float16, tf.bfloat16]
 

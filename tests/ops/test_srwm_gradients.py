@@ -5,11 +5,11 @@ import pytest
 import tensorflow as tf
 
 from kerasrwm.ops import srwm
+from reference import srwm_numpy
+from reference.finite_differences import numerical_gradient
 from tests.ops.problems import loss_and_gradients
 from tests.ops.problems import loss_coefficients
 from tests.ops.problems import random_problem
-from tests.reference import srwm_numpy
-from tests.reference.finite_differences import numerical_gradient
 
 NAMES = ("x", "w_y", "w_q", "w_k", "w_b")
 

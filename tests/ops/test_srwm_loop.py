@@ -5,9 +5,9 @@ import pytest
 import tensorflow as tf
 
 from kerasrwm.ops import srwm
+from reference import srwm_numpy
 from tests.ops.problems import loss_coefficients
 from tests.ops.problems import random_problem
-from tests.reference import srwm_numpy
 
 
 @pytest.mark.parametrize("head_dim", [4, 8, 16, 32])

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.reference import srwm_numpy
+from reference import srwm_numpy
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 

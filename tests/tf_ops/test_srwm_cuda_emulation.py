@@ -24,10 +24,10 @@ import numpy as np
 import pytest
 
 from kerasrwm.ops import gpu_limits
-from tests.reference import srwm_numpy
-from tests.reference.finite_differences import numerical_gradient
-from tests.reference.problems import NUM_RATES
-from tests.reference.problems import random_problem
+from reference import srwm_numpy
+from reference.finite_differences import numerical_gradient
+from reference.problems import NUM_RATES
+from reference.problems import random_problem
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 KERNELS = REPOSITORY / "kerasrwm" / "ops" / "kernels"

@@ -6,7 +6,7 @@ weight (trainable or not) to WEIGHTS.npz, and the initial weights to WEIGHTS.ini
 MODEL is `conv4` (the configured learner) or `linear` (`linear_learner`: no BatchNorm, plain
 SGD, so that the update can be compared exactly with a single-process one and a loss-scaling
 error shows up as a factor of 2). With KILL_AFTER_EPOCH, the process exits with status 17 at
-the end of that epoch, after the checkpoint.
+the end of that epoch, after the model files and before the epoch's checkpoint.
 """
 
 import os
@@ -15,8 +15,8 @@ import sys
 import keras
 import numpy as np
 
-from kerasrwm.models import BootstrappedLearner
-from kerasrwm.training.experiment import LEARNER_KEYS
+from kerasrwm.training.tasks import ARCHITECTURE_KEYS
+from kerasrwm.training.tasks import get_task
 from tests.commands.tiny_run import tiny_config
 
 STEPS = 4
@@ -42,8 +42,9 @@ def multiworker_config():
 
 def linear_learner(config):
     """The configured learner with a flattening backbone (no BatchNorm) and SGD."""
-    arguments = {key: config[key] for key in LEARNER_KEYS if key not in ("backbone", "backbone_channels")}
-    model = BootstrappedLearner(backbone=keras.layers.Flatten(), **arguments)
+    task = get_task(config["protocol"])
+    keys = [key for key in (*ARCHITECTURE_KEYS, *task.loss_keys) if key not in ("backbone", "backbone_channels")]
+    model = task.learner_class(backbone=keras.layers.Flatten(), **{key: config[key] for key in keys})
     model.compile(optimizer=keras.optimizers.SGD(0.1), jit_compile=False)
     return model
 

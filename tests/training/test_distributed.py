@@ -8,10 +8,8 @@ subprocesses.
 import glob
 import json
 import os
-import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -21,64 +19,18 @@ import tensorflow as tf
 from kerasrwm.cli import main
 from kerasrwm.data import load_source
 from kerasrwm.training import distributed
-from kerasrwm.training.experiment import load_trained
 from kerasrwm.training.experiment import train
 from kerasrwm.training.experiment import training_stream
+from kerasrwm.training.run_directory import load_trained
 from tests.commands.tiny_run import TINY_FLAGS
+from tests.training.local_cluster import ROOT
+from tests.training.local_cluster import TIMEOUT
+from tests.training.local_cluster import WORKERS
+from tests.training.local_cluster import environment
+from tests.training.local_cluster import run_workers
 from tests.training.multiworker_worker import STEPS
 from tests.training.multiworker_worker import linear_learner
 from tests.training.multiworker_worker import multiworker_config
-
-ROOT = Path(__file__).resolve().parents[2]
-WORKERS = 2
-TIMEOUT = 240
-
-
-def environment(**variables):
-    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **variables}
-
-
-def free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for sock in sockets:
-        sock.bind(("localhost", 0))
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
-
-
-def run_workers(arguments, tmp_path):
-    """Runs `python ARGUMENTS` as each worker of a localhost cluster; returns the finished processes.
-
-    Each worker gets its own TMPDIR, so that a test can check that workers leave nothing there.
-    """
-    cluster = {"worker": [f"localhost:{port}" for port in free_ports(WORKERS)]}
-    processes = []
-    for index in range(WORKERS):
-        temporary = tmp_path / f"tmp-{index}"
-        temporary.mkdir(exist_ok=True)
-        tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
-        processes.append(
-            subprocess.Popen(
-                [sys.executable, *[str(argument).replace("{index}", str(index)) for argument in arguments]],
-                cwd=ROOT,
-                env=environment(TF_CONFIG=tf_config, TMPDIR=str(temporary)),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-        )
-    results = []
-    try:
-        for process in processes:
-            stdout, stderr = process.communicate(timeout=TIMEOUT)
-            results.append(subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr))
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
-    return results
 
 
 def assert_weights_close(actual, expected, **tolerance):
@@ -166,7 +118,15 @@ def test_multiworker_run_is_written_by_the_chief_and_workers_agree(tmp_path):
     results = run_workers(arguments, tmp_path)
     for result in results:
         assert result.returncode == 0, result.stderr[-3000:]
-    assert sorted(os.listdir(run_dir)) == ["checkpoints", "config.json", "finished", "logs", "model.keras"]
+    assert sorted(os.listdir(run_dir)) == [
+        "best.json",
+        "best.keras",
+        "checkpoints",
+        "config.json",
+        "finished",
+        "logs",
+        "model.keras",
+    ]
     assert not any(os.listdir(tmp_path / f"tmp-{index}") for index in range(WORKERS))
     assert tf.train.latest_checkpoint(str(run_dir / "checkpoints")).endswith(f"ckpt-{STEPS}")
     for name in ("loss", "student_loss", "distill_loss", "teacher_accuracy", "learning_rate"):
@@ -175,7 +135,7 @@ def test_multiworker_run_is_written_by_the_chief_and_workers_agree(tmp_path):
     workers = [load_weights(tmp_path / f"worker-{index}.npz") for index in range(WORKERS)]
     # All weights, BatchNorm moving statistics included (averaged over replicas at epoch ends).
     assert_weights_close(workers[1], workers[0], rtol=0, atol=0)
-    _, model = load_trained(str(run_dir))
+    _, model = load_trained(str(run_dir), "last")  # the best epoch may be an earlier one
     assert int(model.optimizer.iterations) == STEPS
     assert_weights_close(model.get_weights(), workers[0], rtol=0, atol=0)
 
@@ -233,7 +193,7 @@ def test_workers_end_with_identical_weights_equal_to_one_process_on_the_global_b
 def test_restarted_workers_resume_from_the_last_checkpoint(reference_weights, tmp_path):
     _, _, expected = reference_weights
     arguments = ["-m", "tests.training.multiworker_worker", tmp_path / "run", tmp_path / "worker-{index}.npz", "linear"]
-    killed = run_workers([*arguments, "0"], tmp_path)
+    killed = run_workers([*arguments, "1"], tmp_path)  # the last epoch, before its checkpoint
     assert [result.returncode for result in killed] == [17] * WORKERS, killed[0].stderr[-3000:]
     assert tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints")).endswith("ckpt-2")
     resumed = run_workers(arguments, tmp_path)

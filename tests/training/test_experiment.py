@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from kerasrwm.data import load_source
+from kerasrwm.training.configuration import make_config
 from kerasrwm.training.divergence import TrainingDiverged
 from kerasrwm.training.experiment import build_learner
-from kerasrwm.training.experiment import load_trained
-from kerasrwm.training.experiment import make_config
 from kerasrwm.training.experiment import train
 from kerasrwm.training.experiment import training_stream
 from kerasrwm.training.experiment import validation_episodes
+from kerasrwm.training.run_directory import load_trained
 from kerasrwm.training.run_lock import RunLock
 from tests.commands.tiny_run import tiny_config
 from tests.training import faults

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from kerasrwm.models import BootstrappedLearner
-from kerasrwm.training.experiment import make_config
+from kerasrwm.training.configuration import make_config
 from kerasrwm.training.tuning import OBJECTIVE
 from kerasrwm.training.tuning import PROJECT_NAME
 from kerasrwm.training.tuning import trial_results
@@ -165,7 +165,7 @@ def test_bad_input_raises_naming_the_argument(tmp_path, beta2_values, k_extra_va
 
 def test_a_delayed_label_configuration_is_refused(tmp_path):
     config = make_config({**TINY, "k_test_sweep": [], "protocol": "delayed_label"})
-    with pytest.raises(ValueError, match=r"K' of the bootstrap protocol; received protocol='delayed_label'"):
+    with pytest.raises(ValueError, match=r"K' of a protocol in \('bootstrap',\); received protocol='delayed_label'"):
         tune(config, [1.0], [1], 1, str(tmp_path / "search"), verbose=0)
 
 

@@ -18,7 +18,8 @@ class BatchNormalization(keras.layers.BatchNormalization):
     and the moving-statistics update are those of the Keras layer: the moving variance is
     updated with the biased batch variance, as Keras does (the fused op returns the unbiased
     one, which is rescaled). Any other case (another rank, axis, dtype or backend, renorm,
-    a mask, a frozen layer) runs the Keras layer unchanged.
+    a mask, a frozen layer, `synchronized=True`: the fused op sees one replica's batch only)
+    runs the Keras layer unchanged, which all-reduces the statistics across replicas.
 
     Args:
         **kwargs: arguments of `keras.layers.BatchNormalization`.
@@ -37,6 +38,7 @@ class BatchNormalization(keras.layers.BatchNormalization):
             keras.backend.backend() == "tensorflow"
             and mask is None
             and not self.renorm
+            and not self.synchronized
             and self.scale
             and self.center
             and len(inputs.shape) == 4

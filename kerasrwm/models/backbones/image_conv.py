@@ -25,12 +25,14 @@ def can_normalize_on_patches(conv, norm, images, training):
 
     True for a trainable 3x3, stride-1, "same" `keras.layers.Conv2D` on float32 channels-last
     images with at most `MAX_IMAGE_CHANNELS` channels and static height and width, followed by a
-    kerasrwm `BatchNormalization` over the channels that uses batch statistics.
+    kerasrwm `BatchNormalization` over the channels that uses this replica's batch statistics
+    (not `synchronized` across replicas).
     """
     return (
         bool(training)
         and norm.trainable
         and not norm.renorm
+        and not norm.synchronized
         and norm.scale
         and norm.center
         and norm.axis in (-1, 3)
@@ -82,7 +84,9 @@ def normalized_image_conv(images, conv, norm):
     patch_mean = second_moments[-1, :-1]
     patch_covariance = second_moments[:-1, :-1] - patch_mean[:, None] * patch_mean[None, :]
     kernel = tf.reshape(conv.kernel, [patches.shape[0] - 1, conv.filters])
-    variance = tf.reduce_sum(kernel * tf.matmul(patch_covariance, kernel), axis=0)
+    # A quadratic form of a covariance, >= 0 but for rounding, which can make it negative when the
+    # patches barely vary (e.g. constant images): clamped, so that rsqrt never sees a negative.
+    variance = tf.maximum(tf.reduce_sum(kernel * tf.matmul(patch_covariance, kernel), axis=0), 0.0)
     mean = tf.linalg.matvec(kernel, patch_mean, transpose_a=True)
     scale = norm.gamma * tf.math.rsqrt(variance + norm.epsilon)
     offset = -mean

@@ -64,6 +64,18 @@ def test_other_shapes_use_the_keras_layer():
     np.testing.assert_allclose(layer(inputs, training=True), keras_layer(inputs, training=True), rtol=1e-5, atol=1e-6)
 
 
+def fused_ops(layer, shape):
+    """The op types of `layer(inputs, training=True)` traced on `shape` that are fused batch norms."""
+    function = tf.function(lambda inputs: layer(inputs, training=True))
+    graph = function.get_concrete_function(tf.TensorSpec(shape, tf.float32)).graph
+    return [op.type for op in graph.get_operations() if op.type.startswith("FusedBatchNorm")]
+
+
+def test_synchronized_layer_runs_the_keras_layer_not_the_per_replica_fused_op():
+    assert fused_ops(BatchNormalization(), (2, 5, 6, 3)) == ["FusedBatchNormV3"]
+    assert fused_ops(BatchNormalization(synchronized=True), (2, 5, 6, 3)) == []
+
+
 def test_frozen_layer_uses_moving_statistics():
     _, layer = paired_layers(2)
     layer.trainable = False

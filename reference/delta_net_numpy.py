@@ -7,7 +7,7 @@ of the authors' `FastFFlayer`. Row-vector convention: a fast matrix `W` is `[key
 
 import numpy as np
 
-from tests.reference.normalization import layer_norm
+from reference.normalization import layer_norm
 
 
 def _elu_plus_one(u):

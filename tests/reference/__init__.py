@@ -1,1 +1,0 @@
-"""Independent NumPy references used by the tests (written from the spec, not the TF code)."""
