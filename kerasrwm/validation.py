@@ -3,6 +3,8 @@
 import math
 import numbers
 
+import numpy as np
+
 
 def check_integer(name, value, minimum=1):
     """Returns `value` as an int if it is an integer (Python or NumPy) >= `minimum`."""
@@ -29,3 +31,10 @@ def check_number(name, value, minimum=0.0, exclusive=False):
     ):
         raise ValueError(f"`{name}` must be a finite number {bound}; received {name}={value!r}.")
     return float(value)
+
+
+def check_boolean(name, value):
+    """Returns `value` if it is a bool (Python or NumPy); a string such as `"no"` is refused, not taken as true."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"`{name}` must be true or false; received {name}={value!r}.")
+    return bool(value)

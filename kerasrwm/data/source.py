@@ -3,6 +3,7 @@
 import numpy as np
 
 from kerasrwm.data.class_store import ClassStore
+from kerasrwm.validation import check_boolean
 
 SPLIT_NAMES = ("train", "validation", "test")
 ROTATION_SUFFIXES = ("", "/rot90", "/rot180", "/rot270")
@@ -40,8 +41,8 @@ class Source:
         self.images = images
         self.labels = np.asarray(labels)
         self.class_names = tuple(str(name) for name in class_names)
-        self.rotations = rotations
-        self.drop_small_classes = drop_small_classes
+        self.rotations = check_boolean("rotations", rotations)
+        self.drop_small_classes = check_boolean("drop_small_classes", drop_small_classes)
         if rotations and images.shape[1] != images.shape[2]:
             raise ValueError(f"`rotations=True` needs square images; received images of shape {images.shape[1:]}.")
         self.class_splits = {}

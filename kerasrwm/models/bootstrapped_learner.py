@@ -214,9 +214,11 @@ class BootstrappedLearner(EpisodicLearner):
     def serving_signature(self):
         """`adapt_and_predict(support_images, support_labels, query_images) -> {"logits": [B, Q, n_way]}`.
 
-        Images are float32 `[B, S or Q, h, w, c]` of the training size, labels int32 `[B, S]`;
-        B, S and Q may vary from call to call. The graph refuses, naming the argument, images
-        of another size, non-finite images, labels outside [0, n_way) and mismatched sizes.
+        Images are float32 `[B, S or Q, h, w, c]` of the training size with pixels in [0, 1]
+        (8-bit pixels divided by 255, as in training), labels int32 `[B, S]`; B, S and Q may
+        vary from call to call but not be 0. The graph refuses, naming the argument, another
+        rank, an empty batch, support or query set, images of another size, pixels that are not
+        finite or outside [0, 1], labels outside [0, n_way) and mismatched sizes.
         """
         image_shape = self.image_shape
         input_signature = [

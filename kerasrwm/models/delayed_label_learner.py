@@ -1,5 +1,7 @@
 """`DelayedLabelLearner`: the sequence learner in the delayed-label protocol, scored at every step."""
 
+import warnings
+
 import keras
 import tensorflow as tf
 
@@ -34,7 +36,9 @@ class DelayedLabelLearner(EpisodicLearner):
     all steps, the first occurrence of each class included (as in the authors' code). Besides
     the loss and overall accuracy, training and evaluation report `accuracy_occurrence_k`: the
     accuracy on the k-th occurrence of a class in its sequence (k = 1 is its first appearance,
-    guessable only by elimination), for k = 1..`num_occurrences`.
+    guessable only by elimination), for k = 1..`num_occurrences`. An occurrence that no step
+    of the sequences has shown (k > K when each class is shown K times) is reported as 0; the
+    first epoch or evaluation that ends without it warns once, naming the metrics.
 
     Irie, Schlag, Csordás, Schmidhuber, "A Modern Self-Referential Weight Matrix That Learns
     to Modify Itself", ICML 2022 (delayed-label multi-task experiments).
@@ -63,6 +67,7 @@ class DelayedLabelLearner(EpisodicLearner):
         names = ["loss", "accuracy"] + [f"accuracy_occurrence_{k}" for k in range(1, num_occurrences + 1)]
         super().__init__(n_way, names, **learner_kwargs)
         self.num_occurrences = num_occurrences
+        self._warned_unseen_occurrences = False
 
     def call(self, inputs, training=None):
         inputs = self.call_inputs(inputs)
@@ -90,14 +95,35 @@ class DelayedLabelLearner(EpisodicLearner):
             weights[f"accuracy_occurrence_{k}"] = count
         return terms, weights, logits
 
+    def get_metrics_result(self):
+        """Keras's metric results; in eager code (an epoch's or an evaluation's end), also warns once
+        about the `accuracy_occurrence_k` that no step has shown since the metrics were reset."""
+        results = super().get_metrics_result()
+        if tf.executing_eagerly() and not self._warned_unseen_occurrences and self.trackers["accuracy"].count > 0:
+            unseen = [
+                k for k in range(1, self.num_occurrences + 1) if self.trackers[f"accuracy_occurrence_{k}"].count == 0
+            ]
+            if unseen:
+                self._warned_unseen_occurrences = True
+                warnings.warn(
+                    f"kerasrwm: no sequence showed a class {unseen[0]} times or more, so "
+                    f"accuracy_occurrence_{unseen[0]}..{self.num_occurrences} do not exist and are reported as 0 "
+                    f"(each class is shown at most {unseen[0] - 1} times); pass num_occurrences={unseen[0] - 1} "
+                    "to leave them out.",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+        return results
+
     def serving_signature(self):
         """`predict_sequence(images, labels) -> {"logits": [B, L, n_way]}`, a prediction at every step.
 
-        `images` float32 `[B, L, h, w, c]` of the training size, `labels` int32 `[B, L]`, the
-        true labels in time order; B and L may vary from call to call. Step t's logits depend on
-        the images of steps <= t and the labels of steps < t only. The graph refuses, naming the
-        argument, images of another size, non-finite images, labels outside [0, n_way) and
-        labels whose [B, L] differs from the images'.
+        `images` float32 `[B, L, h, w, c]` of the training size with pixels in [0, 1] (8-bit
+        pixels divided by 255, as in training), `labels` int32 `[B, L]`, the true labels in time
+        order; B and L may vary from call to call but not be 0. Step t's logits depend on the
+        images of steps <= t and the labels of steps < t only. The graph refuses, naming the
+        argument, another rank, B or L of 0, images of another size, pixels that are not finite
+        or outside [0, 1], labels outside [0, n_way) and labels whose [B, L] differs from the images'.
         """
         image_shape = self.image_shape
         input_signature = [

@@ -8,6 +8,7 @@ import keras
 
 from kerasrwm.training.atomic_files import write_atomically
 from kerasrwm.training.atomic_files import write_json_atomically
+from kerasrwm.training.latest_model_checkpoint import model_file_damage
 
 
 class BestModelCheckpoint(keras.callbacks.Callback):
@@ -19,6 +20,10 @@ class BestModelCheckpoint(keras.callbacks.Callback):
     name and renamed into place, the model first: a kill leaves the previous best model whole.
     Put this callback before `RunBackup`, so that an epoch is recorded as
     done only after its best model is saved. Non-finite values never count as best.
+
+    When training (re)starts, a damaged `best.json` (not JSON, or not an epoch and a finite
+    value) or a `best.keras` missing or damaged beside it raises `ValueError` naming the file
+    and the fix, before any step runs.
 
     Args:
         directory: the run directory.
@@ -35,8 +40,26 @@ class BestModelCheckpoint(keras.callbacks.Callback):
         """`{"epoch": ..., monitor: ...}` of the best epoch so far, or None before the first."""
         if not os.path.exists(self.record_path):
             return None
-        with open(self.record_path) as file:
-            return json.load(file)
+        fix = f"delete it and {self.model_path} to choose the best model among the epochs still to train"
+        try:
+            with open(self.record_path) as file:
+                record = json.load(file)
+            epoch, value = record["epoch"], float(record[self.monitor])
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise ValueError(f"{self.record_path} is damaged ({type(error).__name__}: {error}); {fix}.") from None
+        if not isinstance(epoch, int) or epoch < 1 or not math.isfinite(value):
+            raise ValueError(f"{self.record_path} is damaged (it holds {record!r}); {fix}.")
+        return record
+
+    def on_train_begin(self, logs=None):
+        if self.best() is None:
+            return
+        damage = model_file_damage(self.model_path) if os.path.exists(self.model_path) else "the file is missing"
+        if damage:
+            raise ValueError(
+                f"{self.model_path} is damaged ({damage}) while {self.record_path} records its epoch; delete both "
+                "to choose the best model among the epochs still to train."
+            )
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)

@@ -31,3 +31,11 @@ def random_episode_batch(batch=2, n_way=3, k_shot=2, k_extra=1, queries=2, image
         "query_images": tf.constant(query_images.astype(np.float32)),
         "query_labels": tf.constant(query_labels.astype(np.int32)),
     }
+
+
+def as_pixels(batch):
+    """`batch` with every image array squashed into (0, 1) by the logistic function, as served images are."""
+    return {
+        key: 1.0 / (1.0 + np.exp(-np.asarray(value))) if key.endswith("images") else value
+        for key, value in batch.items()
+    }

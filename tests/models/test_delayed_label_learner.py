@@ -88,6 +88,32 @@ def test_evaluate_reports_loss_and_accuracy_by_occurrence():
         np.testing.assert_allclose(terms[name].numpy(), value, rtol=1e-5, atol=1e-6, err_msg=name)
 
 
+def kerasrwm_warnings(warned):
+    return [str(warning.message) for warning in warned if str(warning.message).startswith("kerasrwm:")]
+
+
+def test_occurrences_that_cannot_exist_at_this_k_warn_once():
+    model = tiny_learner(num_occurrences=3)
+    model.compile(optimizer="adam")
+    once_each = prototype_sequences(4, 3, 1, seed=1)  # K = 1: every class shown once
+    with pytest.warns(RuntimeWarning) as warned:
+        history = model.fit(once_each, steps_per_epoch=2, epochs=2, validation_data=once_each.take(1), verbose=0)
+        model.evaluate(once_each.take(1), verbose=0)
+    assert kerasrwm_warnings(warned) == [
+        "kerasrwm: no sequence showed a class 2 times or more, so accuracy_occurrence_2..3 do not exist and are "
+        "reported as 0 (each class is shown at most 1 times); pass num_occurrences=1 to leave them out."
+    ]
+    assert history.history["accuracy_occurrence_2"] == [0.0, 0.0]
+
+
+def test_occurrences_that_exist_give_no_warning(recwarn):
+    model = tiny_learner(num_occurrences=2)
+    model.compile(optimizer="adam")
+    model.fit(prototype_sequences(4, 3, 2, seed=1), steps_per_epoch=2, epochs=1, verbose=0)
+    model.evaluate(prototype_sequences(4, 3, 2, seed=2).take(1), verbose=0)
+    assert kerasrwm_warnings(recwarn) == []
+
+
 @pytest.mark.slow
 def test_trains_above_chance_on_synthetic_sequences():
     keras.utils.set_random_seed(0)

@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from kerasrwm.models import BootstrappedLearner
 from kerasrwm.models import DelayedLabelLearner
+from tests.models.episodes import as_pixels
 from tests.models.episodes import random_episode_batch
 from tests.models.learners import TINY_ARGUMENTS
 
@@ -240,7 +241,7 @@ def test_exports_serve_the_episode_without_the_package(learner_and_data, tmp_pat
         model.export(path, verbose=False)
     else:
         tf.saved_model.save(model, path)
-    inputs = {key: arrays[key] for key in model.INPUT_KEYS}
+    inputs = as_pixels({key: arrays[key] for key in model.INPUT_KEYS})
     np.savez(tmp_path / "inputs.npz", **inputs)
     script = (
         "import sys, numpy as np, tensorflow as tf\n"

@@ -14,6 +14,7 @@ from kerasrwm.models import DelayedLabelLearner
 from kerasrwm.models.sequence_learner import SEQUENCE_LAYERS
 from kerasrwm.training import export_adapt_and_predict
 from kerasrwm.training import export_predict_sequence
+from tests.models.episodes import as_pixels
 from tests.models.episodes import random_episode_batch
 from tests.models.learners import TINY_ARGUMENTS
 from tests.models.learners import tiny_learner
@@ -31,7 +32,7 @@ def test_export_runs_in_plain_tensorflow_and_matches_keras(tmp_path):
     path = export_adapt_and_predict(model, str(tmp_path / "saved"), image_shape=(16, 16, 1))
     # A different support length and query count from anything traced so far.
     episode = random_episode_batch(batch=3, n_way=3, k_shot=4, k_extra=0, queries=5, image_shape=(16, 16, 1), seed=9)
-    episode = {key: value.numpy() for key, value in episode.items()}
+    episode = as_pixels({key: value.numpy() for key, value in episode.items()})
     np.savez(tmp_path / "episode.npz", **episode)
     output = tmp_path / "logits.npy"
     result = subprocess.run(
@@ -57,7 +58,7 @@ def test_predict_sequence_export_matches_keras_per_step_logits(tmp_path, sequenc
     path = export_predict_sequence(model, str(tmp_path / "saved"), image_shape=(16, 16, 1))
     # A batch size and sequence length different from anything traced so far.
     sequence = {
-        "images": rng.normal(size=(3, 9, 16, 16, 1)).astype("float32"),
+        "images": rng.random((3, 9, 16, 16, 1), dtype=np.float32),
         "labels": rng.integers(0, 3, (3, 9)).astype("int32"),
     }
     loaded = tf.saved_model.load(path)
@@ -84,7 +85,9 @@ def exported(tmp_path_factory):
     return tf.saved_model.load(path).signatures["adapt_and_predict"]
 
 
-def call_inputs(batch=2, support=3, queries=2, size=16, channels=1, labels=None, support_images=None):
+def call_inputs(
+    batch=2, support=3, queries=2, size=16, channels=1, labels=None, support_images=None, query_images=None
+):
     rng = np.random.default_rng(0)
     return {
         "support_images": tf.constant(
@@ -95,7 +98,11 @@ def call_inputs(batch=2, support=3, queries=2, size=16, channels=1, labels=None,
         "support_labels": tf.constant(
             rng.integers(0, 3, (batch, support), dtype=np.int32) if labels is None else labels
         ),
-        "query_images": tf.constant(rng.random((batch, queries, size, size, channels), dtype=np.float32)),
+        "query_images": tf.constant(
+            rng.random((batch, queries, size, size, channels), dtype=np.float32)
+            if query_images is None
+            else query_images
+        ),
     }
 
 
@@ -117,6 +124,26 @@ def test_exported_signature_accepts_a_valid_episode(exported):
             lambda: {**call_inputs(), "query_images": tf.zeros([3, 2, 16, 16, 1])},
             "`query_images` must have the batch size",
         ),
+        (lambda: call_inputs(support=0), r"`support_images` must hold at least one image per row \(S >= 1\)"),
+        (lambda: call_inputs(batch=0), "`support_images` must hold at least one batch row B"),
+        (lambda: call_inputs(queries=0), r"`query_images` must hold at least one query \(Q >= 1\)"),
+        (
+            lambda: call_inputs(support_images=np.zeros((2, 3, 16, 16), np.float32)),
+            r"`support_images` must have rank 5, \[B, S, h, w, c\]",
+        ),
+        (
+            lambda: call_inputs(query_images=np.zeros((2, 2, 16, 16, 1, 1), np.float32)),
+            r"`query_images` must have rank 5, \[B, Q, h, w, c\]",
+        ),
+        (lambda: call_inputs(labels=np.zeros((2, 3, 1), np.int32)), r"`support_labels` must have rank 2, \[B, S\]"),
+        (
+            lambda: call_inputs(support_images=np.full((2, 3, 16, 16, 1), 255.0, np.float32)),
+            r"`support_images` must be pixels in \[0, 1\] \(divide 8-bit pixels by 255\)",
+        ),
+        (
+            lambda: call_inputs(query_images=np.full((2, 2, 16, 16, 1), -0.5, np.float32)),
+            r"`query_images` must be pixels in \[0, 1\]",
+        ),
     ],
 )
 def test_exported_signature_names_the_bad_argument(exported, inputs, message):
@@ -133,8 +160,29 @@ def test_exported_signature_refuses_other_image_shapes(exported, size, channels)
 @pytest.mark.parametrize(
     "images, labels, message",
     [
-        (np.zeros((2, 4, 16, 16, 3), np.float32), np.zeros((2, 4), np.int32), r"`images` must be \[B, S, 16, 16, 1\]"),
-        (np.zeros((2, 4, 16, 16, 1), np.float32), np.zeros((2, 5), np.int32), r"`labels` must be \[B, S\]"),
+        (np.zeros((2, 4, 16, 16, 3), np.float32), np.zeros((2, 4), np.int32), r"`images` must be \[B, L, 16, 16, 1\]"),
+        (np.zeros((2, 4, 16, 16, 1), np.float32), np.zeros((2, 5), np.int32), r"`labels` must be \[B, L\]"),
+        (np.zeros((2, 0, 16, 16, 1), np.float32), np.zeros((2, 0), np.int32), r"`images` must hold .* \(L >= 1\)"),
+        (
+            np.zeros((0, 4, 16, 16, 1), np.float32),
+            np.zeros((0, 4), np.int32),
+            "`images` must hold at least one batch row",
+        ),
+        (
+            np.zeros((2, 4, 16, 16), np.float32),
+            np.zeros((2, 4), np.int32),
+            r"`images` must have rank 5, \[B, L, h, w, c\]",
+        ),
+        (
+            np.zeros((2, 4, 16, 16, 1), np.float32),
+            np.zeros((2, 4, 1), np.int32),
+            r"`labels` must have rank 2, \[B, L\]",
+        ),
+        (
+            np.full((2, 4, 16, 16, 1), 255, np.float32),
+            np.zeros((2, 4), np.int32),
+            r"`images` must be pixels in \[0, 1\]",
+        ),
         (np.zeros((2, 4, 16, 16, 1), np.float32), np.full((2, 4), 3, np.int32), r"`labels` must be in \[0, 3\)"),
         (np.full((2, 4, 16, 16, 1), np.inf, np.float32), np.zeros((2, 4), np.int32), "`images` must be finite"),
     ],

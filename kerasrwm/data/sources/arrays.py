@@ -38,7 +38,10 @@ def from_arrays(
     Args:
         images: array `[num_images, height, width]` or `[..., channels]` (1 or
             3 channels); uint8, bool, or float in `[0, 1]`.
-        labels: int array `[num_images]` of class ids `0..num_classes-1`.
+        labels: int array `[num_images]` of class ids `0..num_classes-1`, indices into
+            `class_names` and `class_split` when those are given. Without them, any
+            non-negative values: the classes are the distinct values, named by their value,
+            numbered in increasing order.
         class_split: optional array `[num_classes]` of split names per class:
             `"train"` (or `"background"`), `"validation"` (or `"val"`,
             `"valid"`), `"test"` (or `"evaluation"`). Without it, classes are
@@ -66,18 +69,21 @@ def from_arrays(
         raise ValueError(f"`labels` must have one entry per image ({len(images)}); received {len(labels)}.")
     if len(labels) and labels.min() < 0:
         raise ValueError(f"`labels` must be non-negative class ids; received {labels.min()}.")
+    if class_names is None and class_split is None:
+        labels, class_names = _dense_class_ids(labels)
     num_classes = int(labels.max()) + 1 if len(labels) else 0
-    if class_names is None:
-        class_names = [str(c) for c in range(num_classes)]
-    elif len(class_names) < num_classes:
-        raise ValueError(
-            f"`class_names` must name every class id up to {num_classes - 1}; received {len(class_names)} names."
-        )
-    num_classes = len(class_names)
+    if class_names is not None:
+        if len(class_names) < num_classes:
+            raise ValueError(
+                f"`class_names` must name every class id up to {num_classes - 1}; received {len(class_names)} names."
+            )
+        num_classes = len(class_names)
     if class_split is None:
         class_splits = split_by_fractions(num_classes, split_fractions)
     else:
         class_splits = _splits_from_names(class_split, num_classes)
+    if class_names is None:  # only now that `class_split` has one entry per class id
+        class_names = [str(c) for c in range(num_classes)]
     return Source(
         resize_images(images, image_size),
         labels,
@@ -86,6 +92,16 @@ def from_arrays(
         rotations=rotations,
         drop_small_classes=drop_small_classes,
     )
+
+
+def _dense_class_ids(labels):
+    """`(class ids 0..n-1, names)` of the n distinct label values, in increasing order of value.
+
+    Labels that are already 0..n-1 keep their ids; others (e.g. `class * 10**12`) are numbered
+    from the sorted distinct values, so no array as long as the largest value is ever built.
+    """
+    values, ids = np.unique(labels, return_inverse=True)
+    return ids.reshape(labels.shape), [str(value) for value in values]
 
 
 def _splits_from_names(class_split, num_classes):

@@ -119,7 +119,10 @@ def split_by_fractions(num_classes, split_fractions=DEFAULT_SPLIT_FRACTIONS):
     Returns:
         dict from split name to an int array of class ids.
     """
-    fractions = np.asarray(split_fractions, dtype=np.float64)
+    try:
+        fractions = np.asarray(split_fractions, dtype=np.float64)
+    except (TypeError, ValueError):  # e.g. the string "0.6,0.2,0.2"
+        fractions = np.zeros(0)
     if fractions.shape != (3,) or np.any(fractions < 0) or not np.isclose(fractions.sum(), 1.0):
         raise ValueError(
             "`split_fractions` must be three non-negative fractions (train, validation, test) "

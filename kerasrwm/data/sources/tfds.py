@@ -1,10 +1,13 @@
 """A source from a TensorFlow Datasets dataset, loaded with `tfds.load`."""
 
+import socket
+
 import numpy as np
 
 from kerasrwm.data.source import SPLIT_NAMES
 from kerasrwm.data.sources.arrays import from_arrays
 from kerasrwm.data.sources.images import stack_images
+from kerasrwm.validation import check_boolean
 
 DEFAULT_SPLITS = {"train": "train", "test": "test"}  # e.g. Omniglot: background -> train, evaluation -> test
 
@@ -39,6 +42,7 @@ def load_tfds(
     Returns:
         A `Source`.
     """
+    download = check_boolean("download", download)
     splits = DEFAULT_SPLITS if splits is None else splits
     if not isinstance(splits, str) and not set(splits) <= set(SPLIT_NAMES):
         raise ValueError(f"`splits` keys must be among {SPLIT_NAMES}; received splits={splits!r}.")
@@ -46,6 +50,8 @@ def load_tfds(
     import tensorflow_datasets as tfds  # imported on use: loading it takes seconds
 
     try:
+        if download and not tfds.builder(name, data_dir=data_dir).is_prepared():
+            _check_network(name, data_dir)
         datasets, info = tfds.load(name, split=tfds_splits, data_dir=data_dir, download=download, with_info=True)
     except tfds.core.registered.DatasetNotFoundError:
         raise ValueError(f"`name` {name!r} is not a TFDS dataset; `tfds.list_builders()` lists them.") from None
@@ -82,6 +88,24 @@ def load_tfds(
         class_names=class_names,
         **options,
     )
+
+
+PROBE_ADDRESS = ("storage.googleapis.com", 443)
+"""Where TFDS keeps its prepared copies; reaching it says the network is there before TFDS retries for minutes."""
+
+
+def _check_network(name, data_dir, timeout_s=5.0):
+    """Raises `ValueError` (one line: how to prepare `name` offline) unless `PROBE_ADDRESS` answers."""
+    try:
+        socket.create_connection(PROBE_ADDRESS, timeout=timeout_s).close()
+    except OSError as error:
+        where = data_dir or "DIR"
+        raise ValueError(
+            f"The TFDS dataset {name!r} is not prepared in `data_dir`={data_dir!r} and the network is unreachable "
+            f"({type(error).__name__}: {error}): prepare it where there is network (`tfds build {name} "
+            f"--data_dir {where}`, or `tfds build {name} --manual_dir FILES` from downloaded files), copy that "
+            f"folder here and pass data_dir={where!r}, download=false."
+        ) from None
 
 
 def _read(dataset, image_key, label_key, image_size, verbose):

@@ -106,3 +106,36 @@ def test_omniglot_105_background_split_matches_the_28_file():
     np.testing.assert_array_equal(resized.images, small.images)
     with pytest.raises(ValueError, match=r"`split_scheme`.*\['background', 'vinyals'\].*'lake'"):
         load_npz(OMNIGLOT_28, split_scheme="lake")
+
+
+def test_sparse_label_values_are_numbered_in_order_without_arrays_of_their_size(tmp_path):
+    images, labels = labelled_arrays(num_classes=5, images_per_class=3)
+    values = (labels.astype(np.int64) + 1) * 10**12  # 1e12 .. 5e12: an array of that size would not fit in memory
+    np.savez(tmp_path / "sparse.npz", images=images, labels=values)
+    source = load_npz(str(tmp_path / "sparse.npz"), split_fractions=(0.6, 0.2, 0.2))
+    assert source.class_names == tuple(str(value * 10**12) for value in range(1, 6))
+    assert [list(source.class_splits[s]) for s in ("train", "validation", "test")] == [[0, 1, 2], [3], [4]]
+    train = source.split("train")
+    for indices, class_id in zip(train.class_image_indices, (0, 1, 2)):
+        assert np.all(train.images[indices, 0, 0, 0] == class_id)  # each image keeps its class
+
+
+def test_labels_with_gaps_give_no_empty_classes():
+    images, labels = labelled_arrays(num_classes=4, images_per_class=2)
+    source = from_arrays(images, labels * 3, split_fractions=(0.5, 0.25, 0.25))
+    assert source.class_names == ("0", "3", "6", "9")
+    assert [list(source.class_splits[s]) for s in ("train", "validation", "test")] == [[0, 1], [2], [3]]
+
+
+@pytest.mark.parametrize("key", ["rotations", "drop_small_classes"])
+@pytest.mark.parametrize("value", ["no", "false", 1, None])
+def test_boolean_options_refuse_anything_but_a_bool_by_name(key, value):
+    images, labels = labelled_arrays(num_classes=4, images_per_class=2)
+    with pytest.raises(ValueError, match=f"`{key}` must be true or false; received {key}={value!r}"):
+        from_arrays(images, labels, **{key: value})
+
+
+def test_split_fractions_as_a_string_is_refused_by_name():
+    images, labels = labelled_arrays(num_classes=4, images_per_class=2)
+    with pytest.raises(ValueError, match=r"`split_fractions` must be three .*received split_fractions='0.6,0.2,0.2'"):
+        from_arrays(images, labels, split_fractions="0.6,0.2,0.2")

@@ -1,5 +1,8 @@
 """The TFDS source through the real `tfds.load`, on a tiny dataset prepared in a temporary folder (no download)."""
 
+import socket
+import time
+
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
@@ -86,3 +89,40 @@ def test_unknown_dataset_is_one_line():
 def test_unprepared_dataset_without_download(tmp_path):
     with pytest.raises(ValueError, match="is not prepared in `data_dir`=.*and `download` is false"):
         load_source("tfds:omniglot", data_dir=str(tmp_path), download=False)
+
+
+def test_an_unprepared_dataset_without_network_fails_fast_saying_how_to_prepare_it(tmp_path, monkeypatch):
+    attempts = []
+
+    def unreachable(address, *args, **kwargs):
+        attempts.append(address)
+        raise OSError(101, "Network is unreachable")
+
+    monkeypatch.setattr(socket, "create_connection", unreachable)
+    monkeypatch.setattr(socket.socket, "connect", lambda self, address: unreachable(address))
+    started = time.monotonic()
+    with pytest.raises(ValueError) as refused:
+        load_source("tfds:omniglot", data_dir=str(tmp_path), verbose=False)
+    assert time.monotonic() - started < 30
+    message = str(refused.value)
+    assert "\n" not in message
+    assert message.startswith(
+        f"The TFDS dataset 'omniglot' is not prepared in `data_dir`={str(tmp_path)!r} and the network is unreachable"
+    )
+    assert f"`tfds build omniglot --data_dir {tmp_path}`" in message
+    assert message.endswith(f"pass data_dir={str(tmp_path)!r}, download=false.")
+    assert attempts == [("storage.googleapis.com", 443)]
+
+
+def test_a_prepared_dataset_needs_no_network(data_dir, monkeypatch):
+    def unreachable(*args, **kwargs):
+        raise AssertionError("the network was used")
+
+    monkeypatch.setattr(socket, "create_connection", unreachable)
+    source = load_source("tfds:tiny_few_shot", data_dir=data_dir, verbose=False)
+    assert source.split("train").num_classes == 6
+
+
+def test_download_must_be_a_boolean(data_dir):
+    with pytest.raises(ValueError, match="`download` must be true or false; received download='no'"):
+        load_source("tfds:tiny_few_shot", data_dir=data_dir, download="no", verbose=False)
