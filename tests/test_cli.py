@@ -12,6 +12,7 @@ import pytest
 
 from kerasrwm.cli import build_parser
 from kerasrwm.cli import main
+from kerasrwm.commands.common import config_from_args
 from kerasrwm.training.configuration import make_config
 from tests.commands.tiny_run import TINY_FLAGS
 
@@ -151,3 +152,10 @@ def test_every_flag_has_a_help_line_that_is_more_than_its_default():
     assert not bare, bare
     helps = {flag: text for command, flag, text in arguments if command == "train"}
     assert all(f"{form}:" in helps["--data"] for form in ("npz", "folder", "tfds"))
+
+
+def test_data_options_take_the_comma_form_of_a_list():
+    arguments = ["train", "--output", "unused", "--data-option", "split_fractions=0.6,0.2,0.2"]
+    arguments += ["--data-option", "rotations=true"]
+    config = config_from_args(build_parser().parse_args(arguments))
+    assert config["data_options"] == {"split_fractions": [0.6, 0.2, 0.2], "rotations": True}

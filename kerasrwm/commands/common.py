@@ -1,9 +1,9 @@
 """Command-line options shared by `kerasrwm train` and `kerasrwm tune`: one flag per config key."""
 
-import argparse
 import json
 import sys
 
+from kerasrwm.argument_types import key_value
 from kerasrwm.argument_types import number_list
 from kerasrwm.training.configuration import CONFIG_HELP
 from kerasrwm.training.configuration import DEFAULT_CONFIG
@@ -24,13 +24,6 @@ def _parse_value(text):
         return json.loads(text)
     except json.JSONDecodeError:
         return text
-
-
-def _data_option(text):
-    key, separator, value = text.partition("=")
-    if not separator or not key:
-        raise argparse.ArgumentTypeError(f"--data-option must look like KEY=VALUE; received {text!r}.")
-    return key, _parse_value(value)
 
 
 def _jit_compile(text):
@@ -62,7 +55,7 @@ def add_config_arguments(parser, skip=()):
     parser.add_argument(
         "--data-option",
         action="append",
-        type=_data_option,
+        type=key_value("--data-option"),
         default=[],
         metavar="KEY=VALUE",
         help="option of the data source, e.g. split_scheme=vinyals or rotations=true (repeatable)",

@@ -26,6 +26,7 @@ from kerasrwm.training.atomic_files import write_json_atomically
 from kerasrwm.training.experiment import build_learner
 from kerasrwm.training.experiment import training_stream
 from kerasrwm.training.experiment import validation_episodes
+from kerasrwm.training.run_lock import RunLock
 from kerasrwm.training.tasks import TASKS
 from kerasrwm.training.tasks import episode_spec
 from kerasrwm.training.tasks import get_task
@@ -249,33 +250,34 @@ def tune(config, beta2_values, k_extra_values, max_trials, output_dir, verbose=1
     if starts is not None:
         settings["beta2_start_values"] = starts
     _claim_directory(output_dir, settings)
-    grid = [
-        {"beta2": beta2, **({} if start is None else {"beta2_start_step": start}), "k_extra": k_extra}
-        for beta2 in hypermodel.beta2_values
-        for start in (starts or [None])
-        for k_extra in hypermodel.k_extra_values
-    ]
-    oracle = GridOracle(
-        grid,
-        objective=kt.Objective(OBJECTIVE, direction="max"),
-        max_trials=max_trials,
-        max_consecutive_failed_trials=1,  # a failing trial is a configuration error: stop at once
-    )
-    tuner = kt.Tuner(
-        oracle=oracle, hypermodel=hypermodel, directory=output_dir, project_name=PROJECT_NAME, overwrite=False
-    )
-    tuner.search(
-        train_store,
-        validation_data=validation,
-        callbacks=[keras.callbacks.TensorBoard(os.path.join(output_dir, "logs"))],
-        verbose=verbose,
-    )
-    completed = [
-        trial for trial in tuner.oracle.trials.values() if trial.status == "COMPLETED" and trial.score is not None
-    ]
-    if not completed:
-        raise RuntimeError(f"No trial of the search in {output_dir!r} completed; see `trial_results`.")
-    # Highest score; ties go to the earliest trial, so the answer does not change on a rerun.
-    best = _summary(min(completed, key=lambda trial: (-trial.score, int(trial.trial_id))))
-    write_json_atomically(os.path.join(output_dir, "best.json"), best)
-    return best
+    with RunLock(output_dir):  # one search per directory, as one trainer per run
+        grid = [
+            {"beta2": beta2, **({} if start is None else {"beta2_start_step": start}), "k_extra": k_extra}
+            for beta2 in hypermodel.beta2_values
+            for start in (starts or [None])
+            for k_extra in hypermodel.k_extra_values
+        ]
+        oracle = GridOracle(
+            grid,
+            objective=kt.Objective(OBJECTIVE, direction="max"),
+            max_trials=max_trials,
+            max_consecutive_failed_trials=1,  # a failing trial is a configuration error: stop at once
+        )
+        tuner = kt.Tuner(
+            oracle=oracle, hypermodel=hypermodel, directory=output_dir, project_name=PROJECT_NAME, overwrite=False
+        )
+        tuner.search(
+            train_store,
+            validation_data=validation,
+            callbacks=[keras.callbacks.TensorBoard(os.path.join(output_dir, "logs"))],
+            verbose=verbose,
+        )
+        completed = [
+            trial for trial in tuner.oracle.trials.values() if trial.status == "COMPLETED" and trial.score is not None
+        ]
+        if not completed:
+            raise RuntimeError(f"No trial of the search in {output_dir!r} completed; see `trial_results`.")
+        # Highest score; ties go to the earliest trial, so the answer does not change on a rerun.
+        best = _summary(min(completed, key=lambda trial: (-trial.score, int(trial.trial_id))))
+        write_json_atomically(os.path.join(output_dir, "best.json"), best)
+        return best

@@ -3,6 +3,7 @@ name compared outside `kerasrwm/training/tasks/`."""
 
 import pathlib
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -61,3 +62,18 @@ def test_no_protocol_name_is_compared_outside_the_tasks():
         if comparison.search(line)
     ]
     assert not found, found
+
+
+def test_bootstrap_warns_when_beta2_or_beta3_cannot_act_without_extras():
+    with pytest.warns(UserWarning, match=r"k_extra=0 .*beta2=5 weighs a distillation that is always 0, and beta3=0"):
+        make_config({"k_extra": 0, "beta2": 5.0, "beta3": 0.0})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        make_config({"k_extra": 0, "beta2": 0.0, "beta3": 0.0})
+        make_config({"k_extra": 5, "beta2": 5.0})
+
+
+@pytest.mark.parametrize("k_shot, occurrences", [(1, 1), (3, 3), (7, 5)])
+def test_the_delayed_label_learner_reports_the_occurrences_its_sequences_hold(k_shot, occurrences):
+    config = make_config({"protocol": "delayed_label", "k_shot": k_shot})
+    assert get_task("delayed_label").learner(config).num_occurrences == occurrences

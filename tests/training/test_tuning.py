@@ -191,3 +191,13 @@ def test_the_distillation_start_step_is_searched_when_given(tmp_path, monkeypatc
     assert saved["beta2_start_values"] == [0, 5] and "beta2_start_step" not in saved["config"]
     with pytest.raises(ValueError, match=r"`beta2_start_values` .*>= 0; received \[-1\]"):
         tune(TINY, [2.0], [1], 1, str(tmp_path / "bad"), verbose=0, beta2_start_values=[-1])
+
+
+def test_a_search_directory_in_use_is_refused_as_a_run_directory_is(tmp_path):
+    from kerasrwm.training.run_lock import RunLock
+
+    output_dir = str(tmp_path / "search")
+    with RunLock(output_dir):  # another `kerasrwm tune` (or `train`) writing there
+        with pytest.raises(ValueError, match=r"is in use by another trainer \(process \d+@"):
+            tune(TINY, [0.0], [1], 1, output_dir, verbose=0)
+    assert not glob.glob(os.path.join(output_dir, PROJECT_NAME, "trial_*"))

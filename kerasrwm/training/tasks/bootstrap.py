@@ -1,5 +1,7 @@
 """`BootstrapTask`: K-shot episodes with extras, trained with the bootstrapped loss."""
 
+import warnings
+
 from kerasrwm.data import episode_dataset
 from kerasrwm.models import BootstrappedLearner
 from kerasrwm.training.export import export_adapt_and_predict
@@ -41,6 +43,14 @@ class BootstrapTask(Task):
     def check_config(self, config):
         for key in ("beta2_start_step", "beta2_ramp_steps", "diagnostics_every"):
             check_integer(key, config[key], minimum=0)
+        if config["k_extra"] == 0 and (config["beta2"] or config["beta3"]):
+            warnings.warn(
+                f"With k_extra=0 the teacher reads what the student reads, so it is the student: beta2="
+                f"{config['beta2']:g} weighs a distillation that is always 0, and beta3={config['beta3']:g} weighs the "
+                "student's cross-entropy a second time. Set beta2 and beta3 to 0 for the plain K-shot learner.",
+                UserWarning,
+                stacklevel=2,
+            )
 
     def training_stream(self, config, store, batch_size, seed, start_batch):
         return episode_dataset(store, episode_spec(config), batch_size, seed, start_batch)

@@ -6,6 +6,9 @@ from kerasrwm.models import DelayedLabelLearner
 from kerasrwm.training.export import export_predict_sequence
 from kerasrwm.training.tasks.task import Task
 
+DEFAULT_OCCURRENCES = 5
+"""At most this many `accuracy_occurrence_k` metrics (fewer when K is smaller)."""
+
 
 class DelayedLabelTask(Task):
     """`DelayedLabelLearner` on sequences of N·K steps, every class K times, scored at every step.
@@ -30,6 +33,10 @@ class DelayedLabelTask(Task):
                 f"`k_test_sweep` needs an episodic K-shot learner; received k_test_sweep={config['k_test_sweep']!r} "
                 f"with protocol={self.name!r}."
             )
+
+    def learner_arguments(self, config):
+        """Accuracy metrics for the occurrences a sequence holds: every class appears K times."""
+        return {"num_occurrences": min(DEFAULT_OCCURRENCES, config["k_shot"])}
 
     def training_stream(self, config, store, batch_size, seed, start_batch):
         return delayed_label_dataset(store, config["n_way"], config["k_shot"], batch_size, seed, start_batch)

@@ -62,7 +62,12 @@ class Task:
 
     def learner(self, config):
         """The (uncompiled) learner that `config` describes."""
-        return self.learner_class(**{key: config[key] for key in (*ARCHITECTURE_KEYS, *self.loss_keys)})
+        arguments = {key: config[key] for key in (*ARCHITECTURE_KEYS, *self.loss_keys)}
+        return self.learner_class(**arguments, **self.learner_arguments(config))
+
+    def learner_arguments(self, config):
+        """Learner arguments this protocol derives from `config` (none by default)."""
+        return {}
 
     def training_stream(self, config, store, batch_size, seed, start_batch):
         """Infinite training batches of `batch_size` from `store`; batch `i` depends only on (`seed`, `start_batch + i`)."""
