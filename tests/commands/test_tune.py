@@ -52,7 +52,9 @@ def test_max_trials_defaults_to_the_whole_grid():
 def test_unparsable_flags_give_a_one_line_error_naming_the_flag(capsys):
     with pytest.raises(SystemExit):
         parse(["--output", "x", "--beta2", "1", "--k-extra", "1,x"])
-    assert "argument --k-extra: expected comma-separated ints; received '1,x'" in capsys.readouterr().err
+    assert (
+        "argument --k-extra: expected comma-separated ints (or a JSON list); received '1,x'" in capsys.readouterr().err
+    )
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ import kerasrwm
 from kerasrwm.models.sequence_learner import SEQUENCE_LAYERS
 from kerasrwm.training import export_adapt_and_predict
 from kerasrwm.training.run_backup import RunBackup
+from tests.models.episodes import as_pixels
 from tests.models.episodes import random_episode_batch
 from tests.models.learners import tiny_learner
 
@@ -242,7 +243,9 @@ class ScaledProjection(keras.layers.Layer):
 
 def test_custom_layer_backbone_round_trips_through_config_save_and_export(tmp_path):
     model = built_learner(backbone=ScaledProjection(units=5, scale=2.5))
-    batch = random_episode_batch(seed=8)
+    batch = {
+        key: tf.constant(value, dtype=value.dtype) for key, value in as_pixels(random_episode_batch(seed=8)).items()
+    }
     expected = model(batch, training=False).numpy()
 
     config = model.get_config()
