@@ -149,6 +149,7 @@ def test_distillation_schedule_follows_the_optimizer_step_in_weight_and_loss(sta
         assert float(terms["loss"]) == pytest.approx(float(expected_loss), rel=1e-6), step
 
 
+@pytest.mark.slow
 def test_fit_logs_the_beta2_of_the_last_step_and_a_restored_optimizer_continues_the_schedule(tmp_path):
     """Steps 0..3 of (start 2, ramp 4, beta2 4) weigh 0, 0, 1, 2: the epoch log shows 2, the last one."""
     arguments = dict(beta2=4.0, beta3=1.0, beta2_start_step=2, beta2_ramp_steps=4)

@@ -54,6 +54,7 @@ def assert_same_predictions(model, other, inputs):
     np.testing.assert_array_equal(model.predict(inputs, verbose=0), other.predict(inputs, verbose=0))
 
 
+@pytest.mark.slow
 def test_fit_builds_and_every_saving_door_round_trips_exactly(learner_and_data, tmp_path):
     model, data = learner_and_data
     arrays = data()
@@ -94,7 +95,13 @@ def test_saving_a_learner_that_has_seen_nothing_is_refused_and_writes_nothing(tm
     assert not os.listdir(tmp_path)
 
 
-@pytest.mark.parametrize("entry", ["train_on_batch", "test_on_batch", "fit", "evaluate"])
+SLOW = pytest.mark.slow
+"""On the heavier entry points (a whole `fit` or `evaluate`) the same property runs with the slow tests."""
+
+
+@pytest.mark.parametrize(
+    "entry", ["train_on_batch", "test_on_batch", pytest.param("fit", marks=SLOW), pytest.param("evaluate", marks=SLOW)]
+)
 def test_every_entry_point_takes_a_dict_with_or_without_y_and_builds(entry):
     model = BootstrappedLearner(**TINY_ARGUMENTS)
     model.compile(optimizer="adam")
@@ -179,7 +186,11 @@ class TestRefusedBatches:
         "not a dict": (lambda b: b["support_images"], "must be a dict"),
     }
 
-    @pytest.mark.parametrize("entry", ["train_on_batch", "test_on_batch", "fit", "evaluate", "predict"])
+    @pytest.mark.parametrize(
+        "entry",
+        ["train_on_batch", "predict", pytest.param("test_on_batch", marks=SLOW), pytest.param("fit", marks=SLOW)]
+        + [pytest.param("evaluate", marks=SLOW)],
+    )
     @pytest.mark.parametrize("built", [False, True])
     def test_refused_by_name_and_the_model_still_trains(self, entry, built):
         model = BootstrappedLearner(**TINY_ARGUMENTS)
@@ -194,7 +205,9 @@ class TestRefusedBatches:
         model.fit(batches(good), verbose=0)
         assert model.built
 
-    @pytest.mark.parametrize("key", ["support_images", "extra_images", "query_images"])
+    @pytest.mark.parametrize(
+        "key", ["support_images", pytest.param("extra_images", marks=SLOW), pytest.param("query_images", marks=SLOW)]
+    )
     def test_non_finite_images_are_refused_and_no_weight_changes(self, key):
         model = BootstrappedLearner(**TINY_ARGUMENTS)
         model.compile(optimizer="adam")

@@ -169,6 +169,7 @@ def test_a_delayed_label_configuration_is_refused(tmp_path):
         tune(config, [1.0], [1], 1, str(tmp_path / "search"), verbose=0)
 
 
+@pytest.mark.slow
 def test_the_distillation_start_step_is_searched_when_given(tmp_path, monkeypatch):
     trained = []
     original_train_step = BootstrappedLearner.train_step
