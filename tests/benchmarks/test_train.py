@@ -24,6 +24,7 @@ def test_demo_flops_by_hand():
     assert train.step_flops("demo") == backbone + sequence
 
 
+@pytest.mark.slow
 def test_parts_compute_the_step_gradients(monkeypatch):
     """The backbone and sequence parts differentiate the same loss pieces as the train step."""
     demo = train.CONFIGURATIONS["demo"]

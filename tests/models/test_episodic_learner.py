@@ -100,7 +100,9 @@ SLOW = pytest.mark.slow
 
 
 @pytest.mark.parametrize(
-    "entry", ["train_on_batch", "test_on_batch", pytest.param("fit", marks=SLOW), pytest.param("evaluate", marks=SLOW)]
+    "entry",
+    ["train_on_batch", pytest.param("test_on_batch", marks=SLOW), pytest.param("fit", marks=SLOW)]
+    + [pytest.param("evaluate", marks=SLOW)],
 )
 def test_every_entry_point_takes_a_dict_with_or_without_y_and_builds(entry):
     model = BootstrappedLearner(**TINY_ARGUMENTS)
@@ -155,6 +157,7 @@ def test_compile_refuses_to_replace_the_learners_loss(argument):
         BootstrappedLearner(**TINY_ARGUMENTS).compile(optimizer="adam", **{argument: "mse"})
 
 
+@pytest.mark.slow
 def test_one_model_trains_and_evaluates_at_several_k_k_extra_and_query_counts():
     model = BootstrappedLearner(**TINY_ARGUMENTS, beta2=1.0, beta3=1.0)
     model.compile(optimizer="adam")
@@ -168,6 +171,17 @@ def test_one_model_trains_and_evaluates_at_several_k_k_extra_and_query_counts():
     # A retrace with relaxed shapes (K' unknown statically) still scores K' = 0 as the student.
     zero = model.evaluate(batches(episodes(count=4, k_extra=0)), verbose=0, return_dict=True)
     assert zero["distill_loss"] == 0.0 and zero["teacher_loss"] == pytest.approx(zero["student_loss"])
+
+
+def test_one_model_is_scored_at_several_k_and_k_extra_in_turn():
+    """The cheap form of the test above: one evaluation step at each K (Keras relaxes the shapes on the
+    third), then K' = 0 after K' > 0."""
+    model = BootstrappedLearner(**TINY_ARGUMENTS, beta2=1.0, beta3=1.0)
+    model.compile(optimizer="adam")
+    for k_shot, k_extra in [(1, 1), (2, 1), (3, 1), (2, 0)]:
+        logs = model.test_on_batch(episodes(count=2, k_shot=k_shot, k_extra=k_extra), return_dict=True)
+        assert np.isfinite(logs["loss"])
+    assert logs["distill_loss"] == 0.0 and logs["teacher_loss"] == pytest.approx(logs["student_loss"])
 
 
 class TestRefusedBatches:
@@ -187,11 +201,13 @@ class TestRefusedBatches:
     }
 
     @pytest.mark.parametrize(
-        "entry",
-        ["train_on_batch", "predict", pytest.param("test_on_batch", marks=SLOW), pytest.param("fit", marks=SLOW)]
-        + [pytest.param("evaluate", marks=SLOW)],
-    )
-    @pytest.mark.parametrize("built", [False, True])
+        "entry, built",
+        [
+            pytest.param(entry, built, marks=() if (entry, built) == ("train_on_batch", False) else SLOW)
+            for entry in ("train_on_batch", "test_on_batch", "fit", "evaluate", "predict")
+            for built in (False, True)
+        ],
+    )  # the default suite keeps one door; the slow tests run them all
     def test_refused_by_name_and_the_model_still_trains(self, entry, built):
         model = BootstrappedLearner(**TINY_ARGUMENTS)
         model.compile(optimizer="adam")

@@ -19,6 +19,7 @@ def store():
     return load_synthetic(num_classes=40, images_per_class=20, image_size=12, seed=3).split("test")
 
 
+@pytest.mark.slow
 def test_constant_predictor_scores_the_fraction_of_class_zero_queries(store):
     model = ConstantPredictor(n_way=4)
     rows = k_test_sweep(model, store, [1, 3], runs=3, episodes=8, batch_size=4, seed=1, n_queries=2)

@@ -3,6 +3,7 @@
 import glob
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from kerasrwm.data import load_synthetic
@@ -20,6 +21,7 @@ def read_scalars(log_dir):
     return scalars
 
 
+@pytest.mark.slow
 def test_callback_logs_one_scalar_per_k_test(tmp_path):
     store = load_synthetic(num_classes=40, images_per_class=20, image_size=12, seed=3).split("test")
     model = KShotPredictor(n_way=4)
