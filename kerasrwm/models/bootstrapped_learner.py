@@ -164,16 +164,9 @@ class BootstrappedLearner(EpisodicLearner):
         return self.logits_from_features(*features, batch, training=training)
 
     def call(self, inputs, training=None):
-        inputs = self.call_inputs(inputs)
-        support_images, query_images = inputs["support_images"], inputs["query_images"]
-        features = self.learner.encode(tf.concat([support_images, query_images], axis=1), training=training)
-        support_features, query_features = tf.split(
-            features, [tf.shape(support_images)[1], tf.shape(query_images)[1]], axis=1
-        )
-        _, state = self.learner.read(
-            support_features, self.learner.label_inputs(inputs["support_labels"]), training=training
-        )
-        return self._score_queries(query_features, state, training)
+        inputs = self.call_inputs(inputs)  # the served keys only: no extras, so no teacher is computed
+        student, _ = self.student_and_teacher_logits(inputs, training=training)
+        return student
 
     def scheduled_beta2(self):
         """The distillation weight of the next optimizer step (see `beta2_start_step`): a float32 scalar.

@@ -70,9 +70,12 @@ class DelayedLabelLearner(EpisodicLearner):
         self._warned_unseen_occurrences = False
 
     def call(self, inputs, training=None):
-        inputs = self.call_inputs(inputs)
-        features = self.learner.encode(inputs["images"], training=training)
-        label_inputs = delay_by_one_step(self.learner.label_inputs(inputs["labels"]))
+        return self.step_logits(self.call_inputs(inputs), training=training)
+
+    def step_logits(self, sequence, training=None):
+        """Per-step logits `[B, L, n_way]` of a checked `{"images", "labels"}` batch."""
+        features = self.learner.encode(sequence["images"], training=training)
+        label_inputs = delay_by_one_step(self.learner.label_inputs(sequence["labels"]))
         hidden, _ = self.learner.read(features, label_inputs, training=training)
         return self.learner.classify(hidden)
 
@@ -83,7 +86,7 @@ class DelayedLabelLearner(EpisodicLearner):
         time; its weight is the number of such steps, so that the reported mean is over steps.
         """
         labels = batch["labels"]
-        logits = self(batch, training=training)
+        logits = self.step_logits(batch, training=training)  # `batch` was checked by the step
         correct = tf.cast(tf.equal(tf.argmax(logits, axis=-1, output_type=labels.dtype), labels), tf.float32)
         occurrences = occurrence_index(labels, self.n_way)
         terms = {"loss": bootstrap_loss.cross_entropy(labels, logits), "accuracy": tf.reduce_mean(correct)}
