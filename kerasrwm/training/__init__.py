@@ -1,7 +1,6 @@
 """Training recipe of the reference (the Noam schedule, the Adam settings), K_test evaluation and export."""
 
-from kerasrwm.training.export import export_adapt_and_predict
-from kerasrwm.training.export import export_predict_sequence
+from kerasrwm.training.export import export_learner
 from kerasrwm.training.k_test_sweep import format_settings_table
 from kerasrwm.training.k_test_sweep import format_sweep_table
 from kerasrwm.training.k_test_sweep import k_test_sweep

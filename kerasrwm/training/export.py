@@ -1,9 +1,8 @@
 """Portable SavedModel exports of trained learners, loadable with plain TensorFlow.
 
-`export_adapt_and_predict` serves a `BootstrappedLearner` (support set, then queries);
-`export_predict_sequence` serves a `DelayedLabelLearner` (one labelled sequence, a prediction
-at every step). Both write what the learner's own `export` writes (see
-`kerasrwm.models.serving`), for a model built for images of `image_shape`.
+`export_learner` writes what the learner's own `export` writes (see `kerasrwm.models.serving`):
+`adapt_and_predict` for a `BootstrappedLearner` (support set, then queries), `predict_sequence`
+for a `DelayedLabelLearner` (a prediction at every step), for a model built for `image_shape`.
 """
 
 from kerasrwm.models import serving
@@ -23,25 +22,14 @@ def _built_for(model, image_shape):
     return model
 
 
-def export_adapt_and_predict(model, path, image_shape):
-    """Writes a SavedModel with `BootstrappedLearner.serving_signature`, `adapt_and_predict`.
+def export_learner(model, path, image_shape):
+    """Writes a SavedModel with the learner's serving signature for `(h, w, c)` images.
+
+    `adapt_and_predict` for a `BootstrappedLearner`, `predict_sequence` for a
+    `DelayedLabelLearner` (see their `serving_signature`).
 
     Args:
-        model: a `kerasrwm.BootstrappedLearner` (any implementation).
-        path: output directory.
-        image_shape: `(h, w, c)` of the images, as in training.
-
-    Returns:
-        `path`.
-    """
-    return serving.save_serving_model(_built_for(model, image_shape), path)
-
-
-def export_predict_sequence(model, path, image_shape):
-    """Writes a SavedModel with `DelayedLabelLearner.serving_signature`, `predict_sequence`.
-
-    Args:
-        model: a `kerasrwm.models.DelayedLabelLearner` (any implementation).
+        model: a kerasrwm learner (any implementation), built or not.
         path: output directory.
         image_shape: `(h, w, c)` of the images, as in training.
 

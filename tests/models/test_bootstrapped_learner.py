@@ -7,7 +7,7 @@ import tensorflow as tf
 
 import kerasrwm
 from kerasrwm.models.sequence_learner import SEQUENCE_LAYERS
-from kerasrwm.training import export_adapt_and_predict
+from kerasrwm.training import export_learner
 from kerasrwm.training.run_backup import RunBackup
 from tests.models.episodes import as_pixels
 from tests.models.episodes import random_episode_batch
@@ -260,7 +260,7 @@ def test_custom_layer_backbone_round_trips_through_config_save_and_export(tmp_pa
     assert isinstance(restored.learner.backbone, ScaledProjection)
     np.testing.assert_array_equal(restored(batch, training=False).numpy(), expected)
 
-    exported = tf.saved_model.load(export_adapt_and_predict(restored, str(tmp_path / "saved"), image_shape=(4, 4, 1)))
+    exported = tf.saved_model.load(export_learner(restored, str(tmp_path / "saved"), image_shape=(4, 4, 1)))
     logits = exported.signatures["adapt_and_predict"](
         support_images=batch["support_images"],
         support_labels=batch["support_labels"],

@@ -12,8 +12,7 @@ import tensorflow as tf
 
 from kerasrwm.models import DelayedLabelLearner
 from kerasrwm.models.sequence_learner import SEQUENCE_LAYERS
-from kerasrwm.training import export_adapt_and_predict
-from kerasrwm.training import export_predict_sequence
+from kerasrwm.training import export_learner
 from tests.models.episodes import as_pixels
 from tests.models.episodes import random_episode_batch
 from tests.models.learners import TINY_ARGUMENTS
@@ -29,7 +28,7 @@ def test_export_runs_in_plain_tensorflow_and_matches_keras(tmp_path):
     model = tiny_learner(dropout=0.3, vision_dropout=0.2)
     train_batch = random_episode_batch(batch=2, image_shape=(16, 16, 1), seed=0)
     model(train_batch)
-    path = export_adapt_and_predict(model, str(tmp_path / "saved"), image_shape=(16, 16, 1))
+    path = export_learner(model, str(tmp_path / "saved"), image_shape=(16, 16, 1))
     # A different support length and query count from anything traced so far.
     episode = random_episode_batch(batch=3, n_way=3, k_shot=4, k_extra=0, queries=5, image_shape=(16, 16, 1), seed=9)
     episode = as_pixels({key: value.numpy() for key, value in episode.items()})
@@ -55,7 +54,7 @@ def test_predict_sequence_export_matches_keras_per_step_logits(tmp_path, sequenc
     model = DelayedLabelLearner(**TINY_LEARNER, num_layers=2, dropout=0.3, sequence_layer=sequence_layer)
     rng = np.random.default_rng(0)
     model({"images": rng.normal(size=(2, 6, 16, 16, 1)).astype("float32"), "labels": rng.integers(0, 3, (2, 6))})
-    path = export_predict_sequence(model, str(tmp_path / "saved"), image_shape=(16, 16, 1))
+    path = export_learner(model, str(tmp_path / "saved"), image_shape=(16, 16, 1))
     # A batch size and sequence length different from anything traced so far.
     sequence = {
         "images": rng.random((3, 9, 16, 16, 1), dtype=np.float32),
@@ -73,7 +72,7 @@ def test_predict_sequence_export_matches_keras_per_step_logits(tmp_path, sequenc
 def test_export_rejects_an_image_shape_without_channels(tmp_path):
     model = DelayedLabelLearner(**{**TINY_LEARNER, "backbone": keras.layers.Flatten()}, num_layers=1)
     with pytest.raises(ValueError, match=r"`image_shape` must be \(height, width, channels\); received: \(16, 16\)"):
-        export_predict_sequence(model, str(tmp_path / "saved"), image_shape=(16, 16))
+        export_learner(model, str(tmp_path / "saved"), image_shape=(16, 16))
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +80,7 @@ def exported(tmp_path_factory):
     keras.utils.set_random_seed(2)
     model = tiny_learner(num_layers=1)
     model(random_episode_batch(batch=1, image_shape=(16, 16, 1), seed=0))
-    path = export_adapt_and_predict(model, str(tmp_path_factory.mktemp("saved")), image_shape=(16, 16, 1))
+    path = export_learner(model, str(tmp_path_factory.mktemp("saved")), image_shape=(16, 16, 1))
     return tf.saved_model.load(path).signatures["adapt_and_predict"]
 
 
@@ -190,6 +189,6 @@ def test_exported_signature_refuses_other_image_shapes(exported, size, channels)
 def test_predict_sequence_signature_names_the_bad_argument(tmp_path, images, labels, message):
     model = DelayedLabelLearner(**TINY_LEARNER, num_layers=1)
     model({"images": np.zeros((1, 2, 16, 16, 1), np.float32), "labels": np.zeros((1, 2), np.int32)})
-    predict = tf.saved_model.load(export_predict_sequence(model, str(tmp_path / "saved"), (16, 16, 1)))
+    predict = tf.saved_model.load(export_learner(model, str(tmp_path / "saved"), (16, 16, 1)))
     with pytest.raises(tf.errors.InvalidArgumentError, match=message):
         predict.signatures["predict_sequence"](images=tf.constant(images), labels=tf.constant(labels))

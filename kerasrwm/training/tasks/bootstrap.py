@@ -4,7 +4,6 @@ import warnings
 
 from kerasrwm.data import episode_dataset
 from kerasrwm.models import BootstrappedLearner
-from kerasrwm.training.export import export_adapt_and_predict
 from kerasrwm.training.tasks.task import Task
 from kerasrwm.training.tasks.task import episode_spec
 from kerasrwm.validation import check_integer
@@ -54,6 +53,3 @@ class BootstrapTask(Task):
 
     def training_stream(self, config, store, batch_size, seed, start_batch):
         return episode_dataset(store, episode_spec(config), batch_size, seed, start_batch)
-
-    def export(self, model, path, image_shape):
-        export_adapt_and_predict(model, path, image_shape)

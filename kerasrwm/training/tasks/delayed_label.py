@@ -3,7 +3,6 @@
 from kerasrwm.data import delayed_label_dataset
 from kerasrwm.data.delayed_label_episodes import as_labelled_sequence
 from kerasrwm.models import DelayedLabelLearner
-from kerasrwm.training.export import export_predict_sequence
 from kerasrwm.training.tasks.task import Task
 
 DEFAULT_OCCURRENCES = 5
@@ -43,6 +42,3 @@ class DelayedLabelTask(Task):
 
     def as_learner_inputs(self, episodes):
         return episodes.map(as_labelled_sequence)
-
-    def export(self, model, path, image_shape):
-        export_predict_sequence(model, path, image_shape)

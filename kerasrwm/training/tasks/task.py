@@ -2,6 +2,7 @@
 
 from kerasrwm.data import EpisodeSpec
 from kerasrwm.data import evaluation_dataset
+from kerasrwm.training.export import export_learner
 
 # Configuration keys that every protocol passes to its learner (`SequenceLearner` arguments).
 ARCHITECTURE_KEYS = (
@@ -90,7 +91,7 @@ class Task:
 
     def export(self, model, path, image_shape):
         """Writes `model` as a portable SavedModel with this protocol's signature `signature`."""
-        raise NotImplementedError
+        export_learner(model, path, image_shape)
 
     def __repr__(self):
         return f"{type(self).__name__}(name={self.name!r})"
