@@ -38,3 +38,19 @@ def check_boolean(name, value):
     if not isinstance(value, (bool, np.bool_)):
         raise ValueError(f"`{name}` must be true or false; received {name}={value!r}.")
     return bool(value)
+
+
+def check_choice(name, value, choices):
+    """Returns `value` if it is one of `choices` (compared by type and value: `1` is not `True`)."""
+    if not any(type(value) is type(choice) and value == choice for choice in choices):
+        raise ValueError(f"`{name}` must be one of {tuple(choices)}; received {name}={value!r}.")
+    return value
+
+
+def check_integer_list(name, value, minimum=1):
+    """Returns `value` as a list of ints if it is a list (or tuple) of integers >= `minimum`; it may be empty."""
+    if not isinstance(value, (list, tuple)) or any(
+        isinstance(item, bool) or not isinstance(item, numbers.Integral) or item < minimum for item in value
+    ):
+        raise ValueError(f"`{name}` must be a list of integers >= {minimum}; received {name}={value!r}.")
+    return [int(item) for item in value]

@@ -40,7 +40,10 @@ BAD_TRAIN_ARGUMENTS = [
         ["--strategy", "multiworker", "--diagnostics-every", "5"],
         "--diagnostics-every runs after training steps, which strategy 'multiworker' does not report",
     ),
-    (["--hand-off-gradient", "buggy"], "`hand_off_gradient` must be one of ('exact', 'reference'); received: 'buggy'"),
+    (
+        ["--hand-off-gradient", "buggy"],
+        "`hand_off_gradient` must be one of ('exact', 'reference'); received hand_off_gradient='buggy'",
+    ),
     (["--data", "npz:{tmp}/missing.npz"], "The file `path`='{tmp}/missing.npz' does not exist"),
     (["--data", "npz:{tmp}/empty.npz"], "The file `path`='{tmp}/empty.npz' is not a readable .npz archive"),
     (["--data", "npz:{tmp}/text.npz"], "The file `path`='{tmp}/text.npz' is not a readable .npz archive"),
@@ -52,6 +55,18 @@ BAD_TRAIN_ARGUMENTS = [
         "--config '{tmp}/list.json' must hold a JSON object of configuration keys; it holds a list",
     ),
     (["--config", "{tmp}/malformed.json"], "--config '{tmp}/malformed.json' is not valid JSON: Expecting"),
+    (["--config", "{tmp}/binary.json"], "--config '{tmp}/binary.json' is not a text file; it must hold a JSON object"),
+    # Checked before the data is read or the run folder claimed (they once failed after the first epoch).
+    (["--k-test-sweep", "0"], "`k_test_sweep` must be a list of integers >= 1; received k_test_sweep=[0]"),
+    (["--k-test-sweep", "1,1000"], "`k_test_sweep` holds K_test=1000, too many shots for this split"),
+    (["--profile-batch", "5,x"], "`profile_batch` must be a batch number >= 0 (0: off) or START,STOP"),
+    (["--profile-batch", "10,5"], "received profile_batch='10,5'"),
+    (["--hidden-size", "9"], "`hidden_size` must be divisible by `num_heads`; received hidden_size=9, num_heads=2"),
+    (["--config", "{tmp}/queries_string.json"], "`n_queries` must be an integer >= 1; received n_queries='2'"),
+    (["--config", "{tmp}/beta2_string.json"], "`beta2` must be a finite number >= 0.0; received beta2='10'"),
+    (["--config", "{tmp}/options_string.json"], "`data_options` must be a JSON object; received data_options='x'"),
+    (["--config", "{tmp}/protocol_list.json"], "`protocol` must be one of ('bootstrap', 'delayed_label')"),
+    (["--config", "{tmp}/validation_k_string.json"], "`validation_k_shot` must be an integer >= 1"),
 ]
 
 
@@ -61,6 +76,15 @@ def bad_files(tmp_path):
     (tmp_path / "text.npz").write_text("not an archive\n")
     (tmp_path / "list.json").write_text(json.dumps([{"beta2": 1.0}]))
     (tmp_path / "malformed.json").write_text('{"beta2": 1.0,}')
+    (tmp_path / "binary.json").write_bytes(bytes(range(256)))
+    for name, overrides in {
+        "queries_string": {"n_queries": "2"},
+        "beta2_string": {"beta2": "10"},
+        "options_string": {"data_options": "x"},
+        "protocol_list": {"protocol": ["bootstrap"]},
+        "validation_k_string": {"validation_k_shot": "2"},
+    }.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(overrides))
 
     return tmp_path
 

@@ -5,6 +5,7 @@ import sys
 
 from kerasrwm.argument_types import key_value
 from kerasrwm.argument_types import number_list
+from kerasrwm.training.config_key import check_object
 from kerasrwm.training.configuration import CONFIG_HELP
 from kerasrwm.training.configuration import DEFAULT_CONFIG
 from kerasrwm.training.configuration import make_config
@@ -86,6 +87,8 @@ def _read_config_file(path):
         raise ValueError(f"--config {path!r} cannot be read: {error.strerror}.") from None
     except json.JSONDecodeError as error:
         raise ValueError(f"--config {path!r} is not valid JSON: {error}.") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"--config {path!r} is not a text file; it must hold a JSON object.") from None
     if not isinstance(overrides, dict):
         raise ValueError(
             f"--config {path!r} must hold a JSON object of configuration keys; it holds a {type(overrides).__name__}."
@@ -98,7 +101,7 @@ def config_from_args(args):
     overrides = _read_config_file(args.config) if args.config else {}
     if args.preset:
         overrides["preset"] = args.preset
-    data_options = dict(overrides.get("data_options", {}))
+    data_options = dict(check_object("data_options", overrides.get("data_options", {})))
     data_options.update(dict(args.data_option))
     if data_options:
         overrides["data_options"] = data_options

@@ -8,11 +8,14 @@ evaluated at several K_test on the same fixed test episodes.
 import os
 
 from kerasrwm.argument_types import number_list
+from kerasrwm.commands.evaluate import default_batch_size
+from kerasrwm.data import load_source
 from kerasrwm.training.configuration import make_config
 from kerasrwm.training.evaluation import evaluate_runs
 from kerasrwm.training.evaluation import write_results
 from kerasrwm.training.experiment import train
 from kerasrwm.training.k_test_sweep import format_settings_table
+from kerasrwm.training.k_test_sweep import sweep_episodes
 
 # The preset's data, model and optimiser; the demo sets the loss weights and the steps.
 DEMO_SETTINGS = {"preset": "demo"}
@@ -29,21 +32,31 @@ def add_arguments(parser):
 
 def run(args):
     steps_per_epoch = min(args.steps, 100)
-    runs = {
+    batch_size = default_batch_size(args.episodes)
+    betas = {
         "no_bootstrap": {"beta1": 1.0, "beta2": 0.0, "beta3": 1.0},
         "bootstrap": {"beta1": 1.0, "beta2": args.beta2, "beta3": 1.0},
     }
+    # Every setting is checked before the first step: both configurations and the evaluation's episodes.
+    configs = {
+        name: make_config({**DEMO_SETTINGS, **weights, "steps": args.steps, "steps_per_epoch": steps_per_epoch})
+        for name, weights in betas.items()
+    }
+    config = configs["bootstrap"]
+    test_store = load_source(config["data"], **config["data_options"]).split("test")
+    sweep_episodes(
+        test_store, config["n_way"], args.k_test, args.runs, args.episodes, batch_size, 0, config["n_queries"], "k_test"
+    )
     run_dirs = []
-    for name, betas in runs.items():
-        print(f"\n== Training {name} ({betas}) for {args.steps} steps")
-        config = make_config({**DEMO_SETTINGS, **betas, "steps": args.steps, "steps_per_epoch": steps_per_epoch})
+    for name, config in configs.items():
+        print(f"\n== Training {name} ({betas[name]}) for {args.steps} steps")
         run_dir = os.path.join(args.output, name)
         train(config, run_dir, verbose=2)
         run_dirs.append(run_dir)
     print(f"\n== Evaluating both on the same fixed test episodes ({args.runs} runs x {args.episodes})")
-    results = evaluate_runs(run_dirs, args.k_test, args.runs, args.episodes, 32, "test", seed=0, verbose=0)
+    results = evaluate_runs(run_dirs, args.k_test, args.runs, args.episodes, batch_size, "test", seed=0, verbose=0)
     paths = write_results(results, args.output)
     print(f"\nAccuracy (%), mean ± std over {args.runs} runs of {args.episodes} episodes:")
-    print(format_settings_table(dict(zip(runs, results.values()))))
+    print(format_settings_table(dict(zip(betas, results.values()))))
     print(f"\nPlot: {paths['k_test.png']}  (results: {paths['results.json']})")
     return results

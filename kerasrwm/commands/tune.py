@@ -15,13 +15,24 @@ def add_arguments(parser):
         "--output", required=True, help="search directory (trials, TensorBoard logs, best.json); rerun to resume"
     )
     parser.add_argument(
-        "--beta2", required=True, type=number_list(float), metavar="B2,...", help="distillation weights, e.g. 0,1,5,10"
+        "--beta2",
+        dest="beta2_values",
+        required=True,
+        type=number_list(float),
+        metavar="B2,...",
+        help="distillation weights, e.g. 0,1,5,10",
     )
     parser.add_argument(
-        "--k-extra", required=True, type=number_list(int), metavar="K',...", help="extra shots per class, e.g. 1,5,10"
+        "--k-extra",
+        dest="k_extra_values",
+        required=True,
+        type=number_list(int),
+        metavar="K',...",
+        help="extra shots per class, e.g. 1,5,10",
     )
     parser.add_argument(
         "--beta2-start-step",
+        dest="beta2_start_values",
         type=number_list(int),
         metavar="STEP,...",
         help="steps before distillation starts, searched (e.g. 0,1000); default: the configuration's, in every trial",
@@ -53,15 +64,15 @@ def format_trials(trials, best_trial_id):
 
 def run(args):
     config = config_from_args(args)
-    grid_size = len(args.beta2) * len(args.k_extra) * len(args.beta2_start_step or [None])
+    grid_size = len(args.beta2_values) * len(args.k_extra_values) * len(args.beta2_start_values or [None])
     max_trials = grid_size if args.max_trials is None else args.max_trials
     best = tune(
         config,
-        args.beta2,
-        args.k_extra,
+        args.beta2_values,
+        args.k_extra_values,
         max_trials,
         args.output,
-        beta2_start_values=args.beta2_start_step,
+        beta2_start_values=args.beta2_start_values,
         verbose=progress_verbosity(),
     )
     start = f", beta2_start_step={best['beta2_start_step']}" if "beta2_start_step" in best else ""

@@ -35,15 +35,11 @@ def load_source(spec_string, **options):
     >>> source = load_source("npz:omniglot_28.npz", split_scheme="vinyals", rotations=True)
     >>> train_store = source.split("train")
     """
+    check_source_spec("spec_string", spec_string)
     if spec_string == "synthetic":
         scheme, loader, arguments = "synthetic", load_synthetic, ()
     else:
-        scheme, _, argument = str(spec_string).partition(":")
-        if scheme not in SCHEMES or not argument:
-            raise ValueError(
-                "`spec_string` must be 'synthetic', 'npz:PATH', 'folder:PATH' or 'tfds:NAME'; "
-                f"received spec_string={spec_string!r}."
-            )
+        scheme, _, argument = spec_string.partition(":")
         loader, arguments = SCHEMES[scheme], (argument,)
     try:
         return loader(*arguments, **options)
@@ -51,3 +47,16 @@ def load_source(spec_string, **options):
         if "unexpected keyword argument" not in str(error):
             raise
         raise ValueError(f"Unknown data option for a {scheme!r} source: {error}; see `{loader.__name__}`.") from None
+
+
+def check_source_spec(name, spec_string):
+    """Returns `spec_string` if it names a source as `load_source` reads it; `ValueError` naming `name` if not.
+
+    Only the form is checked (`"synthetic"` or `SCHEME:ARGUMENT` of a known scheme); nothing is read.
+    """
+    scheme, _, argument = str(spec_string).partition(":")
+    if not isinstance(spec_string, str) or (spec_string != "synthetic" and (scheme not in SCHEMES or not argument)):
+        raise ValueError(
+            f"`{name}` must be 'synthetic', 'npz:PATH', 'folder:PATH' or 'tfds:NAME'; received {name}={spec_string!r}."
+        )
+    return spec_string

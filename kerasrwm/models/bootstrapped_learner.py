@@ -7,6 +7,7 @@ from kerasrwm.models import bootstrap_loss
 from kerasrwm.models import serving
 from kerasrwm.models.episodic_learner import EpisodicLearner
 from kerasrwm.models.latest_value import LatestValue
+from kerasrwm.validation import check_choice
 from kerasrwm.validation import check_integer
 from kerasrwm.validation import check_number
 
@@ -91,9 +92,7 @@ class BootstrappedLearner(EpisodicLearner):
         self.beta3 = check_number("beta3", beta3)
         if self.beta1 + self.beta2 + self.beta3 == 0:
             raise ValueError("At least one of `beta1`, `beta2`, `beta3` must be positive; received all zero.")
-        if distill not in bootstrap_loss.DISTILLATIONS:
-            raise ValueError(f"`distill` must be one of {bootstrap_loss.DISTILLATIONS}; received: {distill!r}.")
-        self.distill = distill
+        self.distill = check_choice("distill", distill, bootstrap_loss.DISTILLATIONS)
         self.temperature = check_number("temperature", temperature, exclusive=True)
         self.beta2_start_step = check_integer("beta2_start_step", beta2_start_step, minimum=0)
         self.beta2_ramp_steps = check_integer("beta2_ramp_steps", beta2_ramp_steps, minimum=0)

@@ -10,11 +10,29 @@ from kerasrwm.layers import SRWMBlock
 from kerasrwm.layers.initializers import torch_linear_initializer
 from kerasrwm.models.backbones import get_backbone
 from kerasrwm.ops.srwm import check_hand_off_gradient
+from kerasrwm.validation import check_choice
 from kerasrwm.validation import check_integer
 from kerasrwm.validation import rate
 
 UNKNOWN_LABELS = ("zeros", "class0")
 SEQUENCE_LAYERS = ("srwm", "deltanet", "lstm")
+
+
+def check_compatible_arguments(hidden_size, num_heads, sequence_layer, hand_off_gradient):
+    """Raises `ValueError` naming the arguments when valid values cannot go together.
+
+    `hidden_size` must split into `num_heads` heads, and the `"reference"` hand-off gradient
+    reproduces the authors' SRWM op, so it needs `sequence_layer="srwm"`.
+    """
+    if hidden_size % num_heads:
+        raise ValueError(
+            f"`hidden_size` must be divisible by `num_heads`; received hidden_size={hidden_size}, num_heads={num_heads}."
+        )
+    if hand_off_gradient != "exact" and sequence_layer != "srwm":
+        raise ValueError(
+            f"`hand_off_gradient` {hand_off_gradient!r} reproduces the authors' SRWM op and needs "
+            f"sequence_layer='srwm'; received sequence_layer={sequence_layer!r}."
+        )
 
 
 @keras.saving.register_keras_serializable(package="kerasrwm")
@@ -78,27 +96,14 @@ class SequenceLearner(keras.layers.Layer):
         self.hidden_size = check_integer("hidden_size", hidden_size)
         self.num_layers = check_integer("num_layers", num_layers)
         self.num_heads = check_integer("num_heads", num_heads)
-        if self.hidden_size % self.num_heads:
-            raise ValueError(
-                f"`hidden_size` must be divisible by `num_heads`; received hidden_size={hidden_size}, "
-                f"num_heads={num_heads}."
-            )
         self.ff_dim = check_integer("ff_dim", ff_dim)
         self.dropout = rate("dropout", dropout)
-        if unknown_label not in UNKNOWN_LABELS:
-            raise ValueError(f"`unknown_label` must be one of {UNKNOWN_LABELS}; received: {unknown_label!r}.")
-        self.unknown_label = unknown_label
+        self.unknown_label = check_choice("unknown_label", unknown_label, UNKNOWN_LABELS)
         self.implementation = implementation
         self.beta_init = float(beta_init)
-        if sequence_layer not in SEQUENCE_LAYERS:
-            raise ValueError(f"`sequence_layer` must be one of {SEQUENCE_LAYERS}; received: {sequence_layer!r}.")
-        self.sequence_layer = sequence_layer
+        self.sequence_layer = check_choice("sequence_layer", sequence_layer, SEQUENCE_LAYERS)
         self.hand_off_gradient = check_hand_off_gradient(hand_off_gradient)
-        if self.hand_off_gradient != "exact" and sequence_layer != "srwm":
-            raise ValueError(
-                f"`hand_off_gradient` {hand_off_gradient!r} reproduces the authors' SRWM op and needs "
-                f"sequence_layer='srwm'; received sequence_layer={sequence_layer!r}."
-            )
+        check_compatible_arguments(self.hidden_size, self.num_heads, self.sequence_layer, self.hand_off_gradient)
         if isinstance(backbone, str):
             backbone_kwargs = {"dropout": self.vision_dropout, "dtype": self.dtype_policy}
             if backbone == "conv4":

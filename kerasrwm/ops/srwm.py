@@ -6,6 +6,7 @@ import threading
 import tensorflow as tf
 
 from kerasrwm.ops.srwm_loop import srwm_loop
+from kerasrwm.validation import check_choice
 
 IMPLEMENTATIONS = ("auto", "loop", "fused")
 HAND_OFF_GRADIENTS = ("exact", "reference")
@@ -32,16 +33,12 @@ def portable_graphs():
 
 def check_implementation(implementation):
     """Raises `ValueError` unless `implementation` is one of `IMPLEMENTATIONS`; never builds the op."""
-    if implementation not in IMPLEMENTATIONS:
-        raise ValueError(f"`implementation` must be one of {IMPLEMENTATIONS}; received: {implementation!r}.")
-    return implementation
+    return check_choice("implementation", implementation, IMPLEMENTATIONS)
 
 
 def check_hand_off_gradient(hand_off_gradient):
     """Raises `ValueError` unless `hand_off_gradient` is one of `HAND_OFF_GRADIENTS`."""
-    if hand_off_gradient not in HAND_OFF_GRADIENTS:
-        raise ValueError(f"`hand_off_gradient` must be one of {HAND_OFF_GRADIENTS}; received: {hand_off_gradient!r}.")
-    return hand_off_gradient
+    return check_choice("hand_off_gradient", hand_off_gradient, HAND_OFF_GRADIENTS)
 
 
 @tf.custom_gradient

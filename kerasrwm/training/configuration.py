@@ -1,105 +1,150 @@
-"""The configuration of a training run: its keys with their defaults and help, and their checks.
+"""The configuration of a training run: its keys with their defaults, help and checks.
 
 A configuration is a flat JSON-able dict. `COMMON_KEYS` are read whatever the protocol; each
 protocol's own keys (`Task.config_keys`, e.g. the loss weights of `"bootstrap"`) follow them in
 `DEFAULT_CONFIG`. `make_config` fills the defaults, or a named preset's settings
-(`kerasrwm.training.presets`), and refuses unknown keys and bad values with a `ValueError` naming
-the key.
+(`kerasrwm.training.presets`), and checks every key, so that a run refuses a bad value before it
+reads data or claims its directory: unknown keys and bad values raise a `ValueError` naming the key.
 """
 
-from kerasrwm.ops.srwm import check_hand_off_gradient
+import functools
+
+from kerasrwm.data.load_source import check_source_spec
+from kerasrwm.models.backbones import BACKBONES
+from kerasrwm.models.sequence_learner import SEQUENCE_LAYERS
+from kerasrwm.models.sequence_learner import UNKNOWN_LABELS
+from kerasrwm.models.sequence_learner import check_compatible_arguments
+from kerasrwm.ops.srwm import HAND_OFF_GRADIENTS
+from kerasrwm.ops.srwm import IMPLEMENTATIONS
+from kerasrwm.training.config_key import ConfigKey
+from kerasrwm.training.config_key import check_jit_compile
+from kerasrwm.training.config_key import check_object
+from kerasrwm.training.config_key import check_profile_batch
+from kerasrwm.training.config_key import optional
 from kerasrwm.training.presets import resolve_preset
 from kerasrwm.training.tasks import TASKS
 from kerasrwm.training.tasks import get_task
+from kerasrwm.validation import check_choice
 from kerasrwm.validation import check_integer
 from kerasrwm.validation import check_number
+from kerasrwm.validation import rate
 
 DEFAULT_STEPS_PER_EPOCH = 200
 
-# key: (default, help). The help says what the key is and its unit or format; the command line
-# shows it with each flag.
+
+# The help says what the key is and its unit or format; the command line shows it with each flag.
 COMMON_KEYS = {
     # data
-    "data": (
+    "data": ConfigKey(
         "synthetic",
         "episode source: synthetic (built in), npz:PATH (a .npz file), folder:PATH (images in "
         "PATH/{train,val,test}/CLASS/) or tfds:NAME (a TensorFlow Datasets name)",
+        check_source_spec,
     ),
-    "data_options": ({}, 'options of the data source, a JSON object (e.g. {"split_scheme": "vinyals"})'),
-    "protocol": ("bootstrap", f"training protocol, one of {', '.join(TASKS)}"),
-    "n_way": (5, "classes per episode (N)"),
-    "k_shot": (5, "labelled examples per class read before the queries (K)"),
-    "validation_k_shot": (None, "K of the validation episodes (default: k_shot)"),
-    "validation_episodes": (256, "validation episodes scored at every epoch end, rounded down to whole batches"),
+    "data_options": ConfigKey(
+        {}, 'options of the data source, a JSON object (e.g. {"split_scheme": "vinyals"})', check_object
+    ),
+    "protocol": ConfigKey(
+        "bootstrap",
+        f"training protocol, one of {', '.join(TASKS)}",
+        functools.partial(check_choice, choices=tuple(TASKS)),
+    ),
+    "n_way": ConfigKey(5, "classes per episode (N)", functools.partial(check_integer, minimum=2)),
+    "k_shot": ConfigKey(5, "labelled examples per class read before the queries (K)", check_integer),
+    "validation_k_shot": ConfigKey(None, "K of the validation episodes (default: k_shot)", optional(check_integer)),
+    "validation_episodes": ConfigKey(
+        256, "validation episodes scored at every epoch end, rounded down to whole batches", check_integer
+    ),
     # learner
-    "sequence_layer": ("srwm", "sequence layer of every block: srwm, deltanet or lstm"),
-    "backbone": ("conv4", "image encoder: conv4 or resnet12"),
-    "backbone_channels": (32, "channels of every Conv-4 layer"),
-    "vision_dropout": (0.0, "dropout rate inside the backbone, in [0, 1)"),
-    "hidden_size": (128, "model width D (a multiple of num_heads)"),
-    "num_layers": (2, "sequence blocks"),
-    "num_heads": (8, "heads of every SRWM or DeltaNet layer"),
-    "ff_dim": (512, "width of the feed-forward blocks"),
-    "dropout": (0.0, "dropout rate of the sequence layers and feed-forward blocks, in [0, 1)"),
-    "unknown_label": ("zeros", "label input of query steps: zeros (the paper) or class0 (the authors' code)"),
-    "implementation": ("auto", "SRWM recurrence: auto (fused op when it builds), loop or fused"),
-    "hand_off_gradient": (
+    "sequence_layer": ConfigKey(
+        "srwm",
+        "sequence layer of every block: srwm, deltanet or lstm",
+        functools.partial(check_choice, choices=SEQUENCE_LAYERS),
+    ),
+    "backbone": ConfigKey(
+        "conv4", "image encoder: conv4 or resnet12", functools.partial(check_choice, choices=tuple(BACKBONES))
+    ),
+    "backbone_channels": ConfigKey(32, "channels of every Conv-4 layer", check_integer),
+    "vision_dropout": ConfigKey(0.0, "dropout rate inside the backbone, in [0, 1)", rate),
+    "hidden_size": ConfigKey(128, "model width D (a multiple of num_heads)", check_integer),
+    "num_layers": ConfigKey(2, "sequence blocks", check_integer),
+    "num_heads": ConfigKey(8, "heads of every SRWM or DeltaNet layer", check_integer),
+    "ff_dim": ConfigKey(512, "width of the feed-forward blocks", check_integer),
+    "dropout": ConfigKey(0.0, "dropout rate of the sequence layers and feed-forward blocks, in [0, 1)", rate),
+    "unknown_label": ConfigKey(
+        "zeros",
+        "label input of query steps: zeros (the paper) or class0 (the authors' code)",
+        functools.partial(check_choice, choices=UNKNOWN_LABELS),
+    ),
+    "implementation": ConfigKey(
+        "auto",
+        "SRWM recurrence: auto (fused op when it builds), loop or fused",
+        functools.partial(check_choice, choices=IMPLEMENTATIONS),
+    ),
+    "hand_off_gradient": ConfigKey(
         "exact",
         "gradient of the state an SRWM call hands on: exact, or reference (the authors' op, their bug B2: the "
         "initial state also gets the returned state's gradient; a reproduction, not a recommendation)",
+        functools.partial(check_choice, choices=HAND_OFF_GRADIENTS),
     ),
     # optimisation
-    "steps": (2000, "training steps (optimizer updates) in all; a multiple of steps_per_epoch"),
-    "steps_per_epoch": (None, f"steps between validations and saves (default: min(steps, {DEFAULT_STEPS_PER_EPOCH}))"),
-    "batch_size": (16, "episodes per step, over all replicas"),
-    "learning_rate": (None, "constant learning rate (default: the Noam schedule with warmup_steps)"),
-    "warmup_steps": (500, "warm-up steps of the Noam learning-rate schedule"),
-    "seed": (0, "seed of the weights and of the episode stream (an integer >= 0)"),
-    "jit_compile": ("auto", "XLA-compile the training step: auto, true or false"),
+    "steps": ConfigKey(2000, "training steps (optimizer updates) in all; a multiple of steps_per_epoch", check_integer),
+    "steps_per_epoch": ConfigKey(
+        None,
+        f"steps between validations and saves (default: min(steps, {DEFAULT_STEPS_PER_EPOCH}))",
+        optional(check_integer),
+    ),
+    "batch_size": ConfigKey(16, "episodes per step, over all replicas", check_integer),
+    "learning_rate": ConfigKey(
+        None,
+        "constant learning rate (default: the Noam schedule with warmup_steps)",
+        optional(functools.partial(check_number, exclusive=True)),
+    ),
+    "warmup_steps": ConfigKey(500, "warm-up steps of the Noam learning-rate schedule", check_integer),
+    "seed": ConfigKey(
+        0,
+        "seed of the weights and of the episode stream (an integer >= 0)",
+        functools.partial(check_integer, minimum=0),
+    ),
+    "jit_compile": ConfigKey("auto", "XLA-compile the training step: auto, true or false", check_jit_compile),
     # monitoring
-    "profile_batch": (0, "TensorBoard profiler: the batch, or START,STOP, to profile (0: off)"),
+    "profile_batch": ConfigKey(
+        0, "TensorBoard profiler: the batch, or START,STOP, to profile (0: off)", check_profile_batch
+    ),
 }
 
 KEYS = {**COMMON_KEYS, **{key: spec for task in TASKS.values() for key, spec in task.config_keys.items()}}
-DEFAULT_CONFIG = {key: default for key, (default, _) in KEYS.items()}
-CONFIG_HELP = {key: help_text for key, (_, help_text) in KEYS.items()}
+DEFAULT_CONFIG = {key: spec.default for key, spec in KEYS.items()}
+CONFIG_HELP = {key: spec.help for key, spec in KEYS.items()}
 
 
 def make_config(overrides=None):
-    """`DEFAULT_CONFIG` updated with `overrides`; unknown keys and bad values raise `ValueError`.
+    """`DEFAULT_CONFIG` updated with `overrides`, every key checked; unknown keys and bad values raise `ValueError`.
 
     `overrides["preset"]` names a preset (`kerasrwm.training.presets.PRESETS`) whose settings come
     before the other overrides; the configuration returned holds them, not the preset's name.
+    Values are checked alone (`ConfigKey.check`), then together (`hidden_size` and `num_heads`,
+    `steps` and `steps_per_epoch`, the protocol's `Task.check_config`).
     """
-    overrides = resolve_preset(overrides or {})
+    overrides = dict(overrides or {})
+    if "data_options" in overrides:
+        check_object("data_options", overrides["data_options"])
+    overrides = resolve_preset(overrides)
     unknown = sorted(set(overrides) - set(DEFAULT_CONFIG))
     if unknown:
         raise ValueError(f"Unknown configuration keys {unknown}; known keys: {sorted(DEFAULT_CONFIG)}.")
     config = {**DEFAULT_CONFIG, **overrides}
-    _check_optimisation(config)
-    get_task(config["protocol"]).check_config(config)
+    for key, spec in KEYS.items():
+        config[key] = spec.check(key, config[key])
+    check_compatible_arguments(
+        config["hidden_size"], config["num_heads"], config["sequence_layer"], config["hand_off_gradient"]
+    )
+    if config["steps_per_epoch"] is None:
+        config["steps_per_epoch"] = min(config["steps"], DEFAULT_STEPS_PER_EPOCH)
     if config["steps"] % config["steps_per_epoch"]:
         raise ValueError(
             f"`steps` must be a multiple of `steps_per_epoch` ({config['steps_per_epoch']}); "
             f"received steps={config['steps']}."
         )
+    get_task(config["protocol"]).check_config(config)
     return config
-
-
-def _check_optimisation(config):
-    """Checks the optimisation and validation keys of `config` in place; fills `steps_per_epoch`."""
-    for key in ("steps", "batch_size", "warmup_steps", "validation_episodes"):
-        check_integer(key, config[key])
-    check_integer("seed", config["seed"], minimum=0)
-    check_hand_off_gradient(config["hand_off_gradient"])
-    if config["steps_per_epoch"] is None:
-        config["steps_per_epoch"] = min(config["steps"], DEFAULT_STEPS_PER_EPOCH)
-    check_integer("steps_per_epoch", config["steps_per_epoch"])
-    if config["learning_rate"] is not None:
-        check_number("learning_rate", config["learning_rate"], exclusive=True)
-    if config["jit_compile"] not in ("auto", True, False):
-        raise ValueError(
-            f"`jit_compile` must be 'auto', true or false; received jit_compile={config['jit_compile']!r}."
-        )
-    if not isinstance(config["data_options"], dict):
-        raise ValueError(f"`data_options` must be a JSON object; received data_options={config['data_options']!r}.")

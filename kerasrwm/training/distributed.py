@@ -24,6 +24,7 @@ import tensorflow as tf
 
 from kerasrwm.training.run_directory import CHECKPOINT_DIR
 from kerasrwm.training.run_directory import LOG_DIR
+from kerasrwm.validation import check_choice
 
 STRATEGIES = ("none", "mirrored", "multiworker")
 LOGICAL_CPUS_VARIABLE = "KERASRWM_LOGICAL_CPUS"
@@ -36,8 +37,7 @@ def make_strategy(name):
     Call it before any other TensorFlow op: logical CPU devices and the multi-worker
     cluster can only be configured before TensorFlow initialises.
     """
-    if name not in STRATEGIES:
-        raise ValueError(f"`strategy` must be one of {STRATEGIES}; received: {name!r}.")
+    check_choice("strategy", name, STRATEGIES)
     if name == "multiworker":
         check_tf_config(os.environ.get("TF_CONFIG"))
     _configure_logical_cpus(os.environ.get(LOGICAL_CPUS_VARIABLE))

@@ -8,16 +8,22 @@ import os
 from kerasrwm.data import load_source
 from kerasrwm.training.atomic_files import write_atomically
 from kerasrwm.training.atomic_files import write_json_atomically
-from kerasrwm.training.k_test_sweep import k_test_sweep
+from kerasrwm.training.k_test_sweep import score_sweep
 from kerasrwm.training.k_test_sweep import summarize_over_seeds
+from kerasrwm.training.k_test_sweep import sweep_episodes
 from kerasrwm.training.run_directory import load_trained
 from kerasrwm.training.tasks import TASKS
 from kerasrwm.training.tasks import get_task
 
 
 def evaluate_runs(run_dirs, k_tests, runs, episodes, batch_size, split, seed, verbose=1, which="best"):
-    """`{run_dir: sweep rows}` for each trained run's `which` model, on the same fixed episodes."""
-    results = {}
+    """`{run_dir: sweep rows}` for each trained run's `which` model, on the same fixed episodes.
+
+    Every run is read and every argument checked (each run's configuration and model file, its
+    protocol, `k_tests` against its `split`, `runs`, `episodes`, `batch_size`) before any run is
+    scored, so a bad run or value fails at once, not after the runs before it.
+    """
+    planned = {}
     for run_dir in run_dirs:
         config, model = load_trained(run_dir, which)
         if not get_task(config["protocol"]).sweeps_k_test:
@@ -28,18 +34,11 @@ def evaluate_runs(run_dirs, k_tests, runs, episodes, batch_size, split, seed, ve
                 "(the run's validation logs hold its own scores)."
             )
         store = load_source(config["data"], **config["data_options"]).split(split)
-        results[run_dir] = k_test_sweep(
-            model,
-            store,
-            k_tests,
-            runs=runs,
-            episodes=episodes,
-            batch_size=batch_size,
-            seed=seed,
-            n_queries=config["n_queries"],
-            verbose=verbose,
+        sweep = sweep_episodes(
+            store, config["n_way"], k_tests, runs, episodes, batch_size, seed, config["n_queries"], name="k_test"
         )
-    return results
+        planned[run_dir] = model, sweep
+    return {run_dir: score_sweep(model, sweep, verbose) for run_dir, (model, sweep) in planned.items()}
 
 
 def summarize_settings(results, settings):

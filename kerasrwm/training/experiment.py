@@ -21,6 +21,7 @@ from kerasrwm.training.distributed import fit_multiworker
 from kerasrwm.training.distributed import is_chief
 from kerasrwm.training.distributed import make_strategy
 from kerasrwm.training.divergence import StopOnDivergence
+from kerasrwm.training.k_test_sweep import check_k_tests
 from kerasrwm.training.k_test_sweep_callback import KTestSweepCallback
 from kerasrwm.training.latest_model_checkpoint import LatestModelCheckpoint
 from kerasrwm.training.optimizers import reference_adam
@@ -155,8 +156,12 @@ def _train(config, output_dir, callbacks, verbose, strategy, build_model, distri
     _check_training_splits(config, source)
     train_store = source.split("train")
     validation = validation_episodes(config, source.split("validation"))
-    if chief and config["k_test_sweep"]:
-        callbacks = [k_test_sweep_callback(config, source.split("validation"), output_dir), *callbacks]
+    if config["k_test_sweep"]:
+        check_k_tests(
+            source.split("validation"), config["n_way"], config["k_test_sweep"], config["n_queries"], "k_test_sweep"
+        )
+        if chief:
+            callbacks = [k_test_sweep_callback(config, source.split("validation"), output_dir), *callbacks]
     with distribution.scope():
         model = build_model(config)
         model(next(iter(validation)))

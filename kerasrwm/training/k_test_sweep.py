@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from kerasrwm.data import EpisodeSpec
 from kerasrwm.data import EvaluationEpisodes
+from kerasrwm.validation import check_integer_list
 
 
 def _correct_predictions_function(model):
@@ -16,6 +17,43 @@ def _correct_predictions_function(model):
         return tf.reduce_sum(tf.cast(tf.equal(predictions, batch["query_labels"]), tf.int64))
 
     return correct
+
+
+def check_k_tests(store, n_way, k_tests, n_queries=1, name="k_tests"):
+    """Returns `k_tests` as a list of ints if every K_test is an integer >= 1 that `store` can fill.
+
+    Args:
+        store: `ClassStore` of the evaluation split.
+        n_way: classes per episode.
+        k_tests: the shot counts, a non-empty list.
+        n_queries: queries per episode.
+        name: the argument named in errors (`k_test_sweep` in a configuration).
+
+    Raises:
+        ValueError: naming `name`, for an empty list, a value that is not an integer >= 1, or a
+            K_test whose episodes need more images of a class than the split holds.
+    """
+    k_tests = check_integer_list(name, k_tests)
+    if not k_tests:
+        raise ValueError(f"`{name}` must be a non-empty list of integers >= 1; received {name}={k_tests!r}.")
+    try:
+        store.for_spec(EpisodeSpec(n_way, max(k_tests), 0, n_queries))
+    except ValueError as error:
+        raise ValueError(f"`{name}` holds K_test={max(k_tests)}, too many shots for this split: {error}") from None
+    return k_tests
+
+
+def sweep_episodes(store, n_way, k_tests, runs=10, episodes=320, batch_size=32, seed=0, n_queries=1, name="k_tests"):
+    """`{K_test: EvaluationEpisodes}` of a sweep, every argument checked before an episode is scored.
+
+    Args: as in `k_test_sweep`, with `n_way` the classes per episode and `name` the argument
+    that errors about `k_tests` name. Raises `ValueError` naming the bad argument.
+    """
+    k_tests = check_k_tests(store, n_way, k_tests, n_queries, name)
+    return {
+        k_test: EvaluationEpisodes(store, EpisodeSpec(n_way, k_test, 0, n_queries), batch_size, runs, episodes, seed)
+        for k_test in k_tests
+    }
 
 
 def k_test_sweep(model, store, k_tests, runs=10, episodes=320, batch_size=32, seed=0, n_queries=1, verbose=0):
@@ -39,26 +77,28 @@ def k_test_sweep(model, store, k_tests, runs=10, episodes=320, batch_size=32, se
         (sample standard deviation over runs; 0 for one run), `runs`, `episodes`; accuracies
         are fractions in [0, 1].
     """
-    k_tests = list(k_tests)
-    if not k_tests or any(isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1 for k in k_tests):
-        raise ValueError(f"`k_tests` must be a non-empty list of integers >= 1; received: {k_tests!r}.")
+    sweep = sweep_episodes(store, model.n_way, k_tests, runs, episodes, batch_size, seed, n_queries)
+    return score_sweep(model, sweep, verbose)
+
+
+def score_sweep(model, sweep, verbose=0):
+    """The rows of `k_test_sweep` for `model` on the episodes of `sweep` (from `sweep_episodes`)."""
     correct = _correct_predictions_function(model)
-    progress = keras.utils.Progbar(len(k_tests) * runs, verbose=verbose, unit_name="run")
+    progress = keras.utils.Progbar(sum(len(runs) for runs in sweep.values()), verbose=verbose, unit_name="run")
     rows = []
-    for k_test in k_tests:
-        spec = EpisodeSpec(model.n_way, int(k_test), 0, n_queries)
+    for k_test, evaluation in sweep.items():
         accuracies = []
-        for run in EvaluationEpisodes(store, spec, batch_size, runs, episodes, seed):
+        for run in evaluation:
             total = sum(int(correct(batch)) for batch in run)
-            accuracies.append(total / (episodes * n_queries))
+            accuracies.append(total / (evaluation.episodes * evaluation.spec.n_queries))
             progress.add(1)
         rows.append(
             {
-                "k_test": int(k_test),
+                "k_test": k_test,
                 "accuracy_mean": float(np.mean(accuracies)),
-                "accuracy_std": float(np.std(accuracies, ddof=1)) if runs > 1 else 0.0,
-                "runs": runs,
-                "episodes": episodes,
+                "accuracy_std": float(np.std(accuracies, ddof=1)) if evaluation.runs > 1 else 0.0,
+                "runs": evaluation.runs,
+                "episodes": evaluation.episodes,
             }
         )
     return rows

@@ -3,6 +3,7 @@
 import keras
 import tensorflow as tf
 
+from kerasrwm.training.k_test_sweep import check_k_tests
 from kerasrwm.training.k_test_sweep import k_test_sweep
 
 
@@ -31,6 +32,11 @@ class KTestSweepCallback(keras.callbacks.Callback):
         self.log_dir = log_dir
         self.every_n_epochs = every_n_epochs
         self._writer = None
+
+    def set_model(self, model):
+        """Checks the K_test values against the store and `model.n_way` before `fit` runs a step."""
+        super().set_model(model)
+        self.k_tests = check_k_tests(self.store, model.n_way, self.k_tests, self.sweep_arguments["n_queries"])
 
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every_n_epochs:

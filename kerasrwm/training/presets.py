@@ -6,6 +6,8 @@ Omniglot preset with its data and a longer run; a configuration file (`kerasrwm 
 may name one the same way. A preset leaves out where the data lives unless the data is built in.
 """
 
+from kerasrwm.validation import check_choice
+
 # The small model of the demo and the Omniglot runs: 5-way, K = K' = 5, 4 queries, Conv-4 with 16
 # channels and 2 SRWM blocks of width 64, Adam at a constant 1e-3.
 _SMALL = {
@@ -68,9 +70,6 @@ def resolve_preset(overrides):
     overrides = dict(overrides)
     if "preset" not in overrides:
         return overrides
-    name = overrides.pop("preset")
-    if name not in PRESETS:
-        raise ValueError(f"`preset` must be one of {tuple(PRESETS)}; received preset={name!r}.")
-    preset = PRESETS[name]
+    preset = PRESETS[check_choice("preset", overrides.pop("preset"), tuple(PRESETS))]
     data_options = {**preset.get("data_options", {}), **overrides.pop("data_options", {})}
     return {**preset, **overrides, "data_options": data_options}

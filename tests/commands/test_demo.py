@@ -66,3 +66,28 @@ def test_demo_trains_baseline_and_bootstrap_and_prints_the_comparison(tmp_path, 
         [line] = re.findall(rf"^\| {name} \| 2 \| ([\d.]+) ± [\d.]+ \| ([\d.]+) ± [\d.]+ \|$", printed, re.MULTILINE)
         assert [float(cell) for cell in line] == [round(100 * row["accuracy_mean"], 2) for row in rows]
     assert os.path.exists(os.path.join(output, "k_test.png"))
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--beta2", "-1"], "`beta2` must be a finite number >= 0.0; received beta2=-1.0"),
+        (["--steps", "0"], "`steps` must be an integer >= 1; received steps=0"),
+        (["--runs", "0"], "`runs` must be an integer >= 1; received runs=0"),
+        (["--episodes", "0"], "`episodes` must be an integer >= 1; received episodes=0"),
+        (["--k-test", "0,1"], "`k_test` must be a list of integers >= 1; received k_test=[0, 1]"),
+        (["--k-test", "1,1000"], "`k_test` holds K_test=1000, too many shots for this split"),
+    ],
+)
+def test_bad_arguments_are_refused_before_any_training(flags, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(demo, "DEMO_SETTINGS", TINY_SETTINGS)
+
+    def train(*args, **kwargs):
+        raise AssertionError("the demo trained before checking its arguments")
+
+    monkeypatch.setattr(demo, "train", train)
+    assert main(["demo", "--output", str(tmp_path / "demo"), *flags]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("kerasrwm: error: ") and error.count("\n") == 1, error
+    assert message in error
+    assert not (tmp_path / "demo").exists()

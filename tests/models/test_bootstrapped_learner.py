@@ -276,14 +276,14 @@ class TestBadInput:
             ({"beta2": -1.0}, r"`beta2` must be a finite number >= 0.0; received beta2=-1.0"),
             ({"beta2": float("inf")}, r"`beta2` must be a finite number >= 0.0; received beta2=inf"),
             ({"beta1": 0.0}, r"At least one of `beta1`, `beta2`, `beta3` must be positive"),
-            ({"distill": "mse"}, r"`distill` must be one of \('kl', 'ce'\); received: 'mse'"),
+            ({"distill": "mse"}, r"`distill` must be one of \('kl', 'ce'\); received distill='mse'"),
             ({"temperature": 0}, r"`temperature` must be a finite number > 0.0; received temperature=0"),
             ({"unknown_label": "none"}, r"`unknown_label` must be one of"),
             ({"hidden_size": 10, "num_heads": 4}, r"`hidden_size` must be divisible by `num_heads`"),
             ({"n_way": 1}, r"`n_way` must be an integer >= 2; received n_way=1"),
             (
                 {"sequence_layer": "gru"},
-                r"`sequence_layer` must be one of \('srwm', 'deltanet', 'lstm'\); received: 'gru'",
+                r"`sequence_layer` must be one of \('srwm', 'deltanet', 'lstm'\); received sequence_layer='gru'",
             ),
         ],
     )

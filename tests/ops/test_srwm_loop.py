@@ -101,5 +101,5 @@ class TestBadInput:
             self.call(x=self.x[:, :0])
 
     def test_unknown_implementation(self):
-        with pytest.raises(ValueError, match=r"`implementation` must be one of .*received: 'cuda'"):
+        with pytest.raises(ValueError, match=r"`implementation` must be one of .*received implementation='cuda'"):
             self.call(implementation="cuda")

@@ -43,7 +43,7 @@ def test_oracle_scores_one_and_the_table_shows_percentages(store):
 
 @pytest.mark.parametrize("k_tests", [[], [0], [1.5], "5"])
 def test_bad_k_tests(store, k_tests):
-    with pytest.raises(ValueError, match=r"`k_tests` must be a non-empty list of integers >= 1"):
+    with pytest.raises(ValueError, match=r"`k_tests` must be a (non-empty )?list of integers >= 1"):
         k_test_sweep(Oracle(n_way=3), store, k_tests)
 
 

@@ -41,3 +41,10 @@ def test_callback_logs_one_scalar_per_k_test(tmp_path):
             np.testing.assert_allclose(
                 scalars[(f"k_test_sweep/accuracy_k{row['k_test']}", epoch)], row["accuracy_mean"], rtol=1e-6
             )
+
+
+def test_k_tests_the_store_cannot_fill_are_refused_when_fit_sets_the_model():
+    store = load_synthetic(num_classes=40, images_per_class=20, image_size=12, seed=3).split("test")
+    callback = KTestSweepCallback(store, [1, 20])
+    with pytest.raises(ValueError, match=r"`k_tests` holds K_test=20, too many shots for this split"):
+        callback.set_model(KShotPredictor(n_way=4))

@@ -16,6 +16,7 @@ from kerasrwm.data.benchmarks.split_lists import lists_sha256
 from kerasrwm.data.benchmarks.split_lists import read_mini_imagenet_lists
 from kerasrwm.data.benchmarks.split_lists import read_tiered_imagenet_lists
 from kerasrwm.data.benchmarks.split_lists import split_list_directory
+from kerasrwm.validation import check_choice
 
 PNG_BYTES = 16_600  # an 84x84 RGB PNG of an ImageNet photo: Ren et al.'s 779,165 take 12.9 GB
 IMAGES_PER_IMAGENET_CLASS = 1281  # ILSVRC-2012 training set: 1,281,167 images, 1000 classes
@@ -179,9 +180,7 @@ def prepare_dataset(dataset, source, output, split_lists=None, verbose=True):
     >>> manifest = prepare_dataset("fc100", "cifar-100-python.tar.gz", "data/fc100")
     >>> source = load_source(manifest["load_source"])
     """
-    if dataset not in BENCHMARKS:
-        raise ValueError(f"`dataset` must be one of {sorted(BENCHMARKS)}; received dataset={dataset!r}.")
-    benchmark = BENCHMARKS[dataset]
+    benchmark = BENCHMARKS[check_choice("dataset", dataset, sorted(BENCHMARKS))]
     lists_directory = split_list_directory(benchmark.lists_folder, split_lists)
     request = {"dataset": dataset, "split_lists_sha256": lists_sha256(lists_directory, benchmark.list_extension)}
     output = os.path.abspath(str(output))

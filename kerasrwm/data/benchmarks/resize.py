@@ -12,6 +12,8 @@ integer fast paths can differ by one grey level too.
 
 import numpy as np
 
+from kerasrwm.validation import check_choice
+
 CUBIC_A = -0.75  # OpenCV's bicubic coefficient
 
 
@@ -80,8 +82,7 @@ def resize_image(image, size, method):
     Returns:
         uint8 array `[size[0], size[1], channels]`.
     """
-    if method not in WEIGHTS:
-        raise ValueError(f"`method` must be one of {sorted(WEIGHTS)}; received method={method!r}.")
+    check_choice("method", method, sorted(WEIGHTS))
     rows = WEIGHTS[method](image.shape[0], size[0])
     columns = WEIGHTS[method](image.shape[1], size[1])
     resized = np.einsum("oh,hwc,pw->opc", rows, image.astype(np.float64), columns, optimize=True)

@@ -11,6 +11,7 @@ from kerasrwm.data.sources.images import DEFAULT_SPLIT_FRACTIONS
 from kerasrwm.data.sources.images import image_size_pair
 from kerasrwm.data.sources.images import split_by_fractions
 from kerasrwm.data.sources.images import stack_images
+from kerasrwm.validation import check_choice
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 COLOR_MODES = {"rgb": "RGB", "grayscale": "L"}
@@ -46,8 +47,7 @@ def load_image_folder(
     Returns:
         A `Source`; class names are `<class folder>` (or `<split>/<class>`).
     """
-    if color_mode not in COLOR_MODES:
-        raise ValueError(f"`color_mode` must be one of {sorted(COLOR_MODES)}; received {color_mode!r}.")
+    check_choice("color_mode", color_mode, sorted(COLOR_MODES))
     image_size = image_size_pair(image_size)
     if not os.path.isdir(path):
         raise ValueError(f"`path` must be a folder; received path={str(path)!r}.")

@@ -9,6 +9,7 @@ from kerasrwm.models.backbones.common import check_image_shape
 from kerasrwm.models.backbones.common import dropout_layer
 from kerasrwm.models.backbones.image_conv import can_normalize_on_patches
 from kerasrwm.models.backbones.image_conv import normalized_image_conv
+from kerasrwm.validation import check_choice
 from kerasrwm.validation import check_integer
 from kerasrwm.validation import rate
 
@@ -62,9 +63,7 @@ class Conv4Backbone(keras.layers.Layer):
         super().__init__(**kwargs)
         self.channels = check_integer("channels", channels)
         self.dropout = rate("dropout", dropout)
-        if dropout_type not in DROPOUT_TYPES:
-            raise ValueError(f"`dropout_type` must be one of {DROPOUT_TYPES}; received: {dropout_type!r}.")
-        self.dropout_type = dropout_type
+        self.dropout_type = check_choice("dropout_type", dropout_type, DROPOUT_TYPES)
         self.batch_norm_momentum = rate("batch_norm_momentum", batch_norm_momentum)
         self.batch_norm_epsilon = float(batch_norm_epsilon)
         self.convs = [

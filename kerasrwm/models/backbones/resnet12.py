@@ -5,6 +5,7 @@ import keras
 from kerasrwm.models.backbones.common import check_float_images
 from kerasrwm.models.backbones.common import check_image_shape
 from kerasrwm.models.backbones.residual_block import ResidualBlock
+from kerasrwm.validation import check_choice
 from kerasrwm.validation import check_integer
 from kerasrwm.validation import rate
 
@@ -53,9 +54,7 @@ class ResNet12Backbone(keras.layers.Layer):
             raise ValueError(f"`channels` must be a non-empty sequence of positive integers; received: {channels!r}.")
         self.channels = tuple(check_integer("channels", value) for value in channels)
         self.dropout = rate("dropout", dropout)
-        if dropout_type not in DROPOUT_TYPES:
-            raise ValueError(f"`dropout_type` must be one of {DROPOUT_TYPES}; received: {dropout_type!r}.")
-        self.dropout_type = dropout_type
+        self.dropout_type = check_choice("dropout_type", dropout_type, DROPOUT_TYPES)
         self.leaky_relu_slope = float(leaky_relu_slope)
         self.batch_norm_momentum = rate("batch_norm_momentum", batch_norm_momentum)
         self.batch_norm_epsilon = float(batch_norm_epsilon)

@@ -11,12 +11,11 @@ from kerasrwm.training.tasks.delayed_label import DelayedLabelTask
 from kerasrwm.training.tasks.task import ARCHITECTURE_KEYS
 from kerasrwm.training.tasks.task import Task
 from kerasrwm.training.tasks.task import episode_spec
+from kerasrwm.validation import check_choice
 
 TASKS = {task.name: task for task in (BootstrapTask(), DelayedLabelTask())}
 
 
 def get_task(protocol):
     """The `Task` named `protocol`; `ValueError` naming `protocol` if there is none."""
-    if protocol not in TASKS:
-        raise ValueError(f"`protocol` must be one of {tuple(TASKS)}; received protocol={protocol!r}.")
-    return TASKS[protocol]
+    return TASKS[check_choice("protocol", protocol, tuple(TASKS))]

@@ -42,7 +42,7 @@ class Task:
     Attributes:
         name: the value of the configuration key `protocol`.
         learner_class: the `keras.Model` trained under this protocol.
-        config_keys: `{key: (default, help)}` of the configuration keys only this protocol reads.
+        config_keys: `{key: ConfigKey(default, help, check)}` of the configuration keys only this protocol reads.
         loss_keys: the configuration keys passed to the learner besides `ARCHITECTURE_KEYS`.
         monitor: the epoch-end log whose maximum picks a run's best model.
         sweeps_k_test: whether the learner is an episodic K-shot learner that a K_test sweep

@@ -1,0 +1,66 @@
+"""`evaluate_runs`: every run and argument checked before any run is scored."""
+
+import pytest
+
+from kerasrwm.data import load_source
+from kerasrwm.training import evaluation
+from kerasrwm.training.experiment import build_learner
+from kerasrwm.training.experiment import validation_episodes
+from kerasrwm.training.k_test_sweep import k_test_sweep
+from kerasrwm.training.run_directory import MODEL_FILES
+from kerasrwm.training.run_directory import load_trained
+from kerasrwm.training.run_directory import write_config
+from tests.commands.tiny_run import tiny_config
+
+
+@pytest.fixture(scope="module")
+def built_run(tmp_path_factory):
+    """A run directory holding the tiny configuration and its (untrained, built) model."""
+    run_dir = tmp_path_factory.mktemp("run")
+    config = tiny_config()
+    model = build_learner(config)
+    model(
+        next(
+            iter(validation_episodes(config, load_source(config["data"], **config["data_options"]).split("validation")))
+        )
+    )
+    model.save(run_dir / MODEL_FILES["last"])
+    write_config(str(run_dir), config)
+    return str(run_dir)
+
+
+@pytest.fixture
+def no_scoring(monkeypatch):
+    def score_sweep(*args, **kwargs):
+        raise AssertionError("a run was scored before every run and argument was checked")
+
+    monkeypatch.setattr(evaluation, "score_sweep", score_sweep)
+
+
+@pytest.mark.parametrize(
+    "second_run, arguments, message",
+    [
+        ("missing", {}, "holds no config.json"),
+        ("same", {"k_tests": [1, 1000]}, "`k_test` holds K_test=1000, too many shots for this split"),
+        ("same", {"runs": 0}, "`runs` must be an integer >= 1"),
+        ("same", {"episodes": 6, "batch_size": 4}, "`episodes` must be a multiple of `batch_size` (4)"),
+    ],
+)
+def test_a_bad_run_or_argument_fails_before_any_run_is_scored(
+    built_run, tmp_path, no_scoring, second_run, arguments, message
+):
+    second = built_run if second_run == "same" else str(tmp_path / second_run)
+    settings = {"k_tests": [1, 2], "runs": 1, "episodes": 4, "batch_size": 4, "split": "test", "seed": 0}
+    with pytest.raises(ValueError) as error:
+        evaluation.evaluate_runs([built_run, second], **{**settings, **arguments}, which="last")
+    assert message in str(error.value)
+
+
+def test_each_run_is_scored_as_k_test_sweep_scores_its_model(built_run):
+    results = evaluation.evaluate_runs([built_run], [1, 2], 2, 8, 4, "test", 3, verbose=0, which="last")
+    config, model = load_trained(built_run, "last")
+    store = load_source(config["data"], **config["data_options"]).split("test")
+    expected = k_test_sweep(
+        model, store, [1, 2], runs=2, episodes=8, batch_size=4, seed=3, n_queries=config["n_queries"]
+    )
+    assert results == {built_run: expected}
