@@ -159,3 +159,21 @@ def test_data_options_take_the_comma_form_of_a_list():
     arguments += ["--data-option", "rotations=true"]
     config = config_from_args(build_parser().parse_args(arguments))
     assert config["data_options"] == {"split_fractions": [0.6, 0.2, 0.2], "rotations": True}
+
+
+@pytest.mark.parametrize("command", ["evaluate", "export", "train"])
+def test_a_run_whose_config_is_empty_is_refused_in_one_line_naming_the_file(command, tmp_path, capsys):
+    """Not evaluated, exported or resumed on the defaults; the run is left as it was."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text("{}")
+    arguments = {
+        "evaluate": ["evaluate", str(run)],
+        "export": ["export", str(run), "--output", str(tmp_path / "exported")],
+        "train": ["train", "--output", str(run), *TINY_FLAGS],
+    }[command]
+    assert main(arguments) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"kerasrwm: error: {run / 'config.json'} lacks data, ") and error.count("\n") == 1, error
+    assert sorted(path.name for path in run.iterdir()) == ["config.json"]
+    assert (run / "config.json").read_text() == "{}"
