@@ -1,11 +1,14 @@
 """`kerasrwm` command line: each bad input is one `kerasrwm: error:` line naming the argument."""
 
 import argparse
+import errno
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -15,6 +18,7 @@ from kerasrwm.cli import main
 from kerasrwm.commands.common import config_from_args
 from kerasrwm.training.configuration import make_config
 from tests.commands.tiny_run import TINY_FLAGS
+from tests.training import faults
 
 # (extra arguments of `kerasrwm train` after the tiny flags, expected part of the message);
 # "{tmp}" stands for a directory holding the files of `bad_files`.
@@ -183,3 +187,107 @@ def test_data_options_take_the_comma_form_of_a_list():
     arguments += ["--data-option", "rotations=true"]
     config = config_from_args(build_parser().parse_args(arguments))
     assert config["data_options"] == {"split_fractions": [0.6, 0.2, 0.2], "rotations": True}
+
+
+@pytest.mark.parametrize("command", ["evaluate", "export", "train"])
+def test_a_run_whose_config_is_empty_is_refused_in_one_line_naming_the_file(command, tmp_path, capsys):
+    """Not evaluated, exported or resumed on the defaults; the run is left as it was."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text("{}")
+    arguments = {
+        "evaluate": ["evaluate", str(run)],
+        "export": ["export", str(run), "--output", str(tmp_path / "exported")],
+        "train": ["train", "--output", str(run), *TINY_FLAGS],
+    }[command]
+    assert main(arguments) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"kerasrwm: error: {run / 'config.json'} lacks data, ") and error.count("\n") == 1, error
+    assert sorted(path.name for path in run.iterdir()) == ["config.json"]
+    assert (run / "config.json").read_text() == "{}"
+
+
+# The command of each `--output`, given `{run}` (a run directory) and `{output}`, with the module whose
+# work must not start (it fails the test if called) and how the message calls the output.
+OUTPUT_COMMANDS = {
+    "train": (
+        ["train", "--output", "{output}", *TINY_FLAGS],
+        "kerasrwm.training.experiment.load_source",
+        "`output_dir`",
+    ),
+    "tune": (
+        ["tune", "--output", "{output}", *TINY_FLAGS, "--beta2", "0,1", "--k-extra", "1"],
+        "kerasrwm.training.tuning.load_source",
+        "`output_dir`",
+    ),
+    "evaluate": (["evaluate", "{run}", "--output", "{output}"], "kerasrwm.commands.evaluate.evaluate_runs", "--output"),
+    "evaluate into the run": (
+        ["evaluate", "{output}"],
+        "kerasrwm.commands.evaluate.evaluate_runs",
+        "--output (default: the first run directory)",
+    ),
+    "export": (["export", "{run}", "--output", "{output}"], "kerasrwm.commands.export.load_trained", "--output"),
+}
+
+
+def _arguments(command, run, output):
+    arguments, work, name = OUTPUT_COMMANDS[command]
+    return [argument.format(run=run, output=output) for argument in arguments], work, name
+
+
+@pytest.mark.parametrize("command", OUTPUT_COMMANDS)
+def test_an_output_that_cannot_be_written_is_refused_in_one_line_before_any_work(
+    command, tmp_path, monkeypatch, capsys
+):
+    """A read-only `--output` (we run as root, whom permissions do not stop: the probe's failure is injected)."""
+    output = tmp_path / "output"
+    output.mkdir()
+    arguments, work, name = _arguments(command, tmp_path / "run", output)
+    real_mkstemp = tempfile.mkstemp
+
+    def mkstemp(**kwargs):
+        if kwargs.get("dir") == str(output):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+        return real_mkstemp(**kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    module, _, function = work.rpartition(".")
+    monkeypatch.setattr(__import__(module, fromlist=[function]), function, lambda *a, **k: pytest.fail("work began"))
+    assert main(arguments) == 2
+    error = capsys.readouterr().err
+    assert error == (
+        f"kerasrwm: error: {name} {str(output)!r} cannot be written (Read-only file system); choose a writable folder.\n"
+    )
+    assert os.listdir(output) == []
+
+
+def test_export_to_a_file_is_refused_naming_output_before_loading_the_model(tmp_path, monkeypatch, capsys):
+    target = tmp_path / "model.savedmodel"
+    target.write_text("mine")
+    arguments, _, _ = _arguments("export", tmp_path / "run", target)
+    monkeypatch.setattr("kerasrwm.commands.export.load_trained", lambda *a, **k: pytest.fail("the model was loaded"))
+    assert main(arguments) == 2
+    assert capsys.readouterr().err == (
+        f"kerasrwm: error: --output {str(target)!r} cannot be a folder (it is a file); choose a folder.\n"
+    )
+    assert target.read_text() == "mine"
+
+
+def test_export_into_a_folder_of_other_files_is_refused_naming_output(tmp_path, monkeypatch, capsys):
+    (tmp_path / "notes.txt").write_text("mine")
+    arguments, _, _ = _arguments("export", tmp_path / "run", tmp_path)
+    monkeypatch.setattr("kerasrwm.commands.export.load_trained", lambda *a, **k: pytest.fail("the model was loaded"))
+    assert main(arguments) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"kerasrwm: error: --output {str(tmp_path)!r} is a folder of other files than a SavedModel")
+    assert error.count("\n") == 1 and (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_train_on_a_full_disk_is_one_line_naming_the_file_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    run = tmp_path / "run"
+    faults.report_free_bytes(lambda function: monkeypatch.setattr(shutil, "disk_usage", function), 1000)
+    assert main(["train", "--output", str(run), *TINY_FLAGS]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"kerasrwm: error: the disk holding {run}/config.json is full (0.0 MiB free, ")
+    assert error.count("\n") == 1 and "nothing already written was lost" in error, error
+    assert list(run.iterdir()) == []

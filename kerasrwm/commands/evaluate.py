@@ -6,6 +6,7 @@ import os
 from kerasrwm.argument_types import number_list
 from kerasrwm.commands.common import add_model_argument
 from kerasrwm.commands.common import progress_verbosity
+from kerasrwm.training.atomic_files import check_writable
 from kerasrwm.training.evaluation import evaluate_runs
 from kerasrwm.training.evaluation import summarize_settings
 from kerasrwm.training.evaluation import write_results
@@ -66,6 +67,8 @@ def run(args):
     settings = parse_named_runs(args.runs_dirs)
     run_dirs = list(dict.fromkeys(args.runs_dirs if settings is None else sum(settings.values(), [])))
     batch_size = default_batch_size(args.episodes) if args.batch_size is None else args.batch_size
+    output = args.output or run_dirs[0]
+    check_writable(output, "--output" if args.output else "--output (default: the first run directory)")
     results = evaluate_runs(
         run_dirs,
         args.k_test,
@@ -78,7 +81,7 @@ def run(args):
         which=args.model,
     )
     summaries = summarize_settings(results, settings) if settings else None
-    paths = write_results(results, args.output or run_dirs[0], summaries)
+    paths = write_results(results, output, summaries)
     if args.json:
         print(json.dumps({"runs": results, "settings": summaries} if summaries else results))
         return results

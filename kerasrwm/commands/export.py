@@ -2,6 +2,7 @@
 
 from kerasrwm.commands.common import add_model_argument
 from kerasrwm.data import load_source
+from kerasrwm.training.export import check_export_path
 from kerasrwm.training.run_directory import load_trained
 from kerasrwm.training.tasks import get_task
 
@@ -13,6 +14,7 @@ def add_arguments(parser):
 
 
 def run(args):
+    check_export_path(args.output, "--output")
     config, model = load_trained(args.run_dir, args.model)
     image_shape = load_source(config["data"], **config["data_options"]).split("train").image_shape
     task = get_task(config["protocol"])

@@ -5,7 +5,9 @@ The library is compiled against the installed TensorFlow (flags from `tf.sysconf
 version and a hash of the sources and of the build configuration, so a build happens once per
 configuration and never on import. A file lock keeps concurrent processes from building at the
 same time; a SHA-256 written next to the library detects a truncated or replaced file, which is
-then rebuilt. The C++ compiler is `$CXX` (default `g++`).
+then rebuilt. A cache that cannot be written (read-only, or a file) is a `BuildError` naming
+`KERASRWM_OPS_CACHE`, raised before any compile; `implementation="auto"` then runs the loop, as for
+any failed build (`fused_srwm`). The C++ compiler is `$CXX` (default `g++`).
 
 The CUDA kernels are added when TensorFlow is a CUDA build and a CUDA toolkit of TensorFlow's CUDA
 major version is found (`cuda_toolkit`). The GPU code holds a cubin for every architecture in
@@ -40,6 +42,8 @@ from typing import NamedTuple
 import tensorflow as tf
 
 from kerasrwm.ops import cuda_toolkit
+from kerasrwm.training.atomic_files import WriteError
+from kerasrwm.training.atomic_files import check_writable
 from kerasrwm.training.atomic_files import write_atomically
 
 LIBRARY_NAME = "libkerasrwm_srwm.so"
@@ -261,6 +265,10 @@ def _build(config, force):
     library = library_path(config)
     if not force and is_valid(library):
         return library
+    try:
+        check_writable(cache_root(), CACHE_ENV)
+    except WriteError as error:
+        raise BuildError(f"the op library cannot be built: {error}") from None
     with _exclusive_lock(library.parent.with_name(library.parent.name + ".lock")):
         if not force and is_valid(library):
             return library
@@ -330,7 +338,7 @@ def ensure_library(force=False):
         A `Library`.
 
     Raises:
-        BuildError: not even the CPU kernels can be built here.
+        BuildError: not even the CPU kernels can be built here, or the cache cannot be written.
     """
     config = BuildConfig()
     if config.nvcc is None:
@@ -378,8 +386,15 @@ def describe(library, config):
 
 
 def run(args):
-    """`kerasrwm build-ops`: prebuilds the op library and reports where it is, what it holds and why."""
-    library = ensure_library(force=args.force)
+    """`kerasrwm build-ops`: prebuilds the op library and reports where it is, what it holds and why.
+
+    Raises:
+        ValueError: the library cannot be built, with the reason (printed by the command line).
+    """
+    try:
+        library = ensure_library(force=args.force)
+    except BuildError as error:
+        raise ValueError(str(error)) from None
     print(f"library: {library.path}")
     for line in describe(library, BuildConfig()):
         print(line)

@@ -6,6 +6,7 @@ import os
 
 import keras
 
+from kerasrwm.training.atomic_files import state_bytes
 from kerasrwm.training.atomic_files import write_atomically
 from kerasrwm.training.atomic_files import write_json_atomically
 from kerasrwm.training.latest_model_checkpoint import model_file_damage
@@ -23,7 +24,8 @@ class BestModelCheckpoint(keras.callbacks.Callback):
 
     When training (re)starts, a damaged `best.json` (not JSON, or not an epoch and a finite
     value) or a `best.keras` missing or damaged beside it raises `ValueError` naming the file
-    and the fix, before any step runs.
+    and the fix, before any step runs. A full disk raises `atomic_files.WriteError` (a `ValueError`)
+    and leaves both files as they were.
 
     Args:
         directory: the run directory.
@@ -69,5 +71,5 @@ class BestModelCheckpoint(keras.callbacks.Callback):
         best = self.best()
         if not math.isfinite(value) or (best is not None and value <= best[self.monitor]):
             return
-        write_atomically(self.model_path, self.model.save)
+        write_atomically(self.model_path, self.model.save, state_bytes(self.model))
         write_json_atomically(self.record_path, {"epoch": epoch + 1, self.monitor: value})

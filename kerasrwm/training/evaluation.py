@@ -53,7 +53,12 @@ def write_results(results, output_dir, settings=None):
     """Writes results.json, results.csv and the accuracy-vs-K_test plot k_test.png; returns their paths.
 
     With `settings` (from `summarize_settings`) it also writes settings.json, and the plot has
-    one line per setting (error bars: std over seeds) instead of one per run.
+    one line per setting (error bars: std over seeds) instead of one per run. Check that
+    `output_dir` can be written (`atomic_files.check_writable`) before the evaluation.
+
+    Raises:
+        kerasrwm.training.atomic_files.WriteError: the disk is full; the files at those paths keep
+            their previous content.
     """
     os.makedirs(output_dir, exist_ok=True)
     names = ["results.json", "results.csv", "k_test.png"] + (["settings.json"] if settings else [])

@@ -15,6 +15,7 @@ import os
 import keras
 
 from kerasrwm.data import load_source
+from kerasrwm.training.atomic_files import check_writable
 from kerasrwm.training.best_model_checkpoint import BestModelCheckpoint
 from kerasrwm.training.distributed import check_global_batch
 from kerasrwm.training.distributed import fit_multiworker
@@ -117,6 +118,10 @@ def train(config, output_dir, callbacks=(), verbose=1, strategy="none", build_mo
     alone writes it): a second trainer on it raises `ValueError`. A NaN or infinite loss raises
     `kerasrwm.training.divergence.TrainingDiverged` and leaves the run unfinished.
 
+    An `output_dir` that cannot be written (read-only, or a file) is refused before any step, and a
+    disk that is full when a run file is written stops the run, that file keeping its previous
+    content: both raise `kerasrwm.training.atomic_files.WriteError` (a `ValueError`); a rerun resumes.
+
     Args:
         config: a full configuration (`kerasrwm.training.configuration.make_config`).
         output_dir: the run directory (`kerasrwm.training.run_directory`).
@@ -139,6 +144,8 @@ def train(config, output_dir, callbacks=(), verbose=1, strategy="none", build_mo
         return load_trained(output_dir)[1]
     check_resumable(output_dir, strategy)
     chief = is_chief(distribution)
+    if chief:
+        check_writable(output_dir, "`output_dir`")
     with RunLock(output_dir) if chief else contextlib.nullcontext():
         return _train(config, output_dir, callbacks, verbose, strategy, build_model, distribution, chief)
 

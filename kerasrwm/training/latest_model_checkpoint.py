@@ -7,6 +7,7 @@ import zlib
 
 import keras
 
+from kerasrwm.training.atomic_files import state_bytes
 from kerasrwm.training.atomic_files import write_atomically
 
 
@@ -28,7 +29,8 @@ class LatestModelCheckpoint(keras.callbacks.Callback):
 
     `keras.callbacks.ModelCheckpoint` writes in place, so a kill during the save leaves a
     truncated file where the previous epoch's model was. A file found damaged when training
-    (re)starts is reported in one warning; the next epoch end replaces it.
+    (re)starts is reported in one warning; the next epoch end replaces it. A full disk raises
+    `atomic_files.WriteError` (a `ValueError`) and leaves the previous file as it was.
     """
 
     def __init__(self, path):
@@ -45,4 +47,4 @@ class LatestModelCheckpoint(keras.callbacks.Callback):
             )
 
     def on_epoch_end(self, epoch, logs=None):
-        write_atomically(self.path, self.model.save)
+        write_atomically(self.path, self.model.save, state_bytes(self.model))

@@ -9,6 +9,7 @@ import warnings
 
 import keras
 
+from kerasrwm.training.atomic_files import state_bytes
 from kerasrwm.training.atomic_files import write_atomically
 
 WEIGHTS_FILE = "state.weights.h5"
@@ -42,7 +43,8 @@ class RunBackup(keras.callbacks.Callback):
     `KEPT_BACKUPS`. So at any moment the newest `epoch-N` directory is whole and consistent.
 
     Each backup holds the SHA-256 of its weights file: `restore` loads the newest backup whose
-    file matches it, and says in one warning which damaged backup it passed over.
+    file matches it, and says in one warning which damaged backup it passed over. A disk too full
+    for a backup raises `atomic_files.WriteError` (a `ValueError`) and leaves the earlier ones whole.
 
     Put it last among the callbacks: an epoch counts as done only once everything else for it
     (model files, logs) is written. Resuming is explicit: `restore(model)` before `fit`, then
@@ -140,7 +142,7 @@ class RunBackup(keras.callbacks.Callback):
 
         path = os.path.join(self.directory, name)
         shutil.rmtree(path, ignore_errors=True)  # a damaged backup of this epoch, passed over by `restore`
-        write_atomically(path, write)
+        write_atomically(path, write, state_bytes(self.model))
         kept = {f"epoch-{count}" for count, _, _ in self._backups()[:KEPT_BACKUPS]}
         for old in os.listdir(self.directory):
             if old not in kept:

@@ -32,18 +32,43 @@ BACKUP_DIR = "backup"
 CHECKPOINT_DIR = "checkpoints"
 LOG_DIR = "logs"
 FINISHED_FILE = "finished"
+# The keys of `config.json` that say what a run learned; see `load_config`.
+REQUIRED_KEYS = ("data", "data_options", "n_way", "k_shot")
 
 
 def load_config(output_dir):
-    """The configuration a run in `output_dir` was trained with."""
+    """The configuration a run in `output_dir` was trained with, checked as `make_config` checks a new one.
+
+    `config.json` must be a JSON object holding `REQUIRED_KEYS`, which say what the run learned: the
+    data and the episodes' N and K, in every configuration kerasrwm has written. Without them the
+    run would be evaluated, exported or resumed on the defaults. Any other key missing is filled
+    from its default, so that runs written before a key was added keep loading (a run from before
+    the `protocol` key is a `"bootstrap"` run, its default; the learner is read from the model file).
+
+    Raises:
+        ValueError: `output_dir` holds no `config.json`, or it cannot be read, is not JSON, not an
+            object, lacks a required key or holds a bad value; the message names the file and the fix.
+    """
     path = os.path.join(output_dir, CONFIG_FILE)
     if not os.path.exists(path):
         raise ValueError(f"`output_dir` {output_dir!r} holds no {CONFIG_FILE}: it is not a kerasrwm training run.")
+    fix = "write it with the settings the run was trained with, or train a new run in another directory"
     try:
         with open(path) as file:
-            return make_config(json.load(file))
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path} is not valid JSON ({error}); the run directory is damaged.") from None
+            saved = json.load(file)
+    except (OSError, ValueError) as error:  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise ValueError(
+            f"{path} cannot be read ({type(error).__name__}: {error}); the run is damaged: {fix}."
+        ) from None
+    if not isinstance(saved, dict):
+        raise ValueError(f"{path} must hold a JSON object; it holds a {type(saved).__name__}: {fix}.")
+    missing = [key for key in REQUIRED_KEYS if key not in saved]
+    if missing:
+        raise ValueError(f"{path} lacks {', '.join(missing)}, which define the run: {fix}.")
+    try:
+        return make_config(saved)
+    except ValueError as error:
+        raise ValueError(f"{path} holds a bad configuration ({error}): {fix}.") from None
 
 
 def write_config(output_dir, config):

@@ -22,6 +22,7 @@ import keras
 import keras_tuner as kt
 
 from kerasrwm.data import load_source
+from kerasrwm.training.atomic_files import check_writable
 from kerasrwm.training.atomic_files import write_json_atomically
 from kerasrwm.training.experiment import build_learner
 from kerasrwm.training.experiment import training_stream
@@ -237,9 +238,12 @@ def tune(config, beta2_values, k_extra_values, max_trials, output_dir, verbose=1
     Raises:
         ValueError: on an empty or invalid value list, a non-positive `max_trials`, a K' too
             large for the training classes, or an `output_dir` holding another search.
+        kerasrwm.training.atomic_files.WriteError: (a `ValueError`) before any work, if `output_dir`
+            cannot be written (read-only, or a file).
         RuntimeError: as soon as a trial fails (with its traceback), or if no trial completed.
     """
     max_trials = check_integer("max_trials", max_trials)
+    check_writable(output_dir, "`output_dir`")
     hypermodel = BootstrapHyperModel(config, beta2_values, k_extra_values, beta2_start_values)
     source = load_source(config["data"], **config["data_options"])
     train_store = source.split("train")

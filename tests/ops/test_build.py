@@ -1,10 +1,12 @@
 """Build-on-first-use of the op library: cache, stale library, env switch, missing compiler."""
 
+import errno
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -152,6 +154,48 @@ print(json.dumps({"resolved": resolved, "messages": messages, "y_shape": list(y.
     assert result["y_shape"] == [1, 3, 2, 4]
     assert len(result["messages"]) == 1
     assert "no-such-compiler" in result["messages"][0] and "loop implementation" in result["messages"][0]
+
+
+def _unwritable_cache(kind, tmp_path, monkeypatch):
+    """A cache path that is a file, or a folder whose writes fail as on a read-only disk (we run as root, whom
+    permissions do not stop: the failure is injected)."""
+    if kind == "a file":
+        cache = tmp_path / "cache"
+        cache.write_text("not a folder")
+        return cache, "cannot be a folder (it is a file); choose a folder"
+    cache = tmp_path / "read-only"
+    cache.mkdir()
+    real_mkstemp = tempfile.mkstemp
+
+    def mkstemp(**kwargs):
+        if kwargs.get("dir") == str(cache):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+        return real_mkstemp(**kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    return cache, f"cannot be written ({os.strerror(errno.EROFS)}); choose a writable folder"
+
+
+@pytest.mark.parametrize("kind", ["a file", "read-only"])
+def test_a_cache_that_cannot_be_written_is_named_and_auto_runs_the_loop(kind, tmp_path, monkeypatch, capsys):
+    cache, reason = _unwritable_cache(kind, tmp_path, monkeypatch)
+    monkeypatch.setenv(build.CACHE_ENV, str(cache))
+    monkeypatch.delenv(fused_srwm.DISABLE_ENV, raising=False)
+    monkeypatch.setattr(build, "_compile", lambda config, output: pytest.fail("compiled into an unwritable cache"))
+    expected = f"the op library cannot be built: {build.CACHE_ENV} {str(cache)!r} {reason}."
+    with pytest.raises(build.BuildError) as refused:
+        build.ensure_library()
+    assert str(refused.value) == expected
+    monkeypatch.setattr(fused_srwm, "_LIBRARY", fused_srwm._LazyLibrary())
+    with pytest.warns(RuntimeWarning) as warned:
+        assert [resolve_implementation("auto") for _ in range(3)] == ["loop"] * 3
+    assert [str(warning.message) for warning in warned] == [
+        f"kerasrwm: the fused SRWM op is unavailable, the loop implementation is used instead. Reason: {expected}"
+    ]
+    with pytest.raises(RuntimeError, match=f"implementation='fused' was requested .*{build.CACHE_ENV} "):
+        resolve_implementation("fused")
+    assert cli.main(["build-ops"]) == 2
+    assert capsys.readouterr().err == f"kerasrwm: error: {expected}\n"
 
 
 def test_build_ops_command_prints_the_library(built_library, capsys):

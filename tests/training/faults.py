@@ -5,11 +5,15 @@ A moment is `(name, occurrence)`: the run dies at the `occurrence`-th time (1-ba
 validation batch of an epoch), `"save:FILE"` (while `FILE` of the run directory is written:
 `model.keras`, `best.keras`, `best.json`, `config.json`, `backup` or `finished`; the temporary
 copy is left half written, as by a kill during the write). `kill` is called to die:
-`os._exit` in a subprocess, raising `SimulatedKill` in process.
+`os._exit` in a subprocess, raising `SimulatedKill` in process; `raise_disk_full` fails the write
+instead, as a disk that fills up during it. `report_free_bytes` makes the disk look full before any write.
 """
 
+import collections
+import errno
 import os
 import re
+import shutil
 
 import keras
 
@@ -31,6 +35,25 @@ class SimulatedKill(BaseException):
 
 def raise_kill():
     raise SimulatedKill()
+
+
+def raise_disk_full():
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def report_free_bytes(patch_disk_usage, free):
+    """Makes `shutil.disk_usage` report `free` bytes free everywhere; `patch_disk_usage(function)` installs it.
+
+    We run as root, whom a full disk's reserved blocks and permissions do not stop: the disk is simulated.
+    """
+    usage = collections.namedtuple("usage", "total used free")
+    real = shutil.disk_usage
+
+    def disk_usage(path):
+        total = real(path).total
+        return usage(total, total - free, free)
+
+    patch_disk_usage(disk_usage)
 
 
 def _truncate_half(path):

@@ -3,11 +3,13 @@
 import json
 import os
 import pathlib
+import shutil
 
 import numpy as np
 import pytest
 
 from kerasrwm.data import load_source
+from kerasrwm.training.atomic_files import WriteError
 from kerasrwm.training.configuration import make_config
 from kerasrwm.training.divergence import TrainingDiverged
 from kerasrwm.training.experiment import build_learner
@@ -62,6 +64,58 @@ def test_a_kill_at_any_moment_resumes_to_the_uninterrupted_run(moment, uninterru
         with pytest.raises(faults.SimulatedKill):
             train(tiny_config(), run_dir, callbacks=callbacks, verbose=0)
     assert not os.path.exists(os.path.join(run_dir, "finished"))
+    train(tiny_config(), run_dir, verbose=0)
+    assert_same_run(run_dir, uninterrupted)
+
+
+def run_files(run_dir, temporaries=True):
+    """`{relative path: bytes}` of the run's files but its logs and lock; without temporaries, if asked."""
+    found = {}
+    for root, folders, names in os.walk(run_dir):
+        folders[:] = [folder for folder in folders if temporaries or ".tmp" not in folder]
+        for name in names:
+            path = os.path.relpath(os.path.join(root, name), run_dir)
+            if path.split(os.sep)[0] not in ("logs", "lock") and (temporaries or ".tmp" not in path):
+                found[path] = pathlib.Path(root, name).read_bytes()
+    return found
+
+
+# The write during which the disk fills up; ("epoch", 2): from the second epoch on the disk reports
+# no free space, so the first write after it is refused before it starts.
+DISK_FULL_MOMENTS = (
+    ("save:config.json", 1),
+    ("save:best.keras", 1),
+    ("save:best.json", 1),
+    ("save:model.keras", 2),
+    ("save:backup", 2),
+    ("save:finished", 1),
+    ("epoch", 2),
+)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("moment", DISK_FULL_MOMENTS, ids=[f"{name}-{n}" for name, n in DISK_FULL_MOMENTS])
+def test_a_full_disk_at_any_write_stops_the_run_in_one_line_losing_nothing_and_a_rerun_resumes(
+    moment, uninterrupted, tmp_path, monkeypatch
+):
+    run_dir = str(tmp_path / "run")
+    before = {}
+    with monkeypatch.context() as patch:
+
+        def fill_the_disk():
+            before.update(run_files(run_dir, temporaries=False))
+            if moment[0] == "epoch":
+                faults.report_free_bytes(lambda function: patch.setattr(shutil, "disk_usage", function), 0)
+            else:
+                faults.raise_disk_full()
+
+        callbacks = faults.install(moment, fill_the_disk, lambda function: patch.setattr(os, "replace", function))
+        with pytest.raises(WriteError) as caught:
+            train(tiny_config(), run_dir, callbacks=callbacks, verbose=0)
+    message = str(caught.value)
+    assert message.startswith(f"the disk holding {run_dir}/") and "\n" not in message, message
+    assert "nothing already written was lost" in message and "rerun the same command" in message
+    assert run_files(run_dir) == before  # the previous files whole, no temporary left
     train(tiny_config(), run_dir, verbose=0)
     assert_same_run(run_dir, uninterrupted)
 

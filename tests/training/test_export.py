@@ -1,6 +1,7 @@
 """The exported SavedModel loads and agrees with the Keras model in a process without kerasrwm."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,10 +14,13 @@ import tensorflow as tf
 from kerasrwm.models import DelayedLabelLearner
 from kerasrwm.models.sequence_learner import SEQUENCE_LAYERS
 from kerasrwm.training import export_learner
+from kerasrwm.training.atomic_files import WriteError
+from kerasrwm.training.export import GRAPH_BYTES
 from tests.models.episodes import as_pixels
 from tests.models.episodes import random_episode_batch
 from tests.models.learners import TINY_ARGUMENTS
 from tests.models.learners import tiny_learner
+from tests.training import faults
 
 SCRIPT = Path(__file__).with_name("load_exported.py")
 TINY_LEARNER = {key: value for key, value in TINY_ARGUMENTS.items() if key != "num_layers"}
@@ -73,6 +77,37 @@ def test_export_rejects_an_image_shape_without_channels(tmp_path):
     model = DelayedLabelLearner(**{**TINY_LEARNER, "backbone": keras.layers.Flatten()}, num_layers=1)
     with pytest.raises(ValueError, match=r"`image_shape` must be \(height, width, channels\); received: \(16, 16\)"):
         export_learner(model, str(tmp_path / "saved"), image_shape=(16, 16))
+
+
+def saved_files(path):
+    return {file.relative_to(path): file.read_bytes() for file in sorted(Path(path).rglob("*")) if file.is_file()}
+
+
+@pytest.mark.parametrize("fault", ["no room", "fills up"])
+def test_a_full_disk_keeps_the_previous_export_whole(tmp_path, monkeypatch, fault):
+    """ "no room": the disk reports less free space than the model's state and graph; "fills up": the
+    SavedModel is half written when the disk fills up."""
+    keras.utils.set_random_seed(2)
+    model = tiny_learner(num_layers=1)
+    model(random_episode_batch(batch=1, image_shape=(16, 16, 1), seed=0))
+    path = tmp_path / "saved"
+    export_learner(model, str(path), image_shape=(16, 16, 1))
+    before = saved_files(path)
+    with monkeypatch.context() as patch:
+        if fault == "no room":
+            faults.report_free_bytes(lambda function: patch.setattr(shutil, "disk_usage", function), GRAPH_BYTES)
+        else:
+            faults.install(("save:saved", 1), faults.raise_disk_full, lambda f: patch.setattr(os, "replace", f))
+        with pytest.raises(WriteError, match=f"the disk holding {path} is full .* nothing already written was lost"):
+            export_learner(model, str(path), image_shape=(16, 16, 1))
+    assert os.listdir(tmp_path) == ["saved"] and saved_files(path) == before
+
+
+def test_export_into_a_folder_of_other_files_is_refused(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match=f"`path` '{tmp_path}' is a folder of other files than a SavedModel"):
+        export_learner(tiny_learner(num_layers=1), str(tmp_path), image_shape=(16, 16, 1))
+    assert os.listdir(tmp_path) == ["notes.txt"]
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from kerasrwm.training.atomic_files import WriteError
 from kerasrwm.training.distributed import LOGICAL_CPUS_VARIABLE
 from kerasrwm.training.experiment import load_trained
 from kerasrwm.training.run_backup import WEIGHTS_FILE
@@ -53,6 +55,28 @@ def test_a_kill_during_a_save_leaves_the_previous_backup_whole(tmp_path, monkeyp
     for a, b in zip(restored.get_weights(), snapshot.weights[1], strict=True):
         np.testing.assert_array_equal(a, b)
     model.fit(*DATA, epochs=3, initial_epoch=2, verbose=0, callbacks=[RunBackup(directory)])
+    assert sorted(os.listdir(directory)) == ["epoch-2", "epoch-3"]
+
+
+@pytest.mark.parametrize("fault", ["no room", "fills up"])
+def test_a_full_disk_during_a_save_keeps_the_previous_backups_whole_and_the_run_resumes(tmp_path, monkeypatch, fault):
+    """ "no room": the disk reports too little free space; "fills up": the write fails half way with ENOSPC."""
+    directory = str(tmp_path / "backup")
+    model = tiny_model()
+    model.fit(*DATA, epochs=2, verbose=0, callbacks=[RunBackup(directory)])
+    before = {name: pathlib.Path(directory, name, WEIGHTS_FILE).read_bytes() for name in sorted(os.listdir(directory))}
+    with monkeypatch.context() as patch:
+        if fault == "no room":
+            faults.report_free_bytes(lambda function: patch.setattr(shutil, "disk_usage", function), 1 << 20)
+        else:
+            faults.install(("save:backup", 1), faults.raise_disk_full, lambda f: patch.setattr(os, "replace", f))
+        with pytest.raises(WriteError, match=f"the disk holding {directory}/epoch-3 is full"):
+            model.fit(*DATA, epochs=3, initial_epoch=2, verbose=0, callbacks=[RunBackup(directory)])
+    assert sorted(os.listdir(directory)) == list(before)
+    assert {name: pathlib.Path(directory, name, WEIGHTS_FILE).read_bytes() for name in before} == before
+    restored = tiny_model()
+    assert RunBackup(directory).restore(restored) == 2
+    restored.fit(*DATA, epochs=3, initial_epoch=2, verbose=0, callbacks=[RunBackup(directory)])
     assert sorted(os.listdir(directory)) == ["epoch-2", "epoch-3"]
 
 
