@@ -126,6 +126,7 @@ def test_delayed_label_learner_takes_labels_as_y():
     assert first == second
 
 
+@pytest.mark.parametrize("learner_and_data", ["bootstrap", pytest.param("delayed_label", marks=SLOW)], indirect=True)
 def test_metrics_names_are_what_evaluate_and_train_on_batch_return(learner_and_data):
     model, data = learner_and_data
     arrays = data()

@@ -249,7 +249,7 @@ def test_kernels_match_the_reference(emulation, dtype, head_dim, length):
 @pytest.mark.parametrize(
     "pattern, least",
     # 3 barriers in the forward step, 4 in the backward step and 1 before it; GroupSum and GroupMax.
-    [(r"\b__syncthreads\(\)", 8), (r"\b__shfl_\w+_sync\(", 2)],
+    [pytest.param(r"\b__syncthreads\(\)", 8, marks=pytest.mark.slow), (r"\b__shfl_\w+_sync\(", 2)],
     ids=["barriers", "shuffles"],
 )
 def test_removing_any_synchronization_breaks_the_comparison(emulation, pattern, least):

@@ -135,6 +135,7 @@ def test_a_folder_replaces_the_previous_folder_whole(tmp_path):
     assert os.listdir(path / "variables") == []
 
 
+@pytest.mark.slow
 def test_the_state_estimate_bounds_the_files_a_model_is_saved_to(tmp_path):
     """Small variables (file headers dominate) and large ones (values dominate), with the optimizer's state."""
     keras.utils.set_random_seed(0)

@@ -59,6 +59,7 @@ def test_a_bad_run_or_argument_fails_before_any_run_is_scored(
     assert message in str(error.value)
 
 
+@pytest.mark.slow
 def test_each_run_is_scored_as_k_test_sweep_scores_its_model(built_run):
     results = evaluation.evaluate_runs([built_run], [1, 2], 2, 8, 4, "test", 3, verbose=0, which="last")
     config, model = load_trained(built_run, "last")

@@ -52,7 +52,10 @@ def test_export_runs_in_plain_tensorflow_and_matches_keras(tmp_path):
     np.testing.assert_allclose(np.load(output), expected, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("sequence_layer", SEQUENCE_LAYERS)
+@pytest.mark.parametrize(
+    "sequence_layer",
+    [layer if layer == "srwm" else pytest.param(layer, marks=pytest.mark.slow) for layer in SEQUENCE_LAYERS],
+)  # the default suite exports the SRWM; the slow tests every layer
 def test_predict_sequence_export_matches_keras_per_step_logits(tmp_path, sequence_layer):
     keras.utils.set_random_seed(2)
     model = DelayedLabelLearner(**TINY_LEARNER, num_layers=2, dropout=0.3, sequence_layer=sequence_layer)
@@ -83,7 +86,7 @@ def saved_files(path):
     return {file.relative_to(path): file.read_bytes() for file in sorted(Path(path).rglob("*")) if file.is_file()}
 
 
-@pytest.mark.parametrize("fault", ["no room", "fills up"])
+@pytest.mark.parametrize("fault", ["fills up", pytest.param("no room", marks=pytest.mark.slow)])
 def test_a_full_disk_keeps_the_previous_export_whole(tmp_path, monkeypatch, fault):
     """ "no room": the disk reports less free space than the model's state and graph; "fills up": the
     SavedModel is half written when the disk fills up."""

@@ -94,6 +94,7 @@ def test_omniglot_28_vinyals_split_with_rotations():
     assert not (names[0] & names[1] or names[0] & names[2] or names[1] & names[2])
 
 
+@pytest.mark.slow
 @needs_omniglot
 def test_omniglot_105_background_split_matches_the_28_file():
     source = load_npz(OMNIGLOT_105, split_scheme="background", image_size=28)
