@@ -1,7 +1,6 @@
 """`kerasrwm` command line: each bad input is one `kerasrwm: error:` line naming the argument."""
 
 import argparse
-import errno
 import json
 import os
 import re
@@ -243,14 +242,7 @@ def test_an_output_that_cannot_be_written_is_refused_in_one_line_before_any_work
     output = tmp_path / "output"
     output.mkdir()
     arguments, work, name = _arguments(command, tmp_path / "run", output)
-    real_mkstemp = tempfile.mkstemp
-
-    def mkstemp(**kwargs):
-        if kwargs.get("dir") == str(output):
-            raise OSError(errno.EROFS, os.strerror(errno.EROFS))
-        return real_mkstemp(**kwargs)
-
-    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    faults.refuse_files_in(lambda f: monkeypatch.setattr(tempfile, "mkstemp", f), output)
     module, _, function = work.rpartition(".")
     monkeypatch.setattr(__import__(module, fromlist=[function]), function, lambda *a, **k: pytest.fail("work began"))
     assert main(arguments) == 2

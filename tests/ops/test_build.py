@@ -22,6 +22,7 @@ from reference import srwm_numpy
 from tests.ops.fake_cuda import WRITE_EMPTY_OBJECT
 from tests.ops.fake_cuda import nvcc_calls
 from tests.ops.fake_cuda import prefix_toolkit
+from tests.training import faults
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 CXX = shutil.which("g++") or "g++"
@@ -165,14 +166,7 @@ def _unwritable_cache(kind, tmp_path, monkeypatch):
         return cache, "cannot be a folder (it is a file); choose a folder"
     cache = tmp_path / "read-only"
     cache.mkdir()
-    real_mkstemp = tempfile.mkstemp
-
-    def mkstemp(**kwargs):
-        if kwargs.get("dir") == str(cache):
-            raise OSError(errno.EROFS, os.strerror(errno.EROFS))
-        return real_mkstemp(**kwargs)
-
-    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    faults.refuse_files_in(lambda f: monkeypatch.setattr(tempfile, "mkstemp", f), cache)
     return cache, f"cannot be written ({os.strerror(errno.EROFS)}); choose a writable folder"
 
 
@@ -365,6 +359,7 @@ def test_broken_nvcc_leaves_a_working_cpu_kernel_library_with_one_warning(tmp_pa
     script = """
 import json, warnings
 import numpy as np
+from tests.training import faults
 warnings.simplefilter("always")
 with warnings.catch_warnings(record=True) as caught:
     from kerasrwm.ops import build, resolve_implementation, srwm

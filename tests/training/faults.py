@@ -14,6 +14,7 @@ import errno
 import os
 import re
 import shutil
+import tempfile
 
 import keras
 
@@ -39,6 +40,20 @@ def raise_kill():
 
 def raise_disk_full():
     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def refuse_files_in(patch_mkstemp, folder, code=errno.EROFS):
+    """Makes `tempfile.mkstemp` in `folder` fail with `code` (read-only by default), as `check_writable`'s probe
+    would on such a folder; `patch_mkstemp(function)` installs it. We run as root, whom permissions do not stop.
+    """
+    real = tempfile.mkstemp
+
+    def mkstemp(**kwargs):
+        if kwargs.get("dir") == str(folder):
+            raise OSError(code, os.strerror(code))
+        return real(**kwargs)
+
+    patch_mkstemp(mkstemp)
 
 
 def report_free_bytes(patch_disk_usage, free):

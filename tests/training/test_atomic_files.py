@@ -36,33 +36,19 @@ def assert_one_disk_full_line(error, path):
     assert NOTHING_LOST in message and "rerun the same command" in message
 
 
-def write_half_then_fail(failure):
-    """A writer that writes part of its file (or folder) and then fails with `failure`."""
+def writer(content, failure=None):
+    """A writer of a `.keras` file (or of a backup folder) holding `content`, that then raises `failure` if given."""
 
     def write(path):
         if path.endswith(".keras"):
             with open(path, "wb") as file:
-                file.write(b"half of a model")
+                file.write(content)
         else:
             os.makedirs(path)
             with open(os.path.join(path, "state.weights.h5"), "wb") as file:
-                file.write(b"half of a backup")
-        raise failure
-
-    return write
-
-
-def _previous(name):
-    """A writer of the previous whole file (or folder) `name`."""
-
-    def write(path):
-        if name.endswith(".keras"):
-            with open(path, "wb") as file:
-                file.write(b"the previous whole model")
-        else:
-            os.makedirs(path)
-            with open(os.path.join(path, "state.weights.h5"), "wb") as file:
-                file.write(b"the previous whole backup")
+                file.write(content)
+        if failure is not None:
+            raise failure
 
     return write
 
@@ -81,11 +67,11 @@ FULL_DISK_FAILURES = [
 @pytest.mark.parametrize("failure", FULL_DISK_FAILURES, ids=["OSError", "h5py"])
 def test_a_disk_that_fills_up_during_a_write_keeps_the_previous_file_and_removes_the_temporary(tmp_path, name, failure):
     path = tmp_path / name
-    write_atomically(str(path), _previous(name))
+    write_atomically(str(path), writer(b"the previous whole file"))
     (tmp_path / "other.json").write_text("{}")
     before = files(tmp_path)
     with pytest.raises(WriteError) as caught:
-        write_atomically(str(path), write_half_then_fail(failure))
+        write_atomically(str(path), writer(b"half of a file", failure))
     assert_one_disk_full_line(caught.value, path)
     assert caught.value.__cause__ is failure
     assert files(tmp_path) == before
@@ -116,14 +102,14 @@ def test_json_files_need_the_minimum_free_space(tmp_path, monkeypatch):
 def test_other_failures_of_a_write_pass_unchanged_and_leave_no_temporary(tmp_path):
     failure = KeyError("not a disk problem")
     with pytest.raises(KeyError) as caught:
-        write_atomically(str(tmp_path / "model.keras"), write_half_then_fail(failure))
+        write_atomically(str(tmp_path / "model.keras"), writer(b"half of a file", failure))
     assert caught.value is failure
     assert os.listdir(tmp_path) == []
 
 
 def test_a_folder_replaces_the_previous_folder_whole(tmp_path):
     path = tmp_path / "exported"
-    write_atomically(str(path), _previous("exported"))
+    write_atomically(str(path), writer(b"the previous whole export"))
 
     def write(temporary):
         os.makedirs(os.path.join(temporary, "variables"))
