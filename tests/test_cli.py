@@ -102,7 +102,7 @@ def test_bad_train_argument_is_one_error_line_naming_it(arguments, message, bad_
     error = capsys.readouterr().err
     assert error.startswith("kerasrwm: error: ") and error.count("\n") == 1, error
     assert message.format(**fill) in error
-    assert not (bad_files / "run" / "config.json").exists()
+    assert not (bad_files / "run").exists()  # nothing written, not even the folder
 
 
 @pytest.mark.parametrize("steps, steps_per_epoch", [(20, 20), (200, 200), (2000, 200)])

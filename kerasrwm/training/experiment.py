@@ -146,29 +146,36 @@ def train(config, output_dir, callbacks=(), verbose=1, strategy="none", build_mo
     chief = is_chief(distribution)
     if chief:
         check_writable(output_dir, "`output_dir`")
-    with RunLock(output_dir) if chief else contextlib.nullcontext():
-        return _train(config, output_dir, callbacks, verbose, strategy, build_model, distribution, chief)
-
-
-def _train(config, output_dir, callbacks, verbose, strategy, build_model, distribution, chief):
-    task = get_task(config["protocol"])
+    # Everything that can refuse the run is checked before the lock creates the run directory.
     check_global_batch(config["batch_size"], distribution.num_replicas_in_sync)
-    multiworker = strategy == "multiworker"
-    if multiworker and config["jit_compile"] is True:
+    if strategy == "multiworker" and config["jit_compile"] is True:
         raise ValueError("`jit_compile=True` is not supported with strategy 'multiworker'; use 'auto' or false.")
-    if verbose and strategy != "none":
-        print(f"Training with strategy {strategy!r} on {distribution.num_replicas_in_sync} replicas.")
-    keras.utils.set_random_seed(config["seed"])
+    source = _checked_source(config)
+    with RunLock(output_dir) if chief else contextlib.nullcontext():
+        return _train(config, source, output_dir, callbacks, verbose, strategy, build_model, distribution, chief)
+
+
+def _checked_source(config):
+    """The data source of `config`, with the train and validation splits a run needs and room for its K_test sweep."""
     source = load_source(config["data"], **config["data_options"])
     _check_training_splits(config, source)
-    train_store = source.split("train")
-    validation = validation_episodes(config, source.split("validation"))
     if config["k_test_sweep"]:
         check_k_tests(
             source.split("validation"), config["n_way"], config["k_test_sweep"], config["n_queries"], "k_test_sweep"
         )
-        if chief:
-            callbacks = [k_test_sweep_callback(config, source.split("validation"), output_dir), *callbacks]
+    return source
+
+
+def _train(config, source, output_dir, callbacks, verbose, strategy, build_model, distribution, chief):
+    task = get_task(config["protocol"])
+    multiworker = strategy == "multiworker"
+    if verbose and strategy != "none":
+        print(f"Training with strategy {strategy!r} on {distribution.num_replicas_in_sync} replicas.")
+    keras.utils.set_random_seed(config["seed"])
+    train_store = source.split("train")
+    validation = validation_episodes(config, source.split("validation"))
+    if chief and config["k_test_sweep"]:
+        callbacks = [k_test_sweep_callback(config, source.split("validation"), output_dir), *callbacks]
     with distribution.scope():
         model = build_model(config)
         model(next(iter(validation)))
