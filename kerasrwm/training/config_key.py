@@ -35,6 +35,7 @@ def check_object(name, value):
 
 
 def check_jit_compile(name, value):
+    """Returns `value` if it is `"auto"`, true or false (a JSON boolean; `1` is not true)."""
     if value != "auto" and not isinstance(value, bool):
         raise ValueError(f"`{name}` must be 'auto', true or false; received {name}={value!r}.")
     return value
