@@ -41,8 +41,9 @@ def check_boolean(name, value):
 
 
 def check_choice(name, value, choices):
-    """Returns `value` if it is one of `choices` (compared by type and value: `1` is not `True`)."""
-    if not any(type(value) is type(choice) and value == choice for choice in choices):
+    """Returns `value` if it is one of `choices`: equal to one and of its type (a NumPy string is a string;
+    a list or an array is never a string, and unhashable values are refused, not raised on)."""
+    if not any(isinstance(value, type(choice)) and value == choice for choice in choices):
         raise ValueError(f"`{name}` must be one of {tuple(choices)}; received {name}={value!r}.")
     return value
 
