@@ -21,12 +21,13 @@ from tests.training import faults
 
 @pytest.fixture(scope="module")
 def built_run(tmp_path_factory):
-    """A run directory holding the tiny configuration and its (untrained, built) model."""
+    """A run directory holding the tiny configuration and its untrained model, built with its optimizer."""
     run_dir = tmp_path_factory.mktemp("run")
     config = tiny_config()
     model = build_learner(config)
     source = load_source(config["data"], **config["data_options"])
     model(next(iter(validation_episodes(config, source.split("validation")))))
+    model.optimizer.build(model.trainable_variables)
     model.save(run_dir / MODEL_FILES["last"])
     write_config(str(run_dir), config)
     return str(run_dir)
