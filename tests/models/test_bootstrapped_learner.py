@@ -172,6 +172,19 @@ def test_fit_logs_the_beta2_of_the_last_step_and_a_restored_optimizer_continues_
     assert history.history["beta2"] == [pytest.approx(4.0)]  # step 5: 4 * 4 / 4
 
 
+@pytest.mark.parametrize("dtype", ["float64", "mixed_float16"])
+def test_the_loss_and_its_schedule_work_in_any_compute_dtype(dtype):
+    """The loss weighs terms computed in the policy's dtype: a float32 beta2 must not break float64 or float16."""
+    model = built_learner(beta1=0.5, beta2=6.0, beta3=0.25, beta2_start_step=1, dtype=dtype)
+    batch = random_episode_batch(seed=7)
+    terms = {name: float(value) for name, value in model.compute_loss_terms(batch, training=False).items()}
+    expected = 0.5 * terms["student_loss"] + 6.0 * terms["distill_loss"] + 0.25 * terms["teacher_loss"]
+    assert terms["loss"] == pytest.approx(expected, rel=1e-2)  # not compiled yet: beta2 itself
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    first, second = (model.train_on_batch(batch, return_dict=True) for _ in range(2))
+    assert (first["beta2"], second["beta2"]) == (pytest.approx(0.0), pytest.approx(6.0))
+
+
 def test_schedule_steps_are_checked_and_round_trip():
     with pytest.raises(ValueError, match="beta2_start_step.*-1"):
         tiny_learner(beta2_start_step=-1)
