@@ -1,6 +1,12 @@
 """`BootstrapDiagnostics`: gradient norms, cosine and Adam label fraction against closed forms."""
 
 import glob
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -17,6 +23,8 @@ from kerasrwm.training.experiment import training_stream
 from tests.commands.tiny_run import tiny_config
 from tests.models.episodes import random_episode_batch
 from tests.models.learners import tiny_learner
+
+ROOT = Path(__file__).resolve().parents[2]
 
 A, B, C = np.array([1.0, -2.0, 0.5]), np.array([0.0, 1.0, 3.0]), np.array([-1.0, 0.5, 2.0])
 W0, U0 = np.array([0.3, 0.2, -0.4]), np.array([1.5, -0.5])
@@ -155,3 +163,48 @@ def test_a_run_configuration_diagnoses_fixed_batches_of_its_own_training_stream_
     for key, value in expected.items():
         np.testing.assert_array_equal(batches[1][key].numpy(), value.numpy(), err_msg=key)
     assert [list(batch) for batch in batches] == [list(expected)] * DIAGNOSTIC_BATCHES
+
+
+@pytest.mark.slow
+def test_under_a_mirrored_strategy_the_diagnostics_equal_the_single_device_ones():
+    """`kerasrwm train --strategy mirrored --diagnostics-every N` is allowed: the callback must run there too.
+
+    Two logical CPUs are configured before TensorFlow starts, hence a subprocess.
+    """
+    script = textwrap.dedent(
+        """
+        import json
+        import tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        import keras
+        from kerasrwm.training.bootstrap_diagnostics import BootstrapDiagnostics
+        from tests.models.episodes import random_episode_batch
+        from tests.models.learners import tiny_learner
+        episodes = tf.data.Dataset.from_tensors(random_episode_batch(batch=4, seed=0))
+        for strategy in (tf.distribute.get_strategy(), tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])):
+            keras.utils.set_random_seed(1)
+            with strategy.scope():
+                model = tiny_learner(beta2=3.0, beta3=1.0, backbone=keras.layers.Flatten(), implementation="loop")
+                model.compile(optimizer=keras.optimizers.Adam(1e-3))
+            values = []
+            callback = BootstrapDiagnostics(episodes, 2, print_fn=lambda line: values.append(callback.compute()))
+            model.fit(episodes.repeat(), epochs=1, steps_per_epoch=2, verbose=0, callbacks=[callback])
+            print("diagnostics", json.dumps(values))
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = [json.loads(line.split(" ", 1)[1]) for line in result.stdout.splitlines() if line.startswith("diagnostics ")]
+    assert [len(values) for values in runs] == [1, 1], result.stdout
+    (single,), (mirrored,) = runs
+    assert set(single) == set(NAMES)
+    for name in NAMES:
+        assert mirrored[name] == pytest.approx(single[name], rel=1e-4, abs=1e-7), name
