@@ -195,7 +195,7 @@ class BootstrappedLearner(EpisodicLearner):
             "student_accuracy": bootstrap_loss.accuracy(labels, student),
             "teacher_accuracy": bootstrap_loss.accuracy(labels, teacher),
         }
-        terms["beta2"] = self.scheduled_beta2()
+        terms["beta2"] = tf.cast(self.scheduled_beta2(), terms["distill_loss"].dtype)
         terms["loss"] = (
             self.beta1 * terms["student_loss"]
             + terms["beta2"] * terms["distill_loss"]

@@ -174,10 +174,12 @@ def test_fit_logs_the_beta2_of_the_last_step_and_a_restored_optimizer_continues_
 
 @pytest.mark.parametrize("dtype", ["float64", "mixed_float16"])
 def test_the_loss_and_its_schedule_work_in_any_compute_dtype(dtype):
-    """The loss weighs terms computed in the policy's dtype: a float32 beta2 must not break float64 or float16."""
+    """The loss is computed in float32, or float64 under that policy; beta2 takes the loss's dtype."""
     model = built_learner(beta1=0.5, beta2=6.0, beta3=0.25, beta2_start_step=1, dtype=dtype)
     batch = random_episode_batch(seed=7)
-    terms = {name: float(value) for name, value in model.compute_loss_terms(batch, training=False).items()}
+    computed = model.compute_loss_terms(batch, training=False)
+    assert computed["loss"].dtype == ("float64" if dtype == "float64" else "float32")  # float16 logits: float32 loss
+    terms = {name: float(value) for name, value in computed.items()}
     expected = 0.5 * terms["student_loss"] + 6.0 * terms["distill_loss"] + 0.25 * terms["teacher_loss"]
     assert terms["loss"] == pytest.approx(expected, rel=1e-2)  # not compiled yet: beta2 itself
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
