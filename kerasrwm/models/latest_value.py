@@ -13,7 +13,8 @@ class LatestValue(keras.metrics.Metric):
 
     def __init__(self, name="latest_value", dtype=None):
         super().__init__(name=name, dtype=dtype)
-        self.value = self.add_variable(shape=(), initializer="zeros", name="value")
+        # Each replica holds the same value: read one, as Keras's default sums metric variables over replicas.
+        self.value = self.add_variable(shape=(), initializer="zeros", name="value", aggregation="only_first_replica")
 
     def update_state(self, value):
         self.value.assign(keras.ops.cast(value, self.dtype))
