@@ -26,7 +26,9 @@ afterwards: a run with the diagnostics trains exactly as one without.
 
 Requires a model with `beta1`, `beta3` and `compute_loss_terms(batch, training)` returning
 `student_loss`, `teacher_loss`, `distill_loss` and `beta2` (`kerasrwm.BootstrappedLearner`), compiled
-with `keras.optimizers.Adam`.
+with `keras.optimizers.Adam` without amsgrad (or an Adam in a `LossScaleOptimizer`, under mixed
+precision: its velocity is of the unscaled gradients); an AdamW's decoupled weight decay is not
+part of the step measured. Another optimizer is refused when training begins.
 """
 
 import keras
@@ -126,12 +128,19 @@ class BootstrapDiagnostics(keras.callbacks.Callback):
 
         return term_gradients
 
-    def _velocity(self):
+    def _adam(self):
+        """The model's Adam, unwrapped from a `LossScaleOptimizer` (mixed precision); `ValueError` for another."""
         optimizer = self.model.optimizer
-        if not isinstance(optimizer, keras.optimizers.Adam):
+        adam = getattr(optimizer, "inner_optimizer", optimizer)
+        if not isinstance(adam, keras.optimizers.Adam) or adam.amsgrad:
             raise ValueError(
-                f"BootstrapDiagnostics needs a model compiled with keras.optimizers.Adam; received {optimizer!r}."
+                "BootstrapDiagnostics needs a model compiled with keras.optimizers.Adam without amsgrad (its step "
+                f"divides by the root of the velocity); received optimizer={optimizer!r}."
             )
+        return adam
+
+    def _velocity(self):
+        optimizer = self._adam()
         pieces = [
             optimizer._velocities[optimizer._get_variable_index(variable)].numpy().astype(np.float64).ravel()
             for variable in self.model.trainable_variables
@@ -162,8 +171,11 @@ class BootstrapDiagnostics(keras.callbacks.Callback):
             student, teacher, distill, model.beta1, float(beta2), model.beta3, velocity, epsilon
         )
 
+    def on_train_begin(self, logs=None):
+        self._adam()
+
     def on_train_batch_end(self, batch, logs=None):
-        step = int(self.model.optimizer.iterations)
+        step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
         if step % self.every:
             return
         values = self.compute()

@@ -54,13 +54,15 @@ class QuadraticTerms(keras.Model):
         }
 
 
-def quadratic_setup(beta1=0.5, beta2=4.0, beta3=2.0, every=3):
+def quadratic_setup(beta1=0.5, beta2=4.0, beta3=2.0, every=3, loss_scaled=False):
+    """`loss_scaled`: the Adam sits in a `LossScaleOptimizer`, as Keras compiles it under mixed precision."""
     model = QuadraticTerms(beta1, beta2, beta3)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3, epsilon=1e-7))
+    adam = keras.optimizers.Adam(1e-3, epsilon=1e-7)
+    model.compile(optimizer=keras.optimizers.LossScaleOptimizer(adam) if loss_scaled else adam)
     model.optimizer.build(model.trainable_variables)
     velocities = {"w": np.array([0.04, 1.0, 0.25]), "u": np.array([9.0, 0.01])}
     for variable, value in zip(model.trainable_variables, velocities.values()):
-        model.optimizer._velocities[model.optimizer._get_variable_index(variable)].assign(value)
+        adam._velocities[adam._get_variable_index(variable)].assign(value)
     episodes = (
         tf.data.Dataset.from_tensor_slices({"scale": tf.constant(SCALES, tf.float64)})
         .batch(1)
@@ -103,6 +105,25 @@ def test_diagnostics_equal_the_closed_form(beta2):
         assert values["adam/label_fraction"] == 1.0 and values["grad_norm/distill"] == 0.0
         assert values["cosine/distill_labels"] != 0.0  # the direction is measured at any weight
     assert float(model.forward_passes) == 0.0  # the two training-mode passes left no trace
+
+
+def test_an_adam_in_a_loss_scale_optimizer_is_read_through_it():
+    model, callback, velocity, _ = quadratic_setup(loss_scaled=True)
+    callback.on_train_begin()
+    values = callback.compute()
+    assert values["adam/label_fraction"] == pytest.approx(
+        expected_diagnostics(0.5, 4.0, 2.0, velocity)["adam/label_fraction"], rel=1e-9
+    )
+
+
+@pytest.mark.parametrize(
+    "optimizer", [keras.optimizers.SGD(), keras.optimizers.Adam(amsgrad=True)], ids=["sgd", "amsgrad"]
+)
+def test_an_optimizer_whose_step_is_not_adams_is_refused_when_training_begins(optimizer):
+    model, callback, _, _ = quadratic_setup()
+    model.compile(optimizer=optimizer)
+    with pytest.raises(ValueError, match="needs a model compiled with keras.optimizers.Adam without amsgrad"):
+        callback.on_train_begin()
 
 
 def test_every_nth_step_writes_tensorboard_scalars_and_one_log_line(tmp_path):
