@@ -2,11 +2,6 @@
 
 import glob
 import json
-import os
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -23,8 +18,7 @@ from kerasrwm.training.experiment import training_stream
 from tests.commands.tiny_run import tiny_config
 from tests.models.episodes import random_episode_batch
 from tests.models.learners import tiny_learner
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.two_logical_cpus import run_on_two_logical_cpus
 
 A, B, C = np.array([1.0, -2.0, 0.5]), np.array([0.0, 1.0, 3.0]), np.array([-1.0, 0.5, 2.0])
 W0, U0 = np.array([0.3, 0.2, -0.4]), np.array([1.5, -0.5])
@@ -188,16 +182,10 @@ def test_a_run_configuration_diagnoses_fixed_batches_of_its_own_training_stream_
 
 @pytest.mark.slow
 def test_under_a_mirrored_strategy_the_diagnostics_equal_the_single_device_ones():
-    """`kerasrwm train --strategy mirrored --diagnostics-every N` is allowed: the callback must run there too.
-
-    Two logical CPUs are configured before TensorFlow starts, hence a subprocess.
-    """
-    script = textwrap.dedent(
+    """`kerasrwm train --strategy mirrored --diagnostics-every N` is allowed: the callback must run there too."""
+    stdout = run_on_two_logical_cpus(
         """
         import json
-        import tensorflow as tf
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
         import keras
         from kerasrwm.training.bootstrap_diagnostics import BootstrapDiagnostics
         from tests.models.episodes import random_episode_batch
@@ -214,17 +202,8 @@ def test_under_a_mirrored_strategy_the_diagnostics_equal_the_single_device_ones(
             print("diagnostics", json.dumps(values))
         """
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    runs = [json.loads(line.split(" ", 1)[1]) for line in result.stdout.splitlines() if line.startswith("diagnostics ")]
-    assert [len(values) for values in runs] == [1, 1], result.stdout
+    runs = [json.loads(line.split(" ", 1)[1]) for line in stdout.splitlines() if line.startswith("diagnostics ")]
+    assert [len(values) for values in runs] == [1, 1], stdout
     (single,), (mirrored,) = runs
     assert set(single) == set(NAMES)
     for name in NAMES:
