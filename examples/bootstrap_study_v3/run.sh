@@ -10,11 +10,12 @@
 #   bash examples/bootstrap_study_v3/run.sh train c      # hand_off_gradient=reference, beta2 0 and 10, 3 seeds,
 #                                                         # 10,000 steps (v2's setting otherwise)
 #   bash examples/bootstrap_study_v3/run.sh train d      # the authors' recipe (authors_recipe.json), beta2 0
-#                                                         # and 10, 3 seeds, 10,000 steps
+#                                                         # and 10, and beta2 10 with the reference gradient,
+#                                                         # 3 seeds, 10,000 steps
 #   bash examples/bootstrap_study_v3/run.sh evaluate a|b|c|d   # K_test sweep, tables, curves, diagnostics
 # Output goes to $STUDY_DIR (required; keep it outside the checkout, e.g. ~/kerasrwm-runs/bootstrap_study_v3).
-# $SEEDS sets the seeds of stages c and d (default "0 1 2"); seeds run in order, both arms of a seed
-# before the next seed, so the first finished pair can be evaluated early.
+# $SEEDS sets the seeds of stages c and d (default "0 1 2"); seeds run in order, every arm of a seed
+# before the next seed, so the first finished seed can be evaluated early.
 set -euo pipefail
 v2=examples/bootstrap_study_v2
 v3=examples/bootstrap_study_v3
@@ -43,16 +44,21 @@ train_b() {
     --output "$study/b_schedule/ramp/seed0"
 }
 
-# Stages c and d: arms no_bootstrap (beta2 = 0) and bootstrap (beta2 = 10), paired by seed.
-train_pairs() {
-  local dir=$1
-  shift
+# Stages c and d: the arms of $2 (space-separated NAME:BETA2 or NAME:BETA2:FLAG=VALUE, one more flag of
+# kerasrwm train), paired by seed: every arm of a seed before the next seed.
+train_arms() {
+  local dir=$1 arms=$2 arm name beta2 flag
+  shift 2
   for seed in "${seeds[@]}"; do
-    for arm in no_bootstrap:0 bootstrap:10; do
-      kerasrwm train "$@" --beta2 "${arm#*:}" --seed "$seed" --output "$dir/${arm%%:*}/seed$seed"
+    for arm in $arms; do
+      IFS=: read -r name beta2 flag <<< "$arm"
+      local extra=()
+      [[ -n $flag ]] && extra=("${flag%%=*}" "${flag#*=}")
+      kerasrwm train "$@" "${extra[@]}" --beta2 "$beta2" --seed "$seed" --output "$dir/$name/seed$seed"
     done
   done
 }
+pairs="no_bootstrap:0 bootstrap:10"
 
 sweep() { kerasrwm evaluate "$@" --k-test 1,5,10,15 --runs 5 --episodes 512; }
 
@@ -107,8 +113,9 @@ usage() { echo "usage: $0 train|evaluate a|b|c|d" >&2; exit 2; }
 case $1:$2 in
   train:a) train_a ;;
   train:b) train_b ;;
-  train:c) train_pairs "$study/c_reference_gradient" --config "$v2/config.json" --hand-off-gradient reference ;;
-  train:d) train_pairs "$study/d_authors_recipe" --config "$v3/authors_recipe.json" ;;
+  train:c) train_arms "$study/c_reference_gradient" "$pairs" --config "$v2/config.json" --hand-off-gradient reference ;;
+  train:d) train_arms "$study/d_authors_recipe" "$pairs bootstrap_reference:10:--hand-off-gradient=reference" \
+             --config "$v3/authors_recipe.json" ;;
   evaluate:a) evaluate_a ;;
   evaluate:b) evaluate_b ;;
   evaluate:c) evaluate_c ;;

@@ -1,8 +1,10 @@
-"""Study v3's scripts: reference - exact by seed, the plateau exit, the diagnostics' phases, the recipe."""
+"""Study v3's scripts: its runs, reference - exact by seed, the plateau exit, the diagnostics' phases, the recipe."""
 
 import importlib.util
 import json
+import os
 import pathlib
+import subprocess
 import sys
 
 import numpy as np
@@ -25,6 +27,51 @@ def load_script(name):
     finally:
         sys.path.remove(str(STUDY))
     return module
+
+
+def trainings(stage, tmp_path, seeds):
+    """The `kerasrwm train` argument lists that `run.sh train <stage>` runs, in order (a stand-in
+    `kerasrwm` on the PATH records them)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    stand_in = bin_dir / "kerasrwm"
+    stand_in.write_text('#!/bin/sh\necho "$@"\n')
+    stand_in.chmod(0o755)
+    environment = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", STUDY_DIR="study", SEEDS=seeds)
+    completed = subprocess.run(
+        ["bash", str(STUDY / "run.sh"), "train", stage],
+        cwd=STUDY.parents[1],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return [line.split() for line in completed.stdout.splitlines()]
+
+
+def test_stage_d_trains_every_arm_of_a_seed_before_the_next_seed(tmp_path):
+    runs = trainings("d", tmp_path, seeds="0 1")
+    outputs = [run[run.index("--output") + 1] for run in runs]
+    assert outputs == [
+        f"study/d_authors_recipe/{arm}/seed{seed}"
+        for seed in (0, 1)
+        for arm in ("no_bootstrap", "bootstrap", "bootstrap_reference")
+    ]
+    for run, arm in zip(runs, ["no_bootstrap", "bootstrap", "bootstrap_reference"] * 2):
+        assert run[run.index("--config") + 1] == "examples/bootstrap_study_v3/authors_recipe.json"
+        assert run[run.index("--beta2") + 1] == ("0" if arm == "no_bootstrap" else "10")
+        assert run[run.index("--seed") + 1] == run[-1][-1]
+        assert ("--hand-off-gradient" in run) == (arm == "bootstrap_reference")
+    assert runs[2][runs[2].index("--hand-off-gradient") + 1] == "reference"
+
+
+def test_stage_c_trains_both_arms_with_the_reference_gradient(tmp_path):
+    runs = trainings("c", tmp_path, seeds="2")
+    assert [run[run.index("--output") + 1] for run in runs] == [
+        "study/c_reference_gradient/no_bootstrap/seed2",
+        "study/c_reference_gradient/bootstrap/seed2",
+    ]
+    assert all(run[run.index("--hand-off-gradient") + 1] == "reference" for run in runs)
 
 
 def test_reference_minus_exact_pairs_seeds_per_arm(tmp_path):
