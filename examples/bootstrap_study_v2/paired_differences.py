@@ -50,14 +50,19 @@ def per_seed_accuracies(study_dir):
 
 
 def summary(differences):
-    """Mean, std over seeds (ddof 1), paired t statistic and seeds above zero of per-seed differences."""
+    """Mean, std over seeds (ddof 1), paired t statistic and seeds above zero of per-seed differences;
+    std and t are None (JSON null) for a single seed, which has no spread."""
     differences = np.asarray(differences, dtype=float)
-    std = differences.std(ddof=1) if len(differences) > 1 else float("nan")
+    std = t = None
+    if len(differences) > 1:
+        std = float(differences.std(ddof=1))
+        t = round(float(differences.mean() / (std / np.sqrt(len(differences)))), 1)
+        std = round(std, 2)
     return {
         "per_seed": differences.round(2).tolist(),
         "mean": round(float(differences.mean()), 2),
-        "std": round(float(std), 2),
-        "t": round(float(differences.mean() / (std / np.sqrt(len(differences)))), 1),
+        "std": std,
+        "t": t,
         "seeds_higher": int((differences > 0).sum()),
         "seeds": len(differences),
     }
@@ -81,8 +86,9 @@ def main(study_dir):
     rows = [(f"{k}", paired[k]) for k in k_tests] + [(f"{boot_k} vs {plain_k} (acceleration)", acceleration)]
     for label, row in rows:
         per_seed = ", ".join(f"{d:+.2f}" for d in row["per_seed"])
+        spread = "" if row["std"] is None else f" ± {row['std']:.2f}"
         print(
-            f"| {label} | {per_seed} | {row['mean']:+.2f} ± {row['std']:.2f} | {row['t']} | {row['seeds_higher']} of {row['seeds']} |"
+            f"| {label} | {per_seed} | {row['mean']:+.2f}{spread} | {row['t']} | {row['seeds_higher']} of {row['seeds']} |"
         )
     path = os.path.join(study_dir, "paired.json")
     write_json_atomically(

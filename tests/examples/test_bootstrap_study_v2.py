@@ -70,3 +70,24 @@ def test_a_missing_arm_is_named(paired_differences, tmp_path):
     write_evaluation(tmp_path, {"no_bootstrap": {0: [0.5, 0.5, 0.5]}})
     with pytest.raises(ValueError, match=r"no arm \['bootstrap'\]"):
         paired_differences.main(str(tmp_path))
+
+
+def refuse_non_finite(constant):
+    raise ValueError(f"paired.json holds {constant}, which strict JSON has not")
+
+
+def test_one_seed_has_no_spread_and_other_arms_are_left_out(paired_differences, tmp_path):
+    write_evaluation(
+        tmp_path,
+        {
+            "no_bootstrap": {0: [0.50, 0.80, 0.90]},
+            "bootstrap": {0: [0.45, 0.85, 0.80]},
+            "bootstrap_reference": {0: [0.10, 0.10, 0.10]},
+        },
+    )
+    paired_differences.main(str(tmp_path))
+    paired = json.loads((tmp_path / "paired.json").read_text(), parse_constant=refuse_non_finite)
+    at_10 = paired["bootstrap_minus_no_bootstrap"]["10"]
+    assert at_10["per_seed"] == pytest.approx([5.0])
+    assert (at_10["mean"], at_10["std"], at_10["t"]) == (pytest.approx(5.0), None, None)
+    assert set(paired["accuracy_percent"]) == {"no_bootstrap", "bootstrap"}
