@@ -68,6 +68,11 @@ def summary(differences):
     }
 
 
+def mean_and_spread(row):
+    """A `summary` as `+mean ± std` in points, or `+mean` alone when it has no spread (one seed)."""
+    return f"{row['mean']:+.2f}" + ("" if row["std"] is None else f" ± {row['std']:.2f}")
+
+
 def main(study_dir):
     accuracies, k_tests = per_seed_accuracies(study_dir)
     seeds = sorted(set(accuracies["bootstrap"]) & set(accuracies["no_bootstrap"]))
@@ -86,9 +91,8 @@ def main(study_dir):
     rows = [(f"{k}", paired[k]) for k in k_tests] + [(f"{boot_k} vs {plain_k} (acceleration)", acceleration)]
     for label, row in rows:
         per_seed = ", ".join(f"{d:+.2f}" for d in row["per_seed"])
-        spread = "" if row["std"] is None else f" ± {row['std']:.2f}"
         print(
-            f"| {label} | {per_seed} | {row['mean']:+.2f}{spread} | {row['t']} | {row['seeds_higher']} of {row['seeds']} |"
+            f"| {label} | {per_seed} | {mean_and_spread(row)} | {row['t']} | {row['seeds_higher']} of {row['seeds']} |"
         )
     path = os.path.join(study_dir, "paired.json")
     write_json_atomically(

@@ -18,10 +18,11 @@ from v2_scripts import load
 
 from kerasrwm.training.atomic_files import write_json_atomically
 
+paired = load("paired_differences")
+
 
 def reference_minus_exact(reference_dir, exact_dir):
     """`{arm: {k_test: summary}}` of reference - exact accuracy (points) over the seeds both have."""
-    paired = load("paired_differences")
     reference, k_tests = paired.per_seed_accuracies(reference_dir)
     exact, _ = paired.per_seed_accuracies(exact_dir)
     differences = {}
@@ -43,7 +44,7 @@ def main(reference_dir, exact_dir):
         for k, row in rows.items():
             per_seed = ", ".join(f"{d:+.2f}" for d in row["per_seed"])
             print(
-                f"| {arm} | {k} | {per_seed} | {row['mean']:+.2f} ± {row['std']:.2f} | {row['t']} "
+                f"| {arm} | {k} | {per_seed} | {paired.mean_and_spread(row)} | {row['t']} "
                 f"| {row['seeds_higher']} of {row['seeds']} |"
             )
     path = os.path.join(reference_dir, "reference_minus_exact.json")
