@@ -14,6 +14,7 @@ import tensorflow as tf
 from kerasrwm.training.configuration import make_config
 from kerasrwm.training.experiment import build_learner
 from tests.examples.test_bootstrap_study_v2 import write_evaluation
+from tests.fake_tools import fake_tool
 
 STUDY = pathlib.Path(__file__).parents[2] / "examples" / "bootstrap_study_v3"
 
@@ -34,9 +35,7 @@ def trainings(stage, tmp_path, seeds):
     `kerasrwm` on the PATH records them)."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    stand_in = bin_dir / "kerasrwm"
-    stand_in.write_text('#!/bin/sh\necho "$@"\n')
-    stand_in.chmod(0o755)
+    fake_tool(bin_dir, "kerasrwm", 'echo "$@"')
     environment = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", STUDY_DIR="study", SEEDS=seeds)
     completed = subprocess.run(
         ["bash", str(STUDY / "run.sh"), "train", stage],
@@ -60,7 +59,7 @@ def test_stage_d_trains_every_arm_of_a_seed_before_the_next_seed(tmp_path):
     for run, arm in zip(runs, ["no_bootstrap", "bootstrap", "bootstrap_reference"] * 2):
         assert run[run.index("--config") + 1] == "examples/bootstrap_study_v3/authors_recipe.json"
         assert run[run.index("--beta2") + 1] == ("0" if arm == "no_bootstrap" else "10")
-        assert run[run.index("--seed") + 1] == run[-1][-1]
+        assert run[run.index("--output") + 1].endswith(f"/seed{run[run.index('--seed') + 1]}")
         assert ("--hand-off-gradient" in run) == (arm == "bootstrap_reference")
     assert runs[2][runs[2].index("--hand-off-gradient") + 1] == "reference"
 

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from kerasrwm.ops import cuda_toolkit
+from tests.fake_tools import fake_tool
 
 # What a working fake nvcc does with a compile: writes an empty file as the object (which links).
 WRITE_EMPTY_OBJECT = 'while [ $# -gt 0 ] && [ "$1" != "-o" ]; do shift; done; : > "$2"'
@@ -21,8 +22,9 @@ def write_nvcc(path, version, compile_script=WRITE_EMPTY_OBJECT, architectures=A
     path.parent.mkdir(parents=True, exist_ok=True)
     log = path.parent / "calls.log"
     version_line = f"echo 'Cuda compilation tools, release {version}, V{version}.1'" if version else "exit 1"
-    path.write_text(
-        "#!/bin/sh\n"
+    return fake_tool(
+        path.parent,
+        path.name,
         f'echo "$@" >> "{log}"\n'
         'if [ "$1" = "--version" ]; then\n'
         f"  {version_line}\n"
@@ -32,10 +34,8 @@ def write_nvcc(path, version, compile_script=WRITE_EMPTY_OBJECT, architectures=A
         f"  echo '{' '.join('compute_' + a for a in architectures)}'\n"
         "  exit 0\n"
         "fi\n"
-        f"{compile_script}\n"
+        f"{compile_script}",
     )
-    path.chmod(0o755)
-    return path
 
 
 def nvcc_calls(nvcc):

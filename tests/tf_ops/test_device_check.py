@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fake_tools import fake_tool
+
 REPOSITORY = Path(__file__).resolve().parents[2]
 SCRIPT = REPOSITORY / "tf_ops" / "device_check.sh"
 TOOLS = ("bash", "dirname", "mktemp", "tee", "date", "git", "mkdir", "timeout", "readlink", "tail", "cat")
@@ -23,12 +25,6 @@ def bin_dir(tmp_path):
     for tool in TOOLS:
         (folder / tool).symlink_to(shutil.which(tool))
     return folder
-
-
-def fake_tool(folder, name, script):
-    path = folder / name
-    path.write_text("#!/bin/sh\n" + script + "\n")
-    path.chmod(0o755)
 
 
 def run_check(bin_dir, out):
